@@ -1,0 +1,276 @@
+"""The surface file (SPEC.md): one HDF5 file per surface, written so a kill never corrupts it.
+
+Layout::
+
+    /alpha, /beta              float64 dimension scales
+    /{split}_{metric}          float64 (nx, ny) or (nx,), NaN = not computed yet
+    /directions/x/<name>       float32, one dataset per parameter (and /directions/y/)
+    attrs on /: format, format_version, config (JSON), provenance (JSON)
+
+Crash safety: the file is built completely in a temporary file and renamed into
+place; afterwards only values inside pre-allocated contiguous datasets are
+written, so HDF5 metadata never changes and a process killed at any moment
+(SIGKILL included) leaves a file that opens. Points still NaN are recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+__all__ = [
+    "SURFACE_FORMAT",
+    "SURFACE_VERSION",
+    "METRICS",
+    "StoreError",
+    "Surface",
+    "SurfaceWriter",
+    "create_surface_file",
+    "read_surface",
+    "read_directions",
+    "value_name",
+]
+
+SURFACE_FORMAT = "landscape-surface"
+SURFACE_VERSION = 1
+METRICS = ("loss", "accuracy")
+
+
+class StoreError(ValueError):
+    """A surface file that cannot be used as asked; the message names the fix."""
+
+
+def value_name(split: str, metric: str) -> str:
+    """Dataset name of a value array, e.g. ``train_loss``."""
+    return f"{split}_{metric}"
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A surface file read into memory (directions excluded; see `read_directions`)."""
+
+    alpha: np.ndarray  # (nx,)
+    beta: np.ndarray | None  # (ny,) or None for a 1-D surface
+    values: dict[str, np.ndarray]  # "train_loss" -> (nx, ny) or (nx,)
+    config: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def is_2d(self) -> bool:
+        return self.beta is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.alpha),) if self.beta is None else (len(self.alpha), len(self.beta))
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted({k.rsplit("_", 1)[0] for k in self.values if k.endswith("_loss")})
+
+    @property
+    def label(self) -> str:
+        """A short human name: the configured label, else the model name, else the file stem."""
+        return str(
+            self.config.get("label")
+            or self.config.get("model")
+            or (self.path.stem if self.path else "surface")
+        )
+
+    def get(self, split: str = "train", metric: str = "loss") -> np.ndarray:
+        """Values of `metric` (loss | accuracy | error | any stored name) on `split`."""
+        if metric == "error":
+            return 1.0 - self.get(split, "accuracy")
+        key = value_name(split, metric)
+        if key not in self.values:
+            raise StoreError(
+                f"surface {self.label!r} has no {key!r}; available: {', '.join(sorted(self.values))}"
+            )
+        return self.values[key]
+
+    @property
+    def computed(self) -> np.ndarray:
+        """Boolean mask of points whose every value is known."""
+        mask = np.ones(self.shape, dtype=bool)
+        for v in self.values.values():
+            mask &= ~np.isnan(v)
+        return mask
+
+
+def _json_attr(f: h5py.File, name: str) -> dict:
+    raw = f.attrs.get(name)
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    return json.loads(raw)
+
+
+def read_surface(path: str | os.PathLike) -> Surface:
+    """Read a surface file (without directions).
+
+    Raises:
+        StoreError: the file is missing or not a landscape surface file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"surface file {str(path)!r} does not exist; check the path")
+    try:
+        f = h5py.File(path, "r", locking=False)
+    except OSError as e:
+        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
+    with f:
+        if f.attrs.get("format") != SURFACE_FORMAT:
+            raise StoreError(
+                f"{str(path)!r} is not a landscape surface file (no format={SURFACE_FORMAT!r}); "
+                "files of the original loss-landscape code are read by landscape.legacy"
+            )
+        alpha = f["alpha"][()]
+        beta = f["beta"][()] if "beta" in f else None
+        values = {
+            name: obj[()]
+            for name, obj in f.items()
+            if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
+        }
+        return Surface(
+            alpha=alpha,
+            beta=beta,
+            values=values,
+            config=_json_attr(f, "config"),
+            provenance=_json_attr(f, "provenance"),
+            path=path,
+        )
+
+
+def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
+    """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"directions file {str(path)!r} does not exist; check the path")
+    try:
+        f = h5py.File(path, "r", locking=False)
+    except OSError as e:
+        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
+    with f:
+        if "directions" not in f:
+            raise StoreError(f"{str(path)!r} holds no /directions group")
+        return {
+            axis: {name: torch.from_numpy(ds[()]) for name, ds in group.items()}
+            for axis, group in f["directions"].items()
+        }
+
+
+def create_surface_file(
+    path: str | os.PathLike,
+    *,
+    alpha: np.ndarray,
+    beta: np.ndarray | None,
+    value_names: Iterable[str],
+    directions: Mapping[str, Mapping[str, torch.Tensor]],
+    config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    extra_attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a complete new surface file (all values NaN) atomically at `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        with h5py.File(tmp, "w", track_order=True) as f:
+            f.attrs["format"] = SURFACE_FORMAT
+            f.attrs["format_version"] = SURFACE_VERSION
+            f.attrs["config"] = json.dumps(dict(config), sort_keys=True)
+            f.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True)
+            for k, v in (extra_attrs or {}).items():
+                f.attrs[k] = v
+            scales = []
+            for name, coords in (("alpha", alpha), ("beta", beta)):
+                if coords is None:
+                    continue
+                ds = f.create_dataset(name, data=np.asarray(coords, dtype=np.float64))
+                ds.make_scale(name)
+                scales.append(ds)
+            shape = tuple(len(s) for s in scales)
+            for name in value_names:
+                # Contiguous and allocated now: later writes touch raw data only.
+                ds = f.create_dataset(
+                    name, shape=shape, dtype=np.float64, fillvalue=np.nan, track_times=False
+                )
+                ds[...] = np.nan
+                for dim, scale in enumerate(scales):
+                    ds.dims[dim].attach_scale(scale)
+            group = f.create_group("directions")
+            for axis, tensors in directions.items():
+                sub = group.create_group(axis)
+                for pname, t in tensors.items():
+                    sub.create_dataset(
+                        pname, data=t.detach().to("cpu", torch.float32).numpy(), track_times=False
+                    )
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SurfaceWriter:
+    """Writes computed values into an existing surface file, one chunk at a time.
+
+    Holds HDF5's file lock while open, so a second writer on the same file is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            self._f = h5py.File(self.path, "r+", locking=True)
+        except OSError as e:
+            if "lock" in str(e).lower():
+                raise StoreError(
+                    f"{str(self.path)!r} is being written by another process; "
+                    "wait for it to finish or choose another --out"
+                ) from e
+            raise StoreError(f"cannot open {str(self.path)!r} for writing ({e})") from e
+
+    def pending(self, names: Iterable[str]) -> np.ndarray:
+        """Mask of points where any of the value arrays `names` is still NaN."""
+        mask = None
+        for name in names:
+            m = np.isnan(self._f[name][()])
+            mask = m if mask is None else mask | m
+        assert mask is not None, "no value arrays named"
+        return mask
+
+    def write(self, index: tuple[np.ndarray, ...], values: Mapping[str, np.ndarray]) -> None:
+        """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``, then flush.
+
+        The loss arrays are written last, so a point counts as done only when all
+        of its values are on disk.
+        """
+        order = sorted(values, key=lambda n: n.endswith("_loss"))
+        for name in order:
+            ds = self._f[name]
+            data = ds[()]
+            data[index] = values[name]
+            ds[...] = data
+        self._f.flush()
+
+    def close(self) -> None:
+        if self._f.id.valid:
+            self._f.close()
+
+    def __enter__(self) -> SurfaceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

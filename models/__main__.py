@@ -1,0 +1,8 @@
+"""`python -m models [PATTERN]`: a table of every registered network."""
+
+import sys
+
+from .summary import format_table
+
+if __name__ == "__main__":
+    print(format_table(sys.argv[1] if len(sys.argv) > 1 else "*"))

@@ -1,0 +1,249 @@
+"""Checkpoints in the project's format (SPEC.md), loaded without arbitrary pickles.
+
+    {"format": "landscape-checkpoint", "format_version": 1,
+     "model": "resnet56", "model_kwargs": {...}, "state_dict": {...},
+     "epoch": int, "metrics": {...}, "dataset": {...}}
+
+Extra keys (e.g. a trainer's optimizer state) are allowed and kept.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .registry import create_model
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CHECKPOINT_VERSION",
+    "CheckpointError",
+    "LoadedCheckpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "read_checkpoint",
+    "clean_state_dict",
+    "load_state_dict_strict",
+]
+
+CHECKPOINT_FORMAT = "landscape-checkpoint"
+CHECKPOINT_VERSION = 1
+# Prefixes added by wrappers: DistributedDataParallel / DataParallel, torch.compile.
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A rebuilt model and the metadata stored beside its weights."""
+
+    model: nn.Module
+    model_name: str | None
+    model_kwargs: dict[str, Any]
+    epoch: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    """`torch.save` to a temporary file in the same folder, then rename: never half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    model_name: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    epoch: int = 0,
+    metrics: dict[str, Any] | None = None,
+    dataset: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write `model` as a project checkpoint, atomically.
+
+    The name and keyword arguments default to those recorded by `create_model`.
+    """
+    name = model_name or getattr(model, "model_name", None)
+    if name is None:
+        raise ValueError("model_name is required for a model not built by create_model")
+    kwargs = model_kwargs if model_kwargs is not None else getattr(model, "model_kwargs", {})
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "model": name,
+        "model_kwargs": dict(kwargs),
+        "state_dict": clean_state_dict(model.state_dict()),
+        "epoch": int(epoch),
+        "metrics": dict(metrics or {}),
+        "dataset": dict(dataset or {}),
+    }
+    ckpt.update(extra or {})
+    atomic_torch_save(ckpt, path)
+
+
+def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip wrapper prefixes (``module.``, ``_orig_mod.``) from every key, and detach."""
+    out = {}
+    for key, value in state_dict.items():
+        changed = True
+        while changed:
+            changed = False
+            for prefix in _WRAPPER_PREFIXES:
+                if key.startswith(prefix):
+                    key, changed = key[len(prefix) :], True
+        out[key] = value.detach() if isinstance(value, torch.Tensor) else value
+    return out
+
+
+def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict:
+    """Load the raw checkpoint dict (or bare state_dict) safely, with clear errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found is None:
+            raise CheckpointError(
+                f"{str(path)!r} is not a readable PyTorch checkpoint (corrupt or another "
+                "file type); check the path or re-save it"
+            ) from e
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds objects other than weights ({found.group(1)}); "
+            "re-save it as a state_dict or with models.save_checkpoint"
+        ) from e
+    except (RuntimeError, EOFError, OSError, ValueError) as e:
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable PyTorch checkpoint ({type(e).__name__}); "
+            "it may be truncated or another file type"
+        ) from e
+    if not isinstance(obj, dict):
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} holds a {type(obj).__name__}, expected a dict; "
+            "save model.state_dict() or use models.save_checkpoint"
+        )
+    return obj
+
+
+def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Load `state_dict` into `model`; any mismatch is one error listing every bad key."""
+    state_dict = clean_state_dict(state_dict)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    misshaped = sorted(
+        f"{k} {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in set(own) & set(state_dict)
+        if isinstance(state_dict[k], torch.Tensor) and state_dict[k].shape != own[k].shape
+    )
+    if missing or unexpected or misshaped:
+        parts = []
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mis-shaped", misshaped),
+        ):
+            if keys:
+                shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
+                parts.append(f"{label} {len(keys)}: {shown}")
+        raise CheckpointError(
+            "checkpoint does not fit the model: "
+            + "; ".join(parts)
+            + "; check --model and --model-kwargs"
+        )
+    model.load_state_dict(state_dict, strict=True)
+
+
+def _is_bare_state_dict(obj: dict) -> bool:
+    return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    *,
+    model_name: str | None = None,
+    model_kwargs: dict[str, Any] | None = None,
+    map_location: str | torch.device = "cpu",
+) -> LoadedCheckpoint:
+    """Load a checkpoint and the network it belongs to.
+
+    Args:
+        path: a project checkpoint, or a bare ``state_dict`` file.
+        model: load into this module instead of rebuilding one.
+        model_name: registry name (or ``module:function``); required for a bare
+            state_dict when `model` is not given, and overrides the stored name.
+        model_kwargs: builder arguments; override the stored ones.
+        map_location: where tensors are loaded.
+
+    Raises:
+        CheckpointError: unreadable file, unknown format, or weights that do not fit.
+    """
+    obj = read_checkpoint(path, map_location=map_location)
+    if obj.get("format") == CHECKPOINT_FORMAT:
+        version = obj.get("format_version")
+        if version != CHECKPOINT_VERSION:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has format_version {version!r}; this version reads "
+                f"{CHECKPOINT_VERSION}; upgrade the landscape package"
+            )
+        if "state_dict" not in obj:
+            raise CheckpointError(f"checkpoint {str(path)!r} has no 'state_dict'")
+        state_dict = obj["state_dict"]
+        name = model_name or obj.get("model")
+        kwargs = {**obj.get("model_kwargs", {}), **(model_kwargs or {})}
+    elif _is_bare_state_dict(obj) or isinstance(obj.get("state_dict"), dict):
+        # A bare state_dict, or a foreign {"state_dict": ...} wrapper.
+        state_dict = obj if _is_bare_state_dict(obj) else obj["state_dict"]
+        name = model_name
+        kwargs = dict(model_kwargs or {})
+        if model is None and name is None:
+            raise CheckpointError(
+                f"{str(path)!r} is a bare state_dict with no model name; pass --model NAME"
+            )
+    else:
+        raise CheckpointError(
+            f"{str(path)!r} is neither a landscape checkpoint nor a state_dict; "
+            "save model.state_dict() or use models.save_checkpoint"
+        )
+    if model is None:
+        try:
+            model = create_model(name, **kwargs)
+        except (ValueError, TypeError) as e:
+            raise CheckpointError(f"cannot rebuild model {name!r}: {e}") from e
+    load_state_dict_strict(model, state_dict)
+    return LoadedCheckpoint(
+        model=model,
+        model_name=name,
+        model_kwargs=kwargs,
+        epoch=obj.get("epoch") if isinstance(obj.get("epoch"), int) else None,
+        metrics=dict(obj.get("metrics") or {}),
+        dataset=dict(obj.get("dataset") or {}),
+        raw={k: v for k, v in obj.items() if k != "state_dict"},
+    )

@@ -1,0 +1,73 @@
+"""A tiny model registry in the style of timm: `@register_model` on builders,
+`create_model(name, **kwargs)`, `list_models(pattern)`.
+
+A name of the form ``module.path:function`` refers to a user's own factory; it
+is imported from ``sys.path`` and called with the same keyword arguments.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+from collections.abc import Callable
+
+from torch import nn
+
+__all__ = ["register_model", "create_model", "list_models", "is_model", "resolve_factory"]
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a builder under its function name (decorator)."""
+    name = fn.__name__
+    if name in _REGISTRY:
+        raise ValueError(f"model {name!r} is already registered")
+    _REGISTRY[name] = fn
+    return fn
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a shell-style `pattern`, in registration order."""
+    return [n for n in _REGISTRY if fnmatch.fnmatch(n, pattern)]
+
+
+def is_model(name: str) -> bool:
+    return name in _REGISTRY
+
+
+def resolve_factory(name: str) -> Callable[..., nn.Module]:
+    """The builder for a registered `name` or a ``module.path:function`` factory."""
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e:
+            raise ValueError(
+                f"cannot import module {module_name!r} for model {name!r} ({e}); "
+                "make sure it is on sys.path (e.g. run from its directory)"
+            ) from e
+        fn = getattr(module, attr, None)
+        if not callable(fn):
+            raise ValueError(f"{module_name!r} has no callable {attr!r} (model {name!r})")
+        return fn
+    known = ", ".join(list_models())
+    raise ValueError(
+        f"unknown model {name!r}; known models: {known} (or module.path:function for your own)"
+    )
+
+
+def create_model(name: str, **kwargs) -> nn.Module:
+    """Build model `name` with builder keyword arguments `kwargs`.
+
+    The returned module carries ``model_name`` and ``model_kwargs`` attributes so
+    that a checkpoint can record how to rebuild it.
+    """
+    model = resolve_factory(name)(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model factory {name!r} returned {type(model).__name__}, not nn.Module")
+    model.model_name = name
+    model.model_kwargs = dict(kwargs)
+    return model
