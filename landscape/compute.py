@@ -1,0 +1,175 @@
+"""``python -m landscape.compute``: a 1-D or 2-D loss surface around a trained model.
+
+Exit codes: 0 done; 2 bad input (one line on stderr); 130 interrupted (the file
+is consistent and a rerun resumes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from .cliutil import ArgumentParser, guarded
+from .data import add_data_arguments
+from .directions import IGNORES, NORMS
+from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES
+from .surface import SurfaceConfig, run
+
+__all__ = ["build_parser", "config_from_args", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog="landscape compute",
+        description="Compute f(alpha, beta) = L(theta* + alpha*dx + beta*dy) on a grid "
+        "and store it in an HDF5 surface file (rerun with the same --out to resume).",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--ckpt",
+        required=True,
+        metavar="PATH",
+        help="trained weights: a checkpoint, a bare state_dict, or pretrained:NAME",
+    )
+    m.add_argument("--model", metavar="NAME", help="model name, needed only for a bare state_dict")
+    m.add_argument(
+        "--model-kwargs",
+        default="{}",
+        metavar="JSON",
+        help="builder arguments, e.g. '{\"num_classes\": 100}'",
+    )
+    add_data_arguments(p)
+    p.add_argument("--split", default="train", metavar="LIST", help="train, test or train,test")
+    g = p.add_argument_group("grid and directions")
+    g.add_argument("--x", default="-1:1:51", metavar="MIN:MAX:NUM", help="alpha grid (-1:1:51)")
+    g.add_argument("--y", default=None, metavar="MIN:MAX:NUM", help="beta grid; absent: 1-D")
+    g.add_argument("--norm", default="filter", choices=NORMS, help="direction normalization")
+    g.add_argument(
+        "--ignore",
+        default="biasbn",
+        choices=IGNORES,
+        help="biasbn: 1-D parameters get a zero direction (default)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="direction seed (0)")
+    g.add_argument("--orthogonalize", action="store_true", help="make dy orthogonal to dx")
+    g.add_argument("--ckpt2", metavar="PATH", help="interpolate: alpha=0 is --ckpt, alpha=1 this")
+    g.add_argument("--ckpt3", metavar="PATH", help="with --ckpt2: the plane through three models")
+    g.add_argument(
+        "--directions", metavar="FILE", help="take directions from a surface or directions file"
+    )
+    e = p.add_argument_group("evaluation")
+    e.add_argument(
+        "--bn",
+        default="eval",
+        choices=BN_MODES,
+        help="eval: the checkpoint's running statistics (default); recompute: "
+        "re-estimate them at every point from --bn-samples training images",
+    )
+    e.add_argument("--bn-samples", type=int, default=2048, metavar="N")
+    e.add_argument("--loss", default="ce", choices=LOSSES)
+    e.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    e.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="INT",
+        help="samples per forward pass (automatic)",
+    )
+    e.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        metavar="K",
+        help="grid points per pass on the GPU (automatic)",
+    )
+    e.add_argument(
+        "--strategy",
+        default="auto",
+        choices=STRATEGIES,
+        help="evaluation engine (auto: vmap on GPU, folded BN on CPU)",
+    )
+    e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="PATH", help="the surface file (.h5)")
+    o.add_argument("--label", default=None, help="a name for figures (default: the model name)")
+    o.add_argument("--overwrite", action="store_true", help="replace --out instead of resuming")
+    o.add_argument("--plot", action="store_true", help="render the default figures when done")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SurfaceConfig:
+    try:
+        model_kwargs = json.loads(args.model_kwargs)
+    except json.JSONDecodeError as err:
+        raise ValueError(
+            f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}"
+        ) from err
+    if not isinstance(model_kwargs, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}")
+    return SurfaceConfig(
+        ckpt=args.ckpt,
+        model=args.model,
+        model_kwargs=model_kwargs,
+        ckpt2=args.ckpt2,
+        ckpt3=args.ckpt3,
+        directions=args.directions,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        split=tuple(s.strip() for s in args.split.split(",") if s.strip()),
+        samples=args.samples,
+        subset=args.subset,
+        data_seed=args.data_seed,
+        x=args.x,
+        y=args.y,
+        norm=args.norm,
+        ignore=args.ignore,
+        seed=args.seed,
+        orthogonalize=args.orthogonalize,
+        bn=args.bn,
+        bn_samples=args.bn_samples,
+        loss=args.loss,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        chunk_size=args.chunk_size,
+        strategy=args.strategy,
+        device=args.device,
+        label=args.label,
+    )
+
+
+def _terminate_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (e.g. a scheduler's preemption) stops like Ctrl-C
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return guarded("landscape compute", lambda: _main(args))
+
+
+def _main(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    if not str(args.out).endswith((".h5", ".hdf5")):
+        raise ValueError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
+    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    try:
+        surface = run(config, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    done = int(surface.computed.sum())
+    print(
+        f"wrote {args.out}: {done}/{surface.computed.size} points "
+        f"({'x'.join(map(str, surface.shape))} grid, splits {','.join(config.split)})"
+    )
+    if args.plot:
+        from .plot import main as plot_main
+
+        return plot_main([str(args.out)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

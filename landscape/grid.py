@@ -1,0 +1,61 @@
+"""Grids of (alpha, beta) coordinates and the coarse-to-fine order of evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Axis", "parse_axis", "coarse_to_fine"]
+
+
+@dataclass(frozen=True)
+class Axis:
+    """``num`` evenly spaced values from ``min`` to ``max`` inclusive."""
+
+    min: float
+    max: float
+    num: int
+
+    def values(self) -> np.ndarray:
+        return np.linspace(self.min, self.max, self.num, dtype=np.float64)
+
+    def __str__(self) -> str:
+        return f"{self.min:g}:{self.max:g}:{self.num}"
+
+
+def parse_axis(text: str, *, flag: str = "--x") -> Axis:
+    """Parse ``MIN:MAX:NUM`` (e.g. ``-1:1:51``); errors name the flag and the fix."""
+    parts = str(text).split(":")
+    hint = f"{flag} must be MIN:MAX:NUM, e.g. -1:1:51; got {text!r}"
+    if len(parts) != 3:
+        raise ValueError(hint)
+    try:
+        lo, hi, num = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError as e:
+        raise ValueError(hint) from e
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ValueError(f"{flag}: MIN and MAX must be finite numbers; got {text!r}")
+    if num < 1:
+        raise ValueError(f"{flag}: NUM must be at least 1; got {text!r}")
+    if num > 1 and not hi > lo:
+        raise ValueError(f"{flag}: MAX must be greater than MIN; got {text!r}")
+    return Axis(lo, hi, num)
+
+
+def _level(i: np.ndarray) -> np.ndarray:
+    """Largest k with 2^k dividing i (i = 0 divides by everything: a huge level)."""
+    i = np.asarray(i, dtype=np.int64)
+    low_bit = i & -i
+    level = np.where(i == 0, 62, np.log2(np.maximum(low_bit, 1)).astype(np.int64))
+    return level
+
+
+def coarse_to_fine(shape: tuple[int, ...]) -> np.ndarray:
+    """Flat indices of a grid of `shape`, every 2^k-th point first (k descending).
+
+    A partially computed surface is then already a coarser picture of the whole.
+    """
+    grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij")
+    level = np.minimum.reduce([_level(g) for g in grids]).ravel()
+    return np.argsort(-level, kind="stable")

@@ -1,0 +1,454 @@
+"""Computing a surface: settings, directions, the grid loop, and resume.
+
+    f(alpha, beta) = L(theta* + alpha*dx + beta*dy)        (Li et al. 2018, Eq. 1)
+
+`SurfaceConfig` is the one record of a job's settings: the command line fills
+it, `compute_surface` takes it, and the surface file stores it as JSON. Points
+are evaluated coarse-to-fine and streamed to the file chunk by chunk; running
+again with the same output resumes, and a file made with other settings,
+directions or checkpoint is refused with the difference named.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import datetime
+import hashlib
+import logging
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+import models
+
+from . import __version__
+from .data import DEFAULT_DATASET, DataTensors, load_split
+from .directions import (
+    IGNORES,
+    NORMS,
+    check_direction,
+    cosine,
+    interpolation_direction,
+    orthogonalize,
+    random_direction,
+)
+from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES, EvalData, make_evaluator
+from .grid import coarse_to_fine, parse_axis
+from .pretrained import resolve_checkpoint
+from .store import (
+    METRICS,
+    StoreError,
+    Surface,
+    SurfaceWriter,
+    create_surface_file,
+    read_directions,
+    read_surface,
+    value_name,
+)
+
+__all__ = ["SurfaceConfig", "compute_surface", "run", "resolve_device", "state_of"]
+
+log = logging.getLogger(__name__)
+
+# Settings that change how fast a surface is computed, not its values: a resumed
+# run may use others (e.g. start on a laptop, finish on a GPU).
+RUNTIME_FIELDS = ("device", "batch_size", "chunk_size", "strategy", "label", "progress")
+
+
+@dataclass(frozen=True)
+class SurfaceConfig:
+    """Every setting of a surface job (see ``python -m landscape.compute --help``)."""
+
+    ckpt: str | None = None
+    model: str | None = None
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    ckpt2: str | None = None
+    ckpt3: str | None = None
+    directions: str | None = None
+    dataset: str = DEFAULT_DATASET
+    data_root: str | None = None
+    split: tuple[str, ...] = ("train",)
+    samples: int | None = None
+    subset: str = "first"
+    data_seed: int = 0
+    x: str = "-1:1:51"
+    y: str | None = None
+    norm: str = "filter"
+    ignore: str = "biasbn"
+    seed: int = 0
+    orthogonalize: bool = False
+    bn: str = "eval"
+    bn_samples: int = 2048
+    loss: str = "ce"
+    precision: str = "fp32"
+    batch_size: int | None = None
+    chunk_size: int | None = None
+    strategy: str = "auto"
+    device: str = "auto"
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "split", tuple(self.split))
+        object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        for name, value, allowed in (
+            ("norm", self.norm, NORMS),
+            ("ignore", self.ignore, IGNORES),
+            ("bn", self.bn, BN_MODES),
+            ("loss", self.loss, LOSSES),
+            ("precision", self.precision, PRECISIONS),
+            ("strategy", self.strategy, STRATEGIES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
+        if not self.split or any(s not in ("train", "test") for s in self.split):
+            raise ValueError(
+                f"--split must be train, test or train,test; got {','.join(self.split)!r}"
+            )
+        if len(set(self.split)) != len(self.split):
+            raise ValueError(f"--split lists a split twice: {','.join(self.split)!r}")
+        parse_axis(self.x, flag="--x")
+        if self.y is not None:
+            parse_axis(self.y, flag="--y")
+        if self.ckpt3 and not self.ckpt2:
+            raise ValueError("--ckpt3 needs --ckpt2 (a plane through three models)")
+        if self.ckpt3 and self.y is None:
+            raise ValueError("--ckpt3 makes a plane: give --y MIN:MAX:NUM too")
+        if self.ckpt2 and self.directions:
+            raise ValueError("--ckpt2 and --directions both set the directions; give one")
+        for name in ("samples", "batch_size", "chunk_size", "bn_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(
+                    f"--{name.replace('_', '-')} must be a positive integer; got {value}"
+                )
+
+    @property
+    def is_2d(self) -> bool:
+        return self.y is not None
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["split"] = list(self.split)
+        return d
+
+    def differences(self, stored: Mapping[str, Any]) -> list[str]:
+        """Settings that differ from a stored config, runtime-only settings excepted."""
+        mine = self.to_json()
+        return sorted(
+            f"{k}: file has {stored.get(k)!r}, now {mine[k]!r}"
+            for k in mine
+            if k not in RUNTIME_FIELDS and stored.get(k) != mine[k]
+        )
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` (CUDA when present) | ``cpu`` | ``cuda`` | ``cuda:N``, checked to exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}") from e
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {name}: no CUDA device here; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0.."
+            )
+    elif device.type != "cpu":
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}")
+    return device
+
+
+def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, Tensor]:
+    """Parameters and buffers of `model` by name, detached copies (on `device`)."""
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return {k: v.detach().to(device, copy=True) for k, v in state.items()}
+
+
+def _sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
+    return models.load_checkpoint(
+        resolve_checkpoint(spec), model_name=config.model, model_kwargs=config.model_kwargs or None
+    )
+
+
+def _directions(
+    config: SurfaceConfig, model: nn.Module, device: torch.device
+) -> dict[str, dict[str, Tensor]]:
+    """The plotting directions the config asks for, by axis ("x", "y")."""
+    params = {k: v.detach().to(device) for k, v in model.named_parameters()}
+    if config.ckpt2:
+        state_a = state_of(model, device)
+        out = {
+            "x": interpolation_direction(
+                state_a, state_of(_load(config.ckpt2, config).model, device)
+            )
+        }
+        if config.ckpt3:
+            out["y"] = interpolation_direction(
+                state_a, state_of(_load(config.ckpt3, config).model, device)
+            )
+        return out
+    if config.directions:
+        stored = read_directions(config.directions)
+        axes = ["x", "y"] if config.is_2d else ["x"]
+        missing = [a for a in axes if a not in stored]
+        if missing:
+            raise StoreError(
+                f"{config.directions!r} has no '{missing[0]}' direction; "
+                "use a 2-D directions file or drop --y"
+            )
+        out = {a: {k: v.to(device) for k, v in stored[a].items()} for a in axes}
+    else:
+        # An explicit generator: the same seed gives the same directions everywhere.
+        gen = torch.Generator().manual_seed(config.seed)
+        out = {"x": random_direction(params, generator=gen, norm=config.norm, ignore=config.ignore)}
+        if config.is_2d:
+            out["y"] = random_direction(
+                params, generator=gen, norm=config.norm, ignore=config.ignore
+            )
+    if config.orthogonalize and "y" in out:
+        out["y"] = orthogonalize(out["y"], out["x"])
+    return out
+
+
+def _eval_splits(
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]], device: torch.device
+) -> dict[str, EvalData]:
+    out = {}
+    for split, d in data.items():
+        if isinstance(d, DataTensors):
+            out[split] = EvalData(d.normalized(device), d.y.to(device))
+        elif isinstance(d, EvalData):
+            out[split] = EvalData(d.x.to(device), d.y.to(device))
+        else:
+            x, y = d
+            out[split] = EvalData(x.to(device, torch.float32), y.to(device))
+    return out
+
+
+def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
+    with torch.inference_mode():
+        probe = next(iter(splits.values()))
+        n_out = copy_eval(model)(probe.x[:1]).shape[-1]
+    for split, d in splits.items():
+        top = int(d.y.max()) if len(d.y) else -1
+        if top >= n_out:
+            raise ValueError(
+                f"{split} labels go up to {top} but the model has {n_out} outputs; "
+                "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
+            )
+
+
+def copy_eval(model: nn.Module) -> nn.Module:
+    """A private eval-mode copy: the user's model is never modified."""
+    return copy.deepcopy(model).eval()
+
+
+def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) -> dict[str, Any]:
+    prov: dict[str, Any] = {
+        "package": f"landscape {__version__}",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "data": data_info,
+    }
+    for key in ("ckpt", "ckpt2", "ckpt3", "directions"):
+        spec = getattr(config, key)
+        if spec:
+            prov[f"{key}_sha256"] = _sha256(
+                resolve_checkpoint(spec) if key != "directions" else spec
+            )
+    return prov
+
+
+def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, Any]) -> None:
+    existing = read_surface(path)
+    diffs = config.differences(existing.config)
+    for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
+        if existing.provenance.get(key) != provenance.get(key):
+            diffs.append(f"{key.split('_')[0]} content differs from the one the file was made with")
+    if diffs:
+        raise StoreError(
+            f"{str(path)!r} was computed with other settings ({diffs[0]}"
+            f"{f'; +{len(diffs) - 1} more' if len(diffs) > 1 else ''}); "
+            "use another --out, or --overwrite to replace it"
+        )
+
+
+def compute_surface(
+    model: nn.Module,
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
+    config: SurfaceConfig,
+    *,
+    out: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Surface:
+    """Compute (or finish) the surface of `model` on `data` and return it.
+
+    Args:
+        model: the trained network at theta* (never modified).
+        data: split name -> data (`DataTensors`, `EvalData` or an ``(x, y)`` pair
+            of ready, normalized tensors).
+        config: the settings; its ``split`` names the keys of `data` used.
+        out: the surface file; an existing one with the same settings is resumed.
+        directions: ``{"x": {...}, "y": {...}}`` to use instead of the config's
+            (e.g. Hessian eigenvectors); ignored when resuming (the file's win).
+        provenance: extra facts recorded with the file (checkpoint hashes, ...).
+        bn_data: training samples for ``bn="recompute"``.
+        overwrite: replace an existing file instead of resuming it.
+        progress: show a progress bar.
+    """
+    out = Path(out)
+    device = resolve_device(config.device)
+    model = copy_eval(model).to(device)
+    splits = _eval_splits({s: data[s] for s in config.split}, device)
+    _check_labels(model, splits)
+    base = state_of(model, device)
+    prov = dict(provenance) if provenance is not None else _provenance(config, device, {})
+
+    if out.exists() and not overwrite:
+        _check_resume(out, config, prov)
+        stored = read_directions(out)
+        dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
+    else:
+        dirs = (
+            {a: dict(d) for a, d in directions.items()}
+            if directions
+            else _directions(config, model, device)
+        )
+        for axis, d in dirs.items():
+            check_direction(d, base, f"direction {axis}")
+        alpha = parse_axis(config.x, flag="--x").values()
+        beta = parse_axis(config.y, flag="--y").values() if config.is_2d else None
+        attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
+        create_surface_file(
+            out,
+            alpha=alpha,
+            beta=beta,
+            value_names=[value_name(s, m) for s in config.split for m in METRICS],
+            directions=dirs,
+            config=config.to_json(),
+            provenance=prov,
+            extra_attrs=attrs,
+        )
+    dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+
+    evaluator = make_evaluator(
+        model,
+        base,
+        dirs["x"],
+        dirs.get("y"),
+        splits,
+        strategy=config.strategy,
+        batch_size=config.batch_size,
+        chunk_size=config.chunk_size,
+        loss=config.loss,
+        precision=config.precision,
+        bn=config.bn,
+        bn_data=_eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None,
+    )
+    surface = read_surface(out)
+    alpha, beta = surface.alpha, surface.beta
+    with SurfaceWriter(out) as writer:
+        pending = writer.pending(evaluator.value_names())
+        order = [i for i in coarse_to_fine(pending.shape) if pending.flat[i]]
+        log.info(
+            "%s: %d of %d points to compute with the %s evaluator",
+            out,
+            len(order),
+            pending.size,
+            evaluator.name,
+        )
+        bar = tqdm(
+            total=pending.size,
+            initial=pending.size - len(order),
+            unit="pt",
+            desc=out.name,
+            disable=not progress,
+            dynamic_ncols=True,
+        )
+        start = time.perf_counter()
+        with bar:
+            while order:
+                chunk, order = order[: evaluator.chunk_size], order[evaluator.chunk_size :]
+                index = np.unravel_index(np.asarray(chunk), pending.shape)
+                coords = np.stack(
+                    [alpha[index[0]], beta[index[1]] if beta is not None else np.zeros(len(chunk))],
+                    axis=1,
+                )  # (K, 2)
+                writer.write(index, evaluator(coords))
+                bar.update(len(chunk))
+        log.info("%s: done in %.1f s", out, time.perf_counter() - start)
+    return read_surface(out)
+
+
+def run(
+    config: SurfaceConfig, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = True
+) -> Surface:
+    """Load the checkpoint and data the config names, then `compute_surface`."""
+    if not config.ckpt:
+        raise ValueError("--ckpt is required: a checkpoint file or pretrained:NAME")
+    loaded = _load(config.ckpt, config)
+    data = {
+        s: load_split(
+            config.dataset,
+            s,
+            data_root=config.data_root,
+            samples=config.samples,
+            subset=config.subset,
+            seed=config.data_seed,
+        )
+        for s in config.split
+    }
+    bn_data = None
+    if config.bn == "recompute":
+        bn_data = load_split(
+            config.dataset,
+            "train",
+            data_root=config.data_root,
+            samples=config.bn_samples,
+            subset="first",
+        )
+    info = {s: d.info for s, d in data.items()}
+    device = resolve_device(config.device)
+    prov = _provenance(config, device, info)
+    prov["model"] = loaded.model_name
+    if config.label is None:
+        config = dataclasses.replace(config, label=loaded.model_name)
+    return compute_surface(
+        loaded.model,
+        data,
+        config,
+        out=out,
+        provenance=prov,
+        bn_data=bn_data,
+        overwrite=overwrite,
+        progress=progress,
+    )
