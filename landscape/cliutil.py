@@ -11,6 +11,7 @@ from typing import NoReturn
 
 __all__ = [
     "ArgumentParser",
+    "UsageError",
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
@@ -50,6 +51,10 @@ def guarded(prog: str, fn: Callable[[], int]) -> int:
         return bad_input(prog, str(e) or type(e).__name__)
 
 
+class UsageError(ValueError):
+    """A command-line usage error; `guarded` prints it on one line and returns 2."""
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with usage errors on one line (exit code 2, as every bad input).
 
@@ -69,4 +74,4 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args(merged, namespace)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+        raise UsageError(f"{message} (see --help)")

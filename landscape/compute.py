@@ -146,8 +146,7 @@ def _terminate_as_interrupt(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return guarded("landscape compute", lambda: _main(args))
+    return guarded("landscape compute", lambda: _main(build_parser().parse_args(argv)))
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -1,0 +1,177 @@
+"""`python -m landscape.compute`: exit codes, one-line errors, resume, kills, concurrent writers."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+from conftest import PYTHON, REPO, subprocess_env
+
+from landscape.compute import main
+from landscape.store import SurfaceWriter, read_surface
+
+
+def args(ckpt, out, *extra: str) -> list[str]:
+    return ["--ckpt", str(ckpt), "--dataset", "tinydata:tiny", "--out", str(out), "--quiet", *extra]
+
+
+def test_compute_then_resume_keeps_points(tmp_path, tiny_ckpt, capsys) -> None:
+    out = tmp_path / "s.h5"
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:5", "--y", "-1:1:3")) == 0
+    first = read_surface(out).get("train", "loss").copy()
+    # Forget some points, as if the run had been killed: a rerun computes exactly those.
+    with h5py.File(out, "r+") as f:
+        f["train_loss"][1:3, :] = np.nan
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:5", "--y", "-1:1:3", "--device", "cpu")) == 0
+    np.testing.assert_array_equal(read_surface(out).get("train", "loss"), first)
+    assert "15/15 points" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--x", "-1:1"], "--x must be MIN:MAX:NUM"),
+        (["--norm", "bogus"], "argument --norm: invalid choice"),
+        (["--split", "val"], "--split must be train, test or train,test"),
+        (["--dataset", "nosuchmodule_xyz:f"], "nosuchmodule_xyz"),
+        (["--device", "cuda:7"], "--device"),
+        (["--model-kwargs", "[1]"], "--model-kwargs must be a JSON object"),
+        (["--ckpt3", "x.pt"], "--ckpt3 needs --ckpt2"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--samples", "-3"], "samples"),
+    ],
+)
+def test_bad_input_exit_2_one_line(tmp_path, tiny_ckpt, capsys, extra, message) -> None:
+    assert main(args(tiny_ckpt, tmp_path / "s.h5", *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "s.h5").exists()
+
+
+def test_bad_checkpoint_and_out(tmp_path, tiny_ckpt, capsys) -> None:
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert main(args(tmp_path / "junk.pt", tmp_path / "s.h5")) == 2
+    assert main(args(tmp_path / "missing.pt", tmp_path / "s.h5")) == 2
+    assert main(args(tiny_ckpt, tmp_path / "s.txt")) == 2
+    assert main(args("pretrained:nosuch", tmp_path / "s.h5")) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 4
+    assert "not a readable PyTorch checkpoint" in lines[0] and "does not exist" in lines[1]
+    assert "--out must end in .h5" in lines[2] and "no pretrained checkpoint 'nosuch'" in lines[3]
+
+
+def test_settings_mismatch_is_refused_then_overwrite(tmp_path, tiny_ckpt, capsys) -> None:
+    out = tmp_path / "s.h5"
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
+    before = out.read_bytes()
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3", "--seed", "1")) == 2
+    err = capsys.readouterr().err
+    assert "seed: file has 0, now 1" in err and "--overwrite" in err
+    assert out.read_bytes() == before  # nothing already computed is lost
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3", "--seed", "1", "--overwrite")) == 0
+    assert read_surface(out).config["seed"] == 1
+
+
+def test_other_checkpoint_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
+    from conftest import make_checkpoint
+
+    out = tmp_path / "s.h5"
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
+    make_checkpoint(tiny_ckpt, seed=9)  # same path, other weights
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 2
+    assert "ckpt content differs" in capsys.readouterr().err
+
+
+def _cli(tiny_ckpt, out, *extra):
+    cmd = [PYTHON, "-m", "landscape.compute", *args(tiny_ckpt, out, *extra)]
+    return subprocess.Popen(
+        cmd,
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+GRID = ("--x", "-1:1:21", "--y", "-1:1:21", "--strategy", "pointwise")
+
+
+def test_sigkill_at_random_moments_then_resume_gives_identical_values(tmp_path, tiny_ckpt):
+    ref = tmp_path / "ref.h5"
+    assert main(args(tiny_ckpt, ref, *GRID)) == 0
+    out = tmp_path / "killed.h5"
+    rng = random.Random(0)
+    kills = 0
+    for delay in [rng.uniform(1.0, 6.0) for _ in range(4)]:
+        proc = _cli(tiny_ckpt, out, *GRID)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.kill()
+            kills += 1
+        proc.communicate()
+        if out.exists():
+            read_surface(out)  # opens after every kill
+        assert not list(tmp_path.glob(".killed.h5.*.tmp")) or proc.returncode != 0
+    proc = _cli(tiny_ckpt, out, *GRID)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert kills >= 1
+    np.testing.assert_array_equal(
+        read_surface(out).get("train", "loss"), read_surface(ref).get("train", "loss")
+    )
+    np.testing.assert_array_equal(
+        read_surface(out).get("train", "accuracy"), read_surface(ref).get("train", "accuracy")
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_exits_130_and_resumes(tmp_path, tiny_ckpt, sig) -> None:
+    out = tmp_path / "s.h5"
+    proc = _cli(tiny_ckpt, out, *GRID)
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait until some points are on disk
+        time.sleep(0.3)
+        if out.exists() and read_surface(out).computed.any():
+            break
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err
+    partial = read_surface(out).computed
+    assert 0 < partial.sum() < partial.size
+    assert main(args(tiny_ckpt, out, *GRID)) == 0
+    assert read_surface(out).computed.all()
+
+
+def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
+    out = tmp_path / "s.h5"
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
+    with h5py.File(out, "r+") as f:
+        f["train_loss"][0] = np.nan
+    holder = subprocess.Popen(
+        [
+            PYTHON,
+            "-c",
+            "import sys, time; from landscape.store import SurfaceWriter; "
+            "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            str(out),
+        ],
+        cwd=REPO,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 2
+        assert "being written by another process" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+    with SurfaceWriter(out):  # the lock died with its holder
+        pass
