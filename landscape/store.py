@@ -99,10 +99,14 @@ class Surface:
 
     @property
     def computed(self) -> np.ndarray:
-        """Boolean mask of points whose every value is known."""
+        """Boolean mask of points whose loss and accuracy are known (on every split).
+
+        Analyses stored beside them (e.g. a curvature map) do not count.
+        """
         mask = np.ones(self.shape, dtype=bool)
-        for v in self.values.values():
-            mask &= ~np.isnan(v)
+        for name, v in self.values.items():
+            if name.rsplit("_", 1)[-1] in METRICS:
+                mask &= ~np.isnan(v)
         return mask
 
 

@@ -1,0 +1,145 @@
+"""Surface metrics on analytic surfaces, and the `landscape metrics` command line."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import metrics
+from landscape.store import Surface, SurfaceWriter, create_surface_file
+from landscape.surface_metrics import (
+    METRIC_NAMES,
+    basin_radius,
+    finite_difference_hessian,
+    grid_metrics,
+    interpolate,
+    local_minima,
+    nonconvex_fraction,
+    sharpness,
+    surface_metrics,
+)
+
+A = np.linspace(-2, 2, 41)
+B = np.linspace(-2, 2, 41)
+AA, BB = np.meshgrid(A, B, indexing="ij")
+BOWL = AA**2 + BB**2
+SINES = np.sin(3 * AA) + np.sin(3 * BB)
+
+
+def test_bowl_is_convex_with_one_minimum():
+    m = grid_metrics(A, B, BOWL, radius=0.5, basin_delta=1.0)
+    assert m["local_minima"] == 1 and m["nonconvex_fraction"] == 0
+    assert m["min_loss"] == pytest.approx(0) and (m["min_alpha"], m["min_beta"]) == (0, 0)
+    assert m["center_loss"] == pytest.approx(0)
+    # f = r^2: the loss first exceeds 1 at r = 1 on every ray; f(0.5 u) - f(0) = 0.25.
+    assert m["basin_radius"] == pytest.approx(1.0, abs=0.01) and m["basin_closed"] == 1
+    assert m["sharpness"] == pytest.approx(0.25, abs=0.01)
+    assert m["curvature_ratio"] == pytest.approx(1.0)  # isotropic: lambda_min = lambda_max
+    assert m["computed_fraction"] == 1 and list(m) == list(METRIC_NAMES)
+
+
+def test_sum_of_sines_has_many_minima_and_nonconvex_points():
+    m = grid_metrics(A, B, SINES)
+    assert m["local_minima"] >= 4
+    assert 0.3 < m["nonconvex_fraction"] < 1
+    assert local_minima(SINES).sum() == m["local_minima"]
+    # Saddles of sin(3a) + sin(3b): lambda_min < 0 and the ratio is large.
+    assert m["curvature_ratio"] > 0.5
+
+
+def test_finite_difference_hessian_of_quadratic_is_exact():
+    f = 3 * AA**2 + AA * BB - 2 * BB**2
+    fxx, fyy, fxy = finite_difference_hessian(A, B, f)
+    assert fxx.shape == (39, 39)
+    np.testing.assert_allclose(fxx, 6, atol=1e-9)
+    np.testing.assert_allclose(fyy, -4, atol=1e-9)
+    np.testing.assert_allclose(fxy, 1, atol=1e-9)
+    assert nonconvex_fraction(A, B, f) == 1.0
+    assert nonconvex_fraction(A, B, AA + 2 * BB) == 0  # a plane is convex (rounding ignored)
+
+
+def test_non_uniform_grid_and_interpolation():
+    a = np.array([-1.0, -0.3, 0.0, 0.5, 1.0])
+    f = a**2
+    assert nonconvex_fraction(a, None, f) == 0
+    assert interpolate(a, None, f, np.array([0.25]), None)[0] == pytest.approx(0.125)
+    assert np.isnan(interpolate(a, None, f, np.array([1.5]), None)[0])
+    g = AA + 10 * BB
+    assert interpolate(A, B, g, np.array(0.33), np.array(-0.71)) == pytest.approx(0.33 - 7.1)
+
+
+def test_nan_points_are_skipped():
+    f = BOWL.copy()
+    f[30:, :] = np.nan  # a partially computed file
+    m = grid_metrics(A, B, f, radius=0.5)
+    assert m["computed_fraction"] == pytest.approx(30 / 41)
+    assert m["local_minima"] == 1 and m["nonconvex_fraction"] == 0
+    assert m["sharpness"] == pytest.approx(0.25, abs=0.01)
+    # Rays towards the unknown half stop at the NaN edge (alpha ~ 0.9) before crossing 1.
+    assert m["basin_closed"] < 1
+    empty = grid_metrics(A, B, np.full_like(BOWL, np.nan))
+    assert empty["computed_fraction"] == 0
+    assert all(math.isnan(v) for k, v in empty.items() if k != "computed_fraction")
+
+
+def test_one_dimensional_surface():
+    a = np.linspace(-1, 1, 21)
+    m = grid_metrics(a, None, 4 * a**2, radius=0.5, basin_delta=1.0)
+    assert m["local_minima"] == 1 and m["nonconvex_fraction"] == 0
+    assert m["basin_radius"] == pytest.approx(0.5, abs=1e-9) and m["basin_closed"] == 1
+    assert m["sharpness"] == pytest.approx(1.0)
+    assert math.isnan(m["curvature_ratio"]) and math.isnan(m["min_beta"])
+    assert nonconvex_fraction(a, None, np.cos(3 * a)) > 0.5
+    r, closed = basin_radius(a, None, 0.1 * a**2, threshold=1.0)  # never crosses
+    assert r == pytest.approx(1.0) and closed == 0
+    assert sharpness(a, None, np.zeros_like(a), radius=5.0) != sharpness(a, None, a, radius=0.5)
+
+
+def _write(path, alpha, beta, loss):
+    create_surface_file(
+        path,
+        alpha=alpha,
+        beta=beta,
+        value_names=["train_loss", "train_accuracy"],
+        directions={"x": {"w": torch.zeros(2)}},
+        config={"label": path.stem},
+        provenance={},
+    )
+    with SurfaceWriter(path) as w:
+        idx = np.nonzero(np.ones(loss.shape, dtype=bool))
+        w.write(idx, {"train_loss": loss[idx], "train_accuracy": np.zeros(len(idx[0]))})
+
+
+def test_surface_metrics_wrapper_reads_split():
+    s = Surface(alpha=A, beta=B, values={"test_loss": BOWL})
+    assert surface_metrics(s, split="test")["local_minima"] == 1
+    with pytest.raises(ValueError, match="train_loss"):
+        surface_metrics(s, split="train")
+
+
+def test_cli_table_and_json(tmp_path, capsys):
+    a = np.linspace(-1, 1, 11)
+    aa, bb = np.meshgrid(a, a, indexing="ij")
+    bowl, sines = tmp_path / "bowl.h5", tmp_path / "sines.h5"
+    _write(bowl, a, a, aa**2 + bb**2)
+    _write(sines, a, a, np.sin(6 * aa) + np.sin(6 * bb))
+    assert metrics.main([str(bowl), str(sines)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and "nonconvex" in out[0]
+    assert out[1].startswith(str(bowl)) and out[2].startswith(str(sines))
+    assert metrics.main([str(bowl), "--json", "--radius", "0.5"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc[0]["local_minima"] == 1 and doc[0]["sharpness"] == pytest.approx(0.25, abs=0.02)
+    assert doc[0]["min_beta"] == 0.0
+
+
+def test_cli_bad_input(tmp_path, capsys):
+    assert metrics.main([str(tmp_path / "missing.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
+    a = np.linspace(-1, 1, 5)
+    _write(tmp_path / "s.h5", a, None, a**2)
+    assert metrics.main([str(tmp_path / "s.h5"), "--split", "test"]) == 2
+    assert "test_loss" in capsys.readouterr().err
