@@ -1,0 +1,195 @@
+"""Export a surface for other tools: VTK XML structured grid (ParaView) and CSV.
+
+``landscape export FILE.h5 --vtk`` writes ``FILE_train_loss.vts``: a VTK XML
+StructuredGrid whose points are ``(alpha, beta, value)``, written by hand (no VTK
+dependency), for any grid shape. Every stored value array travels along as point data
+(NaN where not computed), and points not computed yet are blanked with VTK's
+``vtkGhostType`` so ParaView hides them. ``--log`` puts log10 of the value on the z axis
+and ``--clip Z`` clamps values above Z first, so one huge peak does not flatten the view
+(the original code's ``h52vtp.py --zmax --log``). ``--csv`` writes one row per grid point.
+Files of the original loss-landscape code are accepted too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from landscape.cliutil import ArgumentParser, guarded
+from landscape.figures import surface_values
+from landscape.legacy import load_any_surface
+from landscape.store import Surface
+
+__all__ = ["build_parser", "main", "surface_points", "write_csv", "write_vtk"]
+
+# vtkDataSetAttributes::HIDDENPOINT: ParaView skips points (and their cells) so marked.
+_HIDDEN_POINT = 2
+
+
+def surface_points(
+    surface: Surface,
+    *,
+    split: str = "train",
+    metric: str = "loss",
+    log: bool = False,
+    clip: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Grid points ``(alpha, beta, z)`` in VTK order (alpha fastest) and the computed mask.
+
+    Returns:
+        ``points`` of shape (nx * ny, 3) and ``computed`` of shape (nx * ny,). Points not
+        computed get the lowest computed z, so the geometry stays finite.
+
+    Raises:
+        StoreError: no such split or metric. ValueError: nothing computed, or `log` with
+        values that are not positive.
+    """
+    z = surface_values(surface, split, metric)
+    if clip is not None:
+        z = np.minimum(z, clip)
+    if log:
+        if np.any(z[np.isfinite(z)] <= 0):
+            raise ValueError(f"--log needs positive {split} {metric} values; drop --log")
+        z = np.log10(z)
+    beta = surface.beta if surface.is_2d else np.zeros(1)
+    a, b = np.meshgrid(surface.alpha, beta, indexing="ij")
+    z = z.reshape(a.shape)  # (nx, ny); ny = 1 for a 1-D surface
+    computed = np.isfinite(z)
+    if not computed.any():
+        raise ValueError(f"no computed {split} {metric} values yet; run landscape.compute")
+    z = np.where(computed, z, z[computed].min())
+    # VTK orders points with the first index fastest: transpose (nx, ny) -> (ny, nx).
+    points = np.stack([a.T.ravel(), b.T.ravel(), z.T.ravel()], axis=1)
+    return points, computed.T.ravel()
+
+
+def _data_array(name: str | None, values: np.ndarray, vtk_type: str, components: int = 1) -> str:
+    """A binary inline DataArray: base64 of a UInt64 byte count followed by the data."""
+    raw = np.ascontiguousarray(values).astype({"Float64": "<f8", "UInt8": "u1"}[vtk_type])
+    blob = base64.b64encode(np.uint64(raw.nbytes).astype("<u8").tobytes() + raw.tobytes())
+    named = f' Name="{name}"' if name else ""
+    return (
+        f'<DataArray type="{vtk_type}"{named} NumberOfComponents="{components}" '
+        f'format="binary">{blob.decode("ascii")}</DataArray>'
+    )
+
+
+def write_vtk(
+    surface: Surface,
+    path: str | os.PathLike,
+    *,
+    split: str = "train",
+    metric: str = "loss",
+    log: bool = False,
+    clip: float | None = None,
+) -> Path:
+    """Write the surface as a VTK XML StructuredGrid (.vts) with z = the chosen value.
+
+    Point data: every stored value array (raw, NaN where not computed), ``z`` (what the
+    geometry shows) and ``vtkGhostType`` (hides points not computed yet).
+    """
+    points, computed = surface_points(surface, split=split, metric=metric, log=log, clip=clip)
+    nx = len(surface.alpha)
+    ny = len(surface.beta) if surface.is_2d else 1
+    extent = f"0 {nx - 1} 0 {ny - 1} 0 0"
+    arrays = [_data_array("z", points[:, 2], "Float64")]
+    for name, v in sorted(surface.values.items()):
+        flat = (v.T if surface.is_2d else v).ravel()
+        arrays.append(_data_array(name, flat, "Float64"))
+    ghost = np.where(computed, 0, _HIDDEN_POINT)
+    arrays.append(_data_array("vtkGhostType", ghost, "UInt8"))
+    text = (
+        '<?xml version="1.0"?>\n'
+        '<VTKFile type="StructuredGrid" version="0.1" byte_order="LittleEndian" '
+        'header_type="UInt64">\n'
+        f'<StructuredGrid WholeExtent="{extent}">\n<Piece Extent="{extent}">\n'
+        f'<PointData Scalars="z">\n{chr(10).join(arrays)}\n</PointData>\n'
+        f"<Points>\n{_data_array(None, points.ravel(), 'Float64', 3)}\n</Points>\n"
+        "</Piece>\n</StructuredGrid>\n</VTKFile>\n"
+    )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="ascii")
+    return path
+
+
+def write_csv(surface: Surface, path: str | os.PathLike) -> Path:
+    """One row per grid point: alpha, beta (2-D), then every stored value ("nan" if not computed).
+
+    Rows follow the arrays' order, alpha outer and beta inner (``indexing="ij"``).
+    """
+    names = sorted(surface.values)
+    if surface.is_2d:
+        a, b = np.meshgrid(surface.alpha, surface.beta, indexing="ij")
+        columns = [a.ravel(), b.ravel()]
+        header = ["alpha", "beta", *names]
+    else:
+        columns = [surface.alpha]
+        header = ["alpha", *names]
+    columns += [surface.values[n].ravel() for n in names]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        for row in zip(*columns, strict=True):
+            writer.writerow(repr(float(v)) for v in row)
+    return path
+
+
+PROG = "landscape export"
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Export a surface file as a VTK structured grid (ParaView) or CSV.",
+    )
+    p.add_argument("file", metavar="FILE.h5", help="surface file")
+    p.add_argument("--vtk", action="store_true", help="write a VTK XML structured grid (.vts)")
+    p.add_argument("--csv", action="store_true", help="write a CSV table of every value")
+    p.add_argument("--out", help="output file (default: beside FILE, .vts / .csv)")
+    p.add_argument("--split", default="train", help="VTK: split whose values are z")
+    p.add_argument(
+        "--metric", default="loss", choices=("loss", "accuracy", "error"), help="VTK: z metric"
+    )
+    p.add_argument("--log", action="store_true", help="VTK: z = log10(value)")
+    p.add_argument("--clip", type=float, help="VTK: clamp values above CLIP (before --log)")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    formats = [f for f in ("vtk", "csv") if getattr(args, f)]
+    if not formats and out is not None and out.suffix.lower() in (".vts", ".csv"):
+        formats = ["vtk" if out.suffix.lower() == ".vts" else "csv"]
+    if not formats:
+        raise ValueError("choose a format: --vtk (ParaView .vts) or --csv")
+    if out is not None and len(formats) > 1:
+        raise ValueError("--out names one file; export --vtk and --csv separately")
+    surface = load_any_surface(args.file)
+    src = Path(args.file)
+    for fmt in formats:
+        if fmt == "vtk":
+            dest = out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts")
+            opts = {"split": args.split, "metric": args.metric, "log": args.log, "clip": args.clip}
+            dest = write_vtk(surface, dest, **opts)
+        else:
+            dest = write_csv(surface, out or src.with_suffix(".csv"))
+        print(dest)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; bad input prints one line on stderr and returns 2."""
+    return guarded(PROG, lambda: _run(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
