@@ -115,6 +115,10 @@ def evaluate_state(
     return total / n, correct / n
 
 
+def _to_channels_last(t: Tensor) -> Tensor:
+    return t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+
+
 def is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or (
         isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
@@ -177,12 +181,19 @@ class Evaluator:
         batch_size: int,
         loss: str = "ce",
         precision: str = "fp32",
+        channels_last: bool = False,
     ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.model = copy.deepcopy(model).eval()
         self.base, self.dx, self.dy = dict(base), dict(dx), (dict(dy) if dy is not None else None)
-        self.splits = dict(splits)
+        self.channels_last = channels_last
+        # NHWC inputs make oneDNN pick its fast convolution kernels on CPU (measured
+        # in benchmarks/bench_surface.py); the output of every conv follows the input.
+        self.splits = {
+            k: EvalData(_to_channels_last(d.x) if channels_last else d.x, d.y)
+            for k, d in splits.items()
+        }
         self.batch_size = int(batch_size)
         self.loss = loss
         self.precision = precision
@@ -308,7 +319,8 @@ class FoldedEvaluator(Evaluator):
             bias = state[f"{bn}.bias"] - state[f"{bn}.running_mean"] * scale
             if f"{conv}.bias" in state:
                 bias = bias + state[f"{conv}.bias"] * scale
-            params[f"{conv}.weight"] = state[f"{conv}.weight"] * scale.view(-1, 1, 1, 1)
+            weight = state[f"{conv}.weight"] * scale.view(-1, 1, 1, 1)
+            params[f"{conv}.weight"] = _to_channels_last(weight) if self.channels_last else weight
             params[f"{conv}.bias"] = bias
             for suffix in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"):
                 params.pop(f"{bn}.{suffix}", None)
@@ -404,12 +416,14 @@ def make_evaluator(
     precision: str = "fp32",
     bn: str = "eval",
     bn_data: EvalData | None = None,
+    channels_last: bool | None = None,
 ) -> Evaluator:
     """The fastest evaluator for the device of `base` (or the one `strategy` names).
 
     ``auto`` picks ``vmap`` on CUDA and ``folded`` on CPU (measured fastest on
     each; see benchmarks/bench_surface.py), falling back to ``pointwise`` for
-    ``bn=recompute`` or a model that torch.fx cannot trace.
+    ``bn=recompute`` or a model that torch.fx cannot trace. `channels_last`
+    defaults to on for CPU.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -425,8 +439,13 @@ def make_evaluator(
             "bn='recompute' is evaluated one point at a time; use strategy='pointwise'"
         )
     if batch_size is None:
-        batch_size = min(n_max, 1024 if device.type == "cuda" else 500)
-    common = dict(batch_size=batch_size, loss=loss, precision=precision)
+        # CPU: 128 keeps activations in cache; larger batches measured slower here.
+        batch_size = min(n_max, 1024 if device.type == "cuda" else 128)
+    if channels_last is None:
+        channels_last = device.type == "cpu"
+    common = dict(
+        batch_size=batch_size, loss=loss, precision=precision, channels_last=channels_last
+    )
     if strategy == "folded":
         folded = _fold_batchnorm(copy.deepcopy(model).eval())
         if folded is not None:

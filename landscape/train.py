@@ -1,0 +1,253 @@
+"""``python -m landscape.train``: train a network with a checkpoint per epoch.
+
+    python -m landscape.train --model resnet56 --dataset cifar10 --epochs 164 --out runs/resnet56
+
+Rerunning the same command resumes from the last checkpoint; different
+settings on an existing ``--out`` are refused (exit 2, naming the setting).
+Exit codes: 0 done; 2 bad input; 130 interrupted (rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from models.checkpoint import CheckpointError
+
+from .data import DataError, add_data_arguments
+from .training import CHANNELS_LAST, PRECISIONS, SCHEDULES, TrainConfig, TrainConfigError, train
+
+__all__ = ["add_arguments", "build_parser", "config_from_args", "main"]
+
+_DEFAULTS = TrainConfig()
+
+
+def _fractions(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"expected fractions like 0.5,0.75, got {text!r}") from e
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON ({e.msg}): {text!r}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"width": 2}}: {text!r}')
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``landscape train``; defaults are those of `TrainConfig`."""
+    d = _DEFAULTS
+    parser.add_argument(
+        "--model", default=d.model, help=f"network name or module.path:function (default {d.model})"
+    )
+    parser.add_argument(
+        "--model-kwargs", type=_json_object, default={}, metavar="JSON", help="builder arguments"
+    )
+    parser.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
+    parser.add_argument(
+        "--device", default="auto", help="auto (default: CUDA when available) | cpu | cuda:N"
+    )
+    add_data_arguments(parser)
+    parser.add_argument(
+        "--test-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="test samples evaluated per epoch (default all); --samples limits the train split",
+    )
+    opt = parser.add_argument_group("optimization")
+    opt.add_argument(
+        "--epochs", type=int, default=d.epochs, help=f"default {d.epochs}, as He et al. 2015"
+    )
+    opt.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"samples per step (default {d.batch_size})",
+    )
+    opt.add_argument(
+        "--lr",
+        type=float,
+        default=d.lr,
+        help=f"base (onecycle: peak) learning rate (default {d.lr})",
+    )
+    opt.add_argument(
+        "--momentum", type=float, default=d.momentum, help=f"SGD momentum (default {d.momentum})"
+    )
+    opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    opt.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d.weight_decay,
+        help=f"L2 on every parameter (default {d.weight_decay})",
+    )
+    opt.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default=d.schedule,
+        help="step (default): x gamma at the milestones; cosine; onecycle; constant",
+    )
+    opt.add_argument(
+        "--milestones",
+        type=_fractions,
+        default=d.milestones,
+        metavar="F,F",
+        help="step schedule: fractions of the epochs where lr is multiplied by --gamma "
+        "(default 0.5,0.75)",
+    )
+    opt.add_argument(
+        "--gamma", type=float, default=d.gamma, help=f"step schedule factor (default {d.gamma})"
+    )
+    opt.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=d.warmup_epochs,
+        help="linear warm-up epochs (not onecycle; default 0)",
+    )
+    opt.add_argument(
+        "--onecycle-pct",
+        type=float,
+        default=d.onecycle_pct,
+        help=f"onecycle: rising fraction (default {d.onecycle_pct})",
+    )
+    opt.add_argument(
+        "--onecycle-div",
+        type=float,
+        default=d.onecycle_div,
+        help=f"onecycle: starting lr = lr / DIV (default {d.onecycle_div:g})",
+    )
+    opt.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=d.label_smoothing,
+        help="of the training loss (default 0)",
+    )
+    opt.add_argument(
+        "--seed", type=int, default=d.seed, help="seed of init, shuffling, augmentation (default 0)"
+    )
+    aug = parser.add_argument_group("augmentation (image datasets only)")
+    aug.add_argument(
+        "--no-augment", dest="augment", action="store_false", help="no random crops or flips"
+    )
+    aug.add_argument(
+        "--crop-padding",
+        type=int,
+        default=d.crop_padding,
+        help=f"zero padding of the random crops (default {d.crop_padding})",
+    )
+    aug.add_argument(
+        "--no-flip", dest="flip", action="store_false", help="no random horizontal flips"
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--save-every",
+        type=int,
+        default=d.save_every,
+        metavar="K",
+        help="keep every K-th epoch checkpoint (default 1)",
+    )
+    run.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=d.eval_batch_size,
+        help=f"samples per forward pass (default {d.eval_batch_size})",
+    )
+    run.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=d.precision,
+        help="auto (default): bf16 autocast on a GPU and on a CPU with AMX, else fp32",
+    )
+    run.add_argument(
+        "--channels-last",
+        choices=CHANNELS_LAST,
+        default=d.channels_last,
+        help="memory format (auto, the default: on; measured faster on GPU and CPU)",
+    )
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landscape train",
+        description="Train a network, saving a checkpoint after every epoch. Rerun the "
+        "same command to resume.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        model=args.model,
+        model_kwargs=args.model_kwargs,
+        out=args.out or f"runs/{args.model.replace(':', '_').replace('/', '_')}",
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        samples=args.samples,
+        subset=args.subset,
+        data_seed=args.data_seed,
+        test_samples=args.test_samples,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        momentum=args.momentum,
+        nesterov=args.nesterov,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        milestones=args.milestones,
+        gamma=args.gamma,
+        warmup_epochs=args.warmup_epochs,
+        onecycle_pct=args.onecycle_pct,
+        onecycle_div=args.onecycle_div,
+        label_smoothing=args.label_smoothing,
+        augment=args.augment,
+        crop_padding=args.crop_padding,
+        flip=args.flip,
+        seed=args.seed,
+        save_every=args.save_every,
+        eval_batch_size=args.eval_batch_size,
+        precision=args.precision,
+        channels_last=args.channels_last,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed
+        return int(e.code or 0)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("landscape.training")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        config = config_from_args(args)
+        final = train(config, device=args.device, progress=args.progress)
+    except (DataError, TrainConfigError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted; the checkpoints are consistent: rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        logger.removeHandler(handler)
+    print(f"done: {final}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
