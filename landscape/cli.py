@@ -29,6 +29,13 @@ COMMANDS = {
     "metrics": ("landscape.metrics", "a table of surface metrics, one row per file"),
     "curves": ("landscape.curves", "training / test error curves of several runs"),
     "demo": ("landscape.demo", "the skip vs no-skip demo of make demo"),
+    "hessian": (
+        "landscape.analyze.hessian",
+        "Hessian eigenvalues and trace at theta*, or a curvature map of a surface",
+    ),
+    "eigendirs": ("landscape.analyze.eigendirs", "the top-2 Hessian eigenvectors as directions"),
+    "trajectory": ("landscape.analyze.trajectory", "PCA directions of a training path"),
+    "responses": ("landscape.analyze.responses", "layer-response std and gradient norms"),
 }
 
 

@@ -1,0 +1,253 @@
+"""What the analysis commands share: loading a model and data, provenance, atomic writes."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+import models
+
+from .. import __version__
+from ..data import DataTensors, load_split
+from ..pretrained import resolve_checkpoint
+
+__all__ = [
+    "FIGURE_FORMATS",
+    "LanczosWarnings",
+    "check_labels",
+    "check_suffix",
+    "json_safe",
+    "load_data",
+    "load_model",
+    "parse_model_kwargs",
+    "provenance",
+    "save_directions",
+    "save_figure",
+    "set_default",
+    "sha256",
+    "weight_names",
+    "write_json",
+]
+
+FIGURE_FORMATS = (".png", ".pdf", ".svg")
+DIRECTIONS_FORMAT = "landscape-directions"  # as landscape.trajectory.save_directions_file
+
+
+def set_default(parser: argparse.ArgumentParser, dest: str, value: Any, help: str) -> None:
+    """Change the default and help text of an option added elsewhere (e.g. ``--samples``)."""
+    for action in parser._actions:
+        if action.dest == dest:
+            action.default, action.help = value, help
+            return
+    raise AssertionError(f"no option {dest!r}")
+
+
+def parse_model_kwargs(text: str) -> dict[str, Any]:
+    """``--model-kwargs`` JSON as a dict; anything else is a one-line error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--model-kwargs must be a JSON object; got {text!r}") from err
+    if not isinstance(value, dict):
+        raise ValueError(f"--model-kwargs must be a JSON object; got {text!r}")
+    return value
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_model(
+    spec: str,
+    *,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    device: torch.device,
+) -> models.LoadedCheckpoint:
+    """A checkpoint (path or ``pretrained:NAME``) rebuilt in eval mode on `device`."""
+    loaded = models.load_checkpoint(
+        resolve_checkpoint(spec), model_name=model, model_kwargs=dict(model_kwargs or {}) or None
+    )
+    loaded.model.to(device).eval()
+    return loaded
+
+
+def load_data(
+    dataset: str,
+    split: str,
+    *,
+    samples: int | None,
+    default_samples: int,
+    data_root: str | None = None,
+    download: bool = False,
+    subset: str = "first",
+    seed: int = 0,
+) -> DataTensors:
+    """`load_split` with `samples` if given, else at most `default_samples` (all of a smaller set).
+
+    An explicit ``--samples`` larger than the split is an error; the default never is.
+    """
+    kwargs = {"data_root": data_root, "download": download, "subset": subset, "seed": seed}
+    if samples is not None:
+        return load_split(dataset, split, samples=samples, **kwargs)
+    data = load_split(dataset, split, **kwargs)
+    if len(data) <= default_samples:
+        return data
+    return load_split(dataset, split, samples=default_samples, **kwargs)
+
+
+def weight_names(model: nn.Module, wrt: str) -> list[str]:
+    """Parameters the Hessian is taken over: ``weights`` (dim > 1, as ignore=biasbn) | ``all``."""
+    named = list(model.named_parameters())
+    if wrt == "all":
+        return [n for n, _ in named]
+    return [n for n, p in named if p.dim() > 1]
+
+
+def check_labels(model: nn.Module, x: Tensor, y: Tensor) -> None:
+    """Refuse labels the model has no output for (cross-entropy would fail deep inside)."""
+    with torch.no_grad():
+        n_out = model.eval()(x[:1]).shape[-1]
+    top = int(y.max()) if len(y) else -1
+    if top >= n_out:
+        raise ValueError(
+            f"labels go up to {top} but the model has {n_out} outputs; "
+            "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
+        )
+
+
+def provenance(device: torch.device, files: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
+    """Package, torch, device, time and the sha256 of each named input file."""
+    prov: dict[str, Any] = {
+        "package": f"landscape {__version__}",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    for key, path in files.items():
+        prov[f"{key}_sha256"] = sha256(path)
+    return prov
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as None, numpy scalars and arrays as Python values (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[str]:
+    """A temporary file beside `path`, renamed over it only when the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
+    """Write `doc` as strict JSON (NaN as null), atomically."""
+    with _atomic(Path(path)) as tmp, open(tmp, "w") as f:
+        json.dump(json_safe(doc), f, indent=1, allow_nan=False)
+
+
+def save_directions(
+    path: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, Tensor]],
+    *,
+    config: Mapping[str, Any],
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """A directions file in the layout of `landscape.trajectory.save_directions_file`.
+
+    ``/directions/x/<name>``, ``/directions/y/<name>`` float32; attrs on / hold
+    ``format="landscape-directions"``, ``format_version``, ``config`` (JSON) and `attrs`.
+    """
+    with _atomic(Path(path)) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["format"] = DIRECTIONS_FORMAT
+        f.attrs["format_version"] = 1
+        f.attrs["config"] = json.dumps(json_safe(dict(config)), sort_keys=True)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
+        group = f.create_group("directions")
+        for axis, tensors in directions.items():
+            sub = group.create_group(axis)
+            for name, t in tensors.items():
+                sub.create_dataset(name, data=t.detach().to("cpu", torch.float32).numpy())
+
+
+def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], flag: str) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"{flag} must end in {' or '.join(suffixes)}; got {str(path)!r}")
+    return path
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+
+
+class LanczosWarnings(logging.Filter):
+    """Counts (and silences) the library's per-run "did not converge" warnings.
+
+    A command reports them once, in its own words, instead of one line per run.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self._logger = logging.getLogger("landscape.hessian")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Lanczos did not converge"):
+            self.count += 1
+            return False
+        return True
+
+    def __enter__(self) -> LanczosWarnings:
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeFilter(self)

@@ -1,0 +1,162 @@
+"""``landscape eigendirs``: the two sharpest Hessian eigenvectors as a directions file.
+
+    landscape eigendirs --ckpt CKPT --out dirs.h5
+    landscape compute --ckpt CKPT --directions dirs.h5 --norm none --x -1:1:51 --y -1:1:51 ...
+
+The directions are unit vectors over the conv and linear weights (biases and BN held
+fixed, as ``--ignore biasbn``), so with ``--norm none`` the surface's coordinates are
+Euclidean distances in weight space. Along them the loss curves up fastest: a plane
+that shows the sharpest view of the minimum, unlike random directions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .. import hessian
+from ..cliutil import ArgumentParser, guarded
+from ..data import DEFAULT_DATASET, add_data_arguments
+from ..directions import cosine
+from ..pretrained import resolve_checkpoint
+from ..surface import resolve_device
+from .common import (
+    LanczosWarnings,
+    check_labels,
+    check_suffix,
+    load_data,
+    load_model,
+    parse_model_kwargs,
+    provenance,
+    save_directions,
+    set_default,
+    weight_names,
+)
+
+__all__ = ["build_parser", "main"]
+
+PROG = "landscape eigendirs"
+SAMPLES = 1000
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Write the top-2 Hessian eigenvectors at theta* as a directions file for "
+        "landscape compute --directions FILE --norm none.",
+    )
+    p.add_argument("--ckpt", required=True, metavar="PATH", help="a checkpoint or pretrained:NAME")
+    p.add_argument("--model", metavar="NAME", help="model name, needed only for a bare state_dict")
+    p.add_argument("--model-kwargs", default="{}", metavar="JSON", help="builder arguments")
+    add_data_arguments(p)
+    set_default(p, "samples", None, f"use N samples (at most {SAMPLES})")
+    p.add_argument("--split", default="train", choices=("train", "test"), help="data split")
+    h = p.add_argument_group("hessian")
+    h.add_argument("--iters", type=int, default=100, metavar="N", help="most Lanczos steps (100)")
+    h.add_argument("--tol", type=float, default=1e-4, help="relative residual (1e-4)")
+    h.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector (0)")
+    h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass (256)")
+    h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--out", required=True, metavar="PATH", help="the directions file (.h5)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(PROG, lambda: _main(build_parser().parse_args(argv)))
+
+
+def _main(args: argparse.Namespace) -> int:
+    out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
+    if args.iters < 2:
+        raise ValueError(f"--iters must be at least 2 (two eigenvectors); got {args.iters}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
+    if not args.tol > 0:
+        raise ValueError(f"--tol must be positive; got {args.tol}")
+    device = resolve_device(args.device)
+    loaded = load_model(
+        args.ckpt,
+        model=args.model,
+        model_kwargs=parse_model_kwargs(args.model_kwargs),
+        device=device,
+    )
+    model = loaded.model
+    data = load_data(
+        args.dataset,
+        args.split,
+        samples=args.samples,
+        default_samples=SAMPLES,
+        data_root=args.data_root,
+        download=args.download,
+        subset=args.subset,
+        seed=args.data_seed,
+    )
+    x, y = data.normalized(device), data.y.to(device)
+    check_labels(model, x, y)
+    wrt = weight_names(model, "weights")
+    print(
+        f"{PROG}: {loaded.model_name}, {args.split} loss on {len(y)} samples",
+        file=sys.stderr,
+    )
+    with LanczosWarnings() as unconverged:
+        dirs = hessian.eigenvector_directions(
+            model,
+            x,
+            y,
+            batch_size=args.batch_size,
+            wrt=wrt,
+            iters=args.iters,
+            tol=args.tol,
+            generator=torch.Generator().manual_seed(args.seed),
+        )
+    # Rayleigh quotients d^T H d: the eigenvalues belonging to the two directions.
+    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=args.batch_size, wrt=wrt)
+    eigenvalues = []
+    for axis in ("x", "y"):
+        d = {n: dirs[axis][n].to(device) for n in wrt}
+        hd = hvp(d)
+        eigenvalues.append(sum(float((d[n].double() * hd[n].double()).sum()) for n in wrt))
+    config = {
+        "kind": "hessian_eigenvectors",
+        "ckpt": args.ckpt,
+        "model": loaded.model_name,
+        "split": args.split,
+        "iters": args.iters,
+        "tol": args.tol,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "wrt": "weights",
+        "data": data.info,
+        "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
+    }
+    save_directions(
+        out,
+        dirs,
+        config=config,
+        attrs={"eigenvalues": np.asarray(eigenvalues), "converged": unconverged.count == 0},
+    )
+    print(
+        f"lambda_1 = {eigenvalues[0]:.6g}, lambda_2 = {eigenvalues[1]:.6g} "
+        f"(unit directions, cosine {cosine(dirs['x'], dirs['y']):.1e})"
+    )
+    if unconverged.count:
+        print(
+            f"{PROG}: warning: Lanczos did not converge in {args.iters} steps; the directions "
+            "are approximate eigenvectors (raise --iters)",
+            file=sys.stderr,
+        )
+    dataset = f" --dataset {args.dataset}" if args.dataset != DEFAULT_DATASET else ""
+    print(f"wrote {out}; next:")
+    print(
+        f"  landscape compute --ckpt {args.ckpt}{dataset} --directions {out} --norm none "
+        f"--x -1:1:51 --y -1:1:51 --out {out.with_name(out.stem + '_surface.h5')}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

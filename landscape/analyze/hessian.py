@@ -1,0 +1,489 @@
+"""``landscape hessian``: Hessian eigenvalues at theta*, or a curvature map over a surface.
+
+    landscape hessian --ckpt CKPT [--top-k 3] [--trace-samples 50] [--out result.json]
+    landscape hessian --surface FILE.h5 [--samples 128] [--iters 20] [--figure map.png]
+
+At theta*: the top-k eigenvalues, lambda_min, ``|lambda_min / lambda_max|`` and
+Hutchinson's trace estimate of the Hessian of the mean loss on a data subset, printed
+as a table and saved as JSON. With ``--surface``: ``|lambda_min / lambda_max|`` at every
+grid point of a surface file (Li et al. 2018, Sec. 6, Fig. 8), stored in that file as
+``/{split}_curvature_ratio`` (beside ``_lambda_min`` and ``_lambda_max``) and drawn as
+a heatmap. Near 0: locally convex; large: strong negative curvature.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from .. import hessian
+from ..analysis_plots import plot_curvature_map
+from ..cliutil import ArgumentParser, guarded
+from ..data import DEFAULT_DATASET, DataTensors, add_data_arguments
+from ..pretrained import resolve_checkpoint
+from ..store import StoreError, Surface, read_directions, read_surface
+from ..surface import resolve_device
+from .common import (
+    FIGURE_FORMATS,
+    LanczosWarnings,
+    check_labels,
+    check_suffix,
+    load_data,
+    load_model,
+    parse_model_kwargs,
+    provenance,
+    save_figure,
+    set_default,
+    sha256,
+    weight_names,
+    write_json,
+)
+
+__all__ = ["build_parser", "main"]
+
+PROG = "landscape hessian"
+RESULT_FORMAT = "landscape-hessian"
+WRT = ("weights", "all")
+# (theta*, per grid point): a map runs one Lanczos per point, so it gets a cheaper default.
+SAMPLES = (1000, 128)
+ITERS = (100, 20)
+TOL = (1e-4, 1e-2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Hessian eigenvalues (Lanczos) and trace (Hutchinson) of the mean loss at "
+        "theta* (--ckpt), or |lambda_min/lambda_max| at every point of a surface file "
+        "(--surface; Li et al. 2018, Sec. 6).",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--ckpt",
+        metavar="PATH",
+        help="theta*: a checkpoint or pretrained:NAME (with --surface: replaces the file's "
+        "checkpoint path, same content required)",
+    )
+    m.add_argument(
+        "--surface",
+        metavar="FILE.h5",
+        help="compute a curvature map over this surface's grid and directions",
+    )
+    m.add_argument("--model", metavar="NAME", help="model name, needed only for a bare state_dict")
+    m.add_argument("--model-kwargs", default="{}", metavar="JSON", help="builder arguments")
+    add_data_arguments(p)
+    # With --surface, the data settings default to the surface's own.
+    set_default(p, "dataset", None, f"dataset (default: the surface's, else {DEFAULT_DATASET})")
+    set_default(p, "data_root", None, "folder of the CIFAR files (default: the surface's)")
+    set_default(p, "subset", None, "first | stratified (default: the surface's, else first)")
+    set_default(p, "data_seed", None, "seed of --subset stratified (default: the surface's)")
+    set_default(
+        p,
+        "samples",
+        None,
+        f"use N samples (default {SAMPLES[0]} at theta*; {SAMPLES[1]} per grid point "
+        "with --surface, or fewer if the surface used fewer)",
+    )
+    p.add_argument(
+        "--split", default=None, help="train | test (default: train, or the surface's first)"
+    )
+    h = p.add_argument_group("hessian")
+    h.add_argument(
+        "--wrt",
+        default="weights",
+        choices=WRT,
+        help="parameters the Hessian is over: weights (conv and linear, as --ignore biasbn; "
+        "default) or all",
+    )
+    h.add_argument("--top-k", type=int, default=None, metavar="K", help="eigenvalues (3)")
+    h.add_argument(
+        "--trace-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Hutchinson probes for the trace (50; 0 skips the trace)",
+    )
+    h.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"most Lanczos steps ({ITERS[0]}; {ITERS[1]} per grid point with --surface)",
+    )
+    h.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help=f"relative residual of a converged eigenvalue ({TOL[0]:g}; {TOL[1]:g} with --surface)",
+    )
+    h.add_argument("--seed", type=int, default=0, help="seed of the random start vectors (0)")
+    h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass (256)")
+    h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--out",
+        metavar="PATH",
+        help="the result, .json (default: <checkpoint name>_hessian.json); not with --surface, "
+        "whose map goes into the surface file",
+    )
+    o.add_argument(
+        "--figure",
+        metavar="PATH",
+        help="the figure, .png/.pdf/.svg (default: beside the result, or "
+        "<surface>_curvature.png with --surface)",
+    )
+    o.add_argument("--dpi", type=int, default=150, help="resolution of PNG figures (150)")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(PROG, lambda: _main(build_parser().parse_args(argv)))
+
+
+def _main(args: argparse.Namespace) -> int:
+    if not args.ckpt and not args.surface:
+        raise ValueError(
+            "give --ckpt CKPT (eigenvalues at theta*) or --surface FILE.h5 (a curvature map)"
+        )
+    for flag, value in (("--top-k", args.top_k), ("--iters", args.iters)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be a positive integer; got {value}")
+    if args.trace_samples is not None and args.trace_samples < 0:
+        raise ValueError(f"--trace-samples must be 0 or more; got {args.trace_samples}")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
+    if args.tol is not None and not args.tol > 0:
+        raise ValueError(f"--tol must be positive; got {args.tol}")
+    if args.split is not None and args.split not in ("train", "test"):
+        raise ValueError(f"--split must be train or test; got {args.split!r}")
+    if args.figure:
+        check_suffix(args.figure, FIGURE_FORMATS, "--figure")
+    model_kwargs = parse_model_kwargs(args.model_kwargs)
+    if args.surface:
+        return _surface_map(args, model_kwargs)
+    return _at_optimum(args, model_kwargs)
+
+
+# ---------------------------------------------------------------- at theta*
+
+
+def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
+    out = Path(args.out or f"{_stem(args.ckpt)}_hessian.json")
+    check_suffix(out, (".json",), "--out")
+    figure = Path(args.figure) if args.figure else out.with_suffix(".png")
+    k = args.top_k or 3
+    iters = args.iters or ITERS[0]
+    tol = args.tol or TOL[0]
+    trace_samples = 50 if args.trace_samples is None else args.trace_samples
+    if k > iters:
+        raise ValueError(f"--top-k {k} needs at least as many --iters; got --iters {iters}")
+    device = resolve_device(args.device)
+    loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
+    split = args.split or "train"
+    data = _data(args, split, default_samples=SAMPLES[0])
+    x, y = data.normalized(device), data.y.to(device)
+    model = loaded.model
+    check_labels(model, x, y)
+    wrt = weight_names(model, args.wrt)
+    params = {n: p.detach() for n, p in model.named_parameters() if n in wrt}
+    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=args.batch_size, wrt=wrt)
+    n_params = sum(t.numel() for t in params.values())
+    print(
+        f"{PROG}: {loaded.model_name}, {split} loss on {len(y)} samples, "
+        f"{n_params:,} parameters ({args.wrt})",
+        file=sys.stderr,
+    )
+
+    # Each estimate starts from its own generator seeded --seed: every number is
+    # reproducible on its own with the library (e.g. hessian.top_eigenvalues).
+    with LanczosWarnings():
+        top = hessian.lanczos(
+            hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=_gen(args.seed)
+        )
+        low = hessian.lanczos(
+            hvp, params, iters=iters, tol=tol, which="smallest", generator=_gen(args.seed)
+        )
+    top_values = top.eigenvalues[::-1][:k]
+    lambda_max, lambda_min = float(top_values[0]), float(low.eigenvalues[0])
+    ratio = abs(lambda_min / lambda_max) if lambda_max != 0 else math.nan
+    trace = stderr = math.nan
+    if trace_samples:
+        trace, stderr = hessian.hutchinson_trace(
+            hvp, params, samples=trace_samples, generator=_gen(args.seed)
+        )
+
+    config = {
+        "ckpt": args.ckpt,
+        "model": loaded.model_name,
+        "model_kwargs": loaded.model_kwargs,
+        "split": split,
+        "wrt": args.wrt,
+        "top_k": k,
+        "iters": iters,
+        "tol": tol,
+        "trace_samples": trace_samples,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "loss": "ce",
+    }
+    doc = {
+        "format": RESULT_FORMAT,
+        "format_version": 1,
+        "top_eigenvalues": top_values,
+        "lambda_max": lambda_max,
+        "lambda_min": lambda_min,
+        "ratio": ratio,
+        "trace": trace,
+        "trace_stderr": stderr,
+        "parameters": n_params,
+        "lanczos": {
+            "largest": _lanczos_info(top),
+            "smallest": _lanczos_info(low),
+        },
+        "config": config,
+        "data": data.info,
+        "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
+    }
+    write_json(out, doc)
+    fig = _spectrum_figure(top, low, k=k, title=f"{loaded.model_name}: Hessian at " + r"$\theta^*$")
+    save_figure(fig, figure, dpi=args.dpi)
+
+    rows = [(f"lambda_{i + 1}", f"{v:.6g}") for i, v in enumerate(top_values)]
+    rows += [
+        ("lambda_min", f"{lambda_min:.6g}"),
+        ("|lmin/lmax|", f"{ratio:.4g}"),
+        (
+            "trace",
+            f"{trace:.6g} +- {stderr:.2g} ({trace_samples} probes)" if trace_samples else "skipped",
+        ),
+        ("lanczos", f"{_status(top)} (largest), {_status(low)} (smallest)"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
+    print(f"wrote {out} and {figure}")
+    return 0
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _stem(spec: str) -> str:
+    return spec.split(":", 1)[1] if spec.startswith("pretrained:") else Path(spec).stem
+
+
+def _lanczos_info(res: hessian.LanczosResult) -> dict[str, Any]:
+    return {
+        "iterations": res.iterations,
+        "converged": res.converged,
+        "ritz_values": res.eigenvalues,
+        "residuals": res.residuals,
+    }
+
+
+def _status(res: hessian.LanczosResult) -> str:
+    return f"{res.iterations} steps, {'converged' if res.converged else 'NOT converged'}"
+
+
+def _spectrum_figure(
+    top: hessian.LanczosResult, low: hessian.LanczosResult, *, k: int, title: str
+) -> Figure:
+    """Ritz values of both Lanczos runs: the edges of the spectrum, the top k marked."""
+    fig = Figure(figsize=(6.4, 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    for res, y, name in ((top, 1.0, "largest run"), (low, 0.0, "smallest run")):
+        ax.plot(res.eigenvalues, np.full(len(res.eigenvalues), y), "|", markersize=14, label=name)
+    ax.plot(top.eigenvalues[-k:], np.ones(k), "v", color="C3", label=f"top {k}")
+    ax.plot(low.eigenvalues[:1], [0.0], "^", color="C2", label=r"$\lambda_{min}$")
+    ax.axvline(0.0, color="0.7", linewidth=0.8)
+    ax.set_yticks([0.0, 1.0], ["smallest", "largest"])
+    ax.set_ylim(-0.8, 1.8)
+    ax.set_xlabel("Ritz values (Hessian eigenvalue estimates)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", ncol=4)
+    return fig
+
+
+# ---------------------------------------------------------------- over a surface
+
+
+def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
+    for flag, value in (("--out", args.out), ("--top-k", args.top_k)):
+        if value is not None:
+            raise ValueError(f"{flag} applies to --ckpt alone; with --surface drop it")
+    if args.trace_samples is not None:
+        raise ValueError("--trace-samples applies to --ckpt alone; with --surface drop it")
+    path = Path(args.surface)
+    surface = read_surface(path)
+    _refuse_if_being_written(path)
+    cfg = surface.config
+    figure = Path(args.figure) if args.figure else path.with_name(f"{path.stem}_curvature.png")
+    spec = args.ckpt or cfg.get("ckpt")
+    if not spec:
+        raise StoreError(f"{str(path)!r} names no checkpoint; pass --ckpt CKPT")
+    ckpt_path = resolve_checkpoint(spec)
+    if not ckpt_path.is_file():
+        raise ValueError(
+            f"the surface's checkpoint {spec!r} does not exist here; pass --ckpt PATH to it"
+        )
+    recorded = surface.provenance.get("ckpt_sha256")
+    if recorded and sha256(ckpt_path) != recorded:
+        raise ValueError(
+            f"checkpoint {spec!r} differs from the one {str(path)!r} was computed with; "
+            "pass --ckpt with the original weights"
+        )
+    if cfg.get("ckpt2") or cfg.get("bn") == "recompute":
+        print(
+            f"{PROG}: warning: this surface also moves BatchNorm statistics; the Hessian keeps "
+            "theta*'s running statistics at every point",
+            file=sys.stderr,
+        )
+    loss = cfg.get("loss", "ce")
+    if loss not in hessian.LOSSES:
+        raise ValueError(f"the surface's loss {loss!r} has no Hessian here ({hessian.LOSSES})")
+    device = resolve_device(args.device)
+    loaded = load_model(
+        str(ckpt_path),
+        model=args.model or cfg.get("model"),
+        model_kwargs=model_kwargs or cfg.get("model_kwargs"),
+        device=device,
+    )
+    split = args.split or (cfg.get("split") or ["train"])[0]
+    default = min(SAMPLES[1], cfg.get("samples") or SAMPLES[1])
+    data = _data(args, split, default_samples=default, surface=surface)
+    x, y = data.normalized(device), data.y.to(device)
+    model = loaded.model
+    check_labels(model, x, y)
+    stored = read_directions(path)
+    directions = {a: stored[a] for a in (("x", "y") if surface.is_2d else ("x",))}
+    wrt = weight_names(model, args.wrt)
+    iters, tol = args.iters or ITERS[1], args.tol or TOL[1]
+    total = int(np.prod(surface.shape))
+    print(
+        f"{PROG}: |lambda_min/lambda_max| at {total} points of {path.name} "
+        f"({split} loss, {len(y)} samples, {iters} Lanczos steps)",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=total, unit="pt", desc=path.name, disable=args.quiet, dynamic_ncols=True)
+    with bar, LanczosWarnings() as unconverged:
+        lo, hi = hessian.extreme_eigenvalue_map(
+            model,
+            None,
+            directions,
+            x,
+            y,
+            alpha=surface.alpha,
+            beta=surface.beta,
+            batch_size=args.batch_size,
+            wrt=wrt,
+            loss=loss,
+            iters=iters,
+            tol=tol,
+            generator=_gen(args.seed),
+            progress=lambda done, _: bar.update(done - bar.n),
+        )
+    # As hessian.curvature_map, keeping lambda_min and lambda_max beside the ratio.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(lo / hi)
+    ratio[~np.isfinite(ratio)] = np.nan
+    attrs = {
+        "ckpt": spec,
+        "model": loaded.model_name,
+        "split": split,
+        "wrt": args.wrt,
+        "iters": iters,
+        "tol": tol,
+        "seed": args.seed,
+        "loss": loss,
+        "unconverged_points": unconverged.count,
+        "data": data.info,
+    }
+    hessian.write_curvature_map(
+        path, ratio, split=split, attrs=attrs, extra={"lambda_min": lo, "lambda_max": hi}
+    )
+    label = cfg.get("label") or loaded.model_name or path.stem
+    save_figure(_map_figure(surface, ratio, title=f"{label}: {split}"), figure, dpi=args.dpi)
+
+    if unconverged.count:
+        print(
+            f"{PROG}: note: Lanczos did not converge at {unconverged.count} of {total} points "
+            f"within {iters} steps (tol {tol:g}); raise --iters for a sharper map",
+            file=sys.stderr,
+        )
+    origin = _origin(surface, ratio)
+    finite = ratio[np.isfinite(ratio)]
+    print(
+        f"|lambda_min/lambda_max|: {origin:.3g} at theta*, "
+        f"median {np.median(finite) if finite.size else math.nan:.3g}, "
+        f"max {finite.max() if finite.size else math.nan:.3g}; "
+        f"{np.mean(finite < 0.1) if finite.size else 0:.0%} of points below 0.1 (nearly convex)"
+    )
+    print(f"wrote /{split}_curvature_ratio into {path} and {figure}")
+    return 0
+
+
+def _data(
+    args: argparse.Namespace, split: str, *, default_samples: int, surface: Surface | None = None
+) -> DataTensors:
+    """The data subset: flags first, then the surface's settings, then the defaults."""
+    cfg = surface.config if surface is not None else {}
+
+    def pick(flag: Any, key: str, default: Any) -> Any:
+        return flag if flag is not None else cfg.get(key, default)
+
+    return load_data(
+        pick(args.dataset, "dataset", DEFAULT_DATASET),
+        split,
+        samples=args.samples,
+        default_samples=default_samples,
+        data_root=pick(args.data_root, "data_root", None),
+        download=args.download,
+        subset=pick(args.subset, "subset", "first"),
+        seed=pick(args.data_seed, "data_seed", 0),
+    )
+
+
+def _refuse_if_being_written(path: Path) -> None:
+    """Fail now, not after the long computation, if a writer holds the file's lock."""
+    try:
+        with h5py.File(path, "r", locking=True):
+            pass
+    except OSError as e:
+        raise StoreError(
+            f"{str(path)!r} is being written by another process (landscape compute?); "
+            "wait for it to finish, then rerun"
+        ) from e
+
+
+def _origin(surface: Surface, values: np.ndarray) -> float:
+    i = int(np.argmin(np.abs(surface.alpha)))
+    if surface.beta is None:
+        return float(values[i])
+    return float(values[i, int(np.argmin(np.abs(surface.beta)))])
+
+
+def _map_figure(surface: Surface, ratio: np.ndarray, *, title: str) -> Figure:
+    fig = Figure(figsize=(5.4, 4.4) if surface.is_2d else (5.4, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    artist = plot_curvature_map(ax, surface.alpha, surface.beta, ratio)
+    if surface.is_2d:
+        fig.colorbar(artist, ax=ax, label=r"$|\lambda_{min} / \lambda_{max}|$")
+        ax.set_title(f"{title} (near 0: convex)")
+    else:
+        ax.set_title(f"{title}: " + r"$|\lambda_{min} / \lambda_{max}|$ (near 0: convex)")
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,194 @@
+"""``landscape trajectory``: PCA directions of a training path (Li et al. 2018, Sec. 7).
+
+    landscape trajectory runs/resnet20 --out dirs.h5
+    landscape compute --ckpt runs/resnet20/final.pt --directions dirs.h5 --norm none \\
+        --x -A:B:51 --y -C:D:51 --out path_surface.h5
+    landscape trajectory runs/resnet20 --out dirs.h5 --surface path_surface.h5
+
+The two principal directions of ``theta_i - theta_final`` over a run's checkpoints span
+the plane that best holds the path; each checkpoint's coordinates are its projection on
+it, and its off-plane distance says how faithful that drawing is. With ``--norm none``
+the surface's alpha, beta are in the same units as the path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import trajectory as traj_lib
+from ..analysis_plots import plot_path
+from ..cliutil import ArgumentParser, guarded
+from ..figures import plot_contour
+from ..store import StoreError, read_directions, read_surface
+from .common import FIGURE_FORMATS, check_suffix, save_figure
+
+__all__ = ["build_parser", "main"]
+
+PROG = "landscape trajectory"
+# A checkpoint whose off-plane distance exceeds this fraction of its distance to
+# theta_final is drawn far from where it really is.
+OFF_PLANE_WARN = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="PCA directions of a training trajectory, saved as a directions file for "
+        "landscape compute --directions FILE --norm none (Li et al. 2018, Sec. 7).",
+    )
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="RUN_DIR_OR_CKPTS",
+        help="a run folder (epoch_000.pt ... final.pt) or checkpoint files; the last is theta*",
+    )
+    p.add_argument("--out", required=True, metavar="PATH", help="the directions file (.h5)")
+    p.add_argument(
+        "--center",
+        action="store_true",
+        help="center the checkpoints first (scikit-learn's PCA, as Li et al.'s code)",
+    )
+    p.add_argument(
+        "--ignore",
+        default="biasbn",
+        choices=("biasbn", "none"),
+        help="biasbn: biases and BN weights stay out of the PCA (default)",
+    )
+    p.add_argument(
+        "--surface",
+        metavar="FILE.h5",
+        help="draw the path on the contours of a 2-D surface computed with these directions",
+    )
+    p.add_argument("--split", default="train", help="the surface's split to draw (train)")
+    p.add_argument(
+        "--figure", metavar="PATH", help="the figure (default: --out with a .png suffix)"
+    )
+    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG figures (150)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(PROG, lambda: _main(build_parser().parse_args(argv)))
+
+
+def _main(args: argparse.Namespace) -> int:
+    out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
+    figure = check_suffix(args.figure or out.with_suffix(".png"), FIGURE_FORMATS, "--figure")
+    surface = read_surface(args.surface) if args.surface else None
+    if surface is not None and not surface.is_2d:
+        raise StoreError(f"{args.surface!r} is a 1-D surface; draw the path on a 2-D one")
+    # One folder is a run; anything else is a list of checkpoint files (one file is
+    # then refused by the library as too short a trajectory).
+    one_dir = len(args.sources) == 1 and not Path(args.sources[0]).is_file()
+    source = args.sources[0] if one_dir else args.sources
+    run = traj_lib.load_trajectory(source)
+    result = traj_lib.pca_directions(
+        run.states,
+        run.final,
+        center=args.center,
+        ignore_1d=args.ignore == "biasbn",
+        epochs=run.epochs,
+    )
+    if surface is not None:
+        _check_same_directions(args.surface, result.directions)
+    config = {
+        "kind": "trajectory_pca",
+        "sources": [str(p) for p in run.paths],
+        "final": str(run.paths[-1]),
+        "epochs": run.epochs,
+        "center": args.center,
+        "ignore": args.ignore,
+    }
+    traj_lib.save_directions_file(out, result, config=config)
+    fig = _figure(
+        result, surface, split=args.split, title=run.paths[-1].parent.name or "trajectory"
+    )
+    save_figure(fig, figure, dpi=args.dpi)
+
+    ev = result.explained_variance_ratio
+    print(
+        f"explained variance: x {ev[0]:.1%}, y {ev[1]:.1%} (together {ev.sum():.1%}); "
+        f"{len(run.paths)} checkpoints, {len(result.names)} tensors in the PCA"
+    )
+    print(f"{'epoch':>6} {'alpha':>11} {'beta':>11} {'off-plane':>11} {'distance':>11}  file")
+    for i, path in enumerate(run.paths):
+        a, b = result.coords[i] + 0.0  # no "-0"
+        print(
+            f"{result.epochs[i]:>6} {a:>11.4g} {b:>11.4g} {result.off_plane_distance[i]:>11.4g} "
+            f"{result.distance[i]:>11.4g}  {path.name}"
+        )
+    far = [
+        int(result.epochs[i])
+        for i in range(len(run.paths))
+        if result.distance[i] > 0
+        and result.off_plane_distance[i] > OFF_PLANE_WARN * result.distance[i]
+    ]
+    if far:
+        print(
+            f"{PROG}: warning: epochs {', '.join(map(str, far))} lie far off the plane "
+            f"(off-plane distance > {OFF_PLANE_WARN:.0%} of their distance to the final "
+            "weights): the drawn path is only a shadow of the real one",
+            file=sys.stderr,
+        )
+    print(f"wrote {out} and {figure}")
+    if surface is None:
+        print("next:")
+        x, y = _grid(result.coords)
+        print(
+            f"  landscape compute --ckpt {run.paths[-1]} --directions {out} --norm none "
+            f"--x {x} --y {y} --out {out.with_name(out.stem + '_surface.h5')}"
+        )
+    return 0
+
+
+def _grid(coords: np.ndarray) -> tuple[str, str]:
+    """``--x``, ``--y`` grids ``MIN:MAX:NUM`` holding 0 and the whole path, with margins.
+
+    An axis the path hardly moves along (e.g. a straight path's second one) still gets
+    half the width of the other, so the surface around the path is seen.
+    """
+    lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)
+    hi = np.maximum(coords.max(axis=0), 0.0)
+    scale = float((hi - lo).max()) or 1.0
+    width = np.maximum(hi - lo, 0.5 * scale) * 1.4  # a 20 % margin on each side
+    mid = (lo + hi) / 2
+    return tuple(f"{m - w / 2:.3g}:{m + w / 2:.3g}:51" for m, w in zip(mid, width, strict=True))
+
+
+def _check_same_directions(surface: str, directions: dict) -> None:
+    stored = read_directions(surface)
+    for axis in ("x", "y"):
+        mine = directions[axis]
+        theirs = stored.get(axis, {})
+        same = set(mine) == set(theirs) and all(
+            np.allclose(theirs[n].numpy(), mine[n].numpy(), rtol=1e-4, atol=1e-6) for n in mine
+        )
+        if not same:
+            raise StoreError(
+                f"{surface!r} was not computed with these PCA directions; compute it with "
+                "--directions on this --out (and --norm none)"
+            )
+
+
+def _figure(result: traj_lib.PCAResult, surface, *, split: str, title: str) -> Figure:
+    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    if surface is not None:
+        plot_contour(ax, surface, split=split)
+    alpha, beta = result.coords[:, 0], result.coords[:, 1]
+    plot_path(ax, alpha, beta, epochs=result.epochs, annotate_every=max(1, len(alpha) // 10))
+    ev = result.explained_variance_ratio
+    ax.set_xlabel(f"1st PCA component ({ev[0]:.1%})")
+    ax.set_ylabel(f"2nd PCA component ({ev[1]:.1%})")
+    ax.set_title(f"{title}: training path" + (f" on the {split} loss" if surface else ""))
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())
