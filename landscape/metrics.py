@@ -12,7 +12,8 @@ import math
 import sys
 from collections.abc import Sequence
 
-from .store import StoreError, read_surface
+from .cliutil import ArgumentParser, guarded
+from .legacy import load_any_surface
 from .surface_metrics import METRIC_NAMES, surface_metrics
 
 __all__ = ["main", "format_table"]
@@ -54,8 +55,8 @@ def format_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+def _parser() -> ArgumentParser:
+    p = ArgumentParser(
         prog="landscape metrics",
         description="Quantitative summaries of loss surfaces (one row per file).",
     )
@@ -78,26 +79,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 done, 2 bad input)."""
-    args = _parser().parse_args(argv)
+    return guarded("landscape metrics", lambda: _run(_parser().parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.radius <= 0 or args.rays < 1:
-        print("error: --radius must be positive and --rays at least 1", file=sys.stderr)
-        return 2
+        raise ValueError("--radius must be positive and --rays at least 1")
     rows = []
-    try:
-        for path in args.files:
-            surface = read_surface(path)
-            metrics = surface_metrics(
-                surface,
-                split=args.split,
-                metric=args.metric,
-                radius=args.radius,
-                basin_delta=args.basin_delta,
-                n_rays=args.rays,
-            )
-            rows.append((path, surface.label, metrics))
-    except (StoreError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    for path in args.files:
+        surface = load_any_surface(path)
+        metrics = surface_metrics(
+            surface,
+            split=args.split,
+            metric=args.metric,
+            radius=args.radius,
+            basin_delta=args.basin_delta,
+            n_rays=args.rays,
+        )
+        rows.append((path, surface.label, metrics))
     if args.json:
         doc = [
             {

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.cliutil import ArgumentParser, guarded
+from landscape.figures import display_names
 from landscape.legacy import load_any_surface
+from landscape.surface_metrics import surface_metrics
 from landscape.viewer import write_viewer
 
 __all__ = ["build_parser", "main"]
@@ -41,7 +43,12 @@ def _run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out must end in .html, got {out.name!r}")
     surfaces = [load_any_surface(f) for f in args.files]
-    write_viewer(out, surfaces, title=args.title)
+    # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
+    metrics = {
+        name: surface_metrics(s, split=s.splits[0] if s.splits else "train")
+        for name, s in zip(display_names(surfaces), surfaces, strict=True)
+    }
+    write_viewer(out, surfaces, title=args.title, metrics=metrics)
     print(out)
     if args.open:
         webbrowser.open(out.resolve().as_uri())
