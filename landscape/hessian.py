@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .fileio import atomic_path
 from .store import StoreError
 
 __all__ = [
@@ -530,9 +530,7 @@ def write_curvature_map(
     arrays.update(
         {f"{split}_{k}": np.asarray(v, dtype=np.float64) for k, v in (extra or {}).items()}
     )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         try:  # a shared lock while copying: refused while SurfaceWriter holds the file
             guard = h5py.File(path, "r", locking=True)
         except OSError as e:
@@ -556,9 +554,3 @@ def write_curvature_map(
                     ds.dims[dim].attach_scale(scale)
                 for k, v in (attrs or {}).items():
                     ds.attrs[k] = _attr(v)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

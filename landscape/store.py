@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,10 @@ import h5py
 import numpy as np
 import torch
 
+from .fileio import atomic_path
+
 __all__ = [
+    "DIRECTIONS_FORMAT",
     "SURFACE_FORMAT",
     "SURFACE_VERSION",
     "METRICS",
@@ -38,10 +40,12 @@ __all__ = [
     "read_surface",
     "read_directions",
     "value_name",
+    "write_directions_file",
 ]
 
 SURFACE_FORMAT = "landscape-surface"
 SURFACE_VERSION = 1
+DIRECTIONS_FORMAT = "landscape-directions"
 METRICS = ("loss", "accuracy")
 
 
@@ -92,9 +96,8 @@ class Surface:
             return 1.0 - self.get(split, "accuracy")
         key = value_name(split, metric)
         if key not in self.values:
-            raise StoreError(
-                f"surface {self.label!r} has no {key!r}; available: {', '.join(sorted(self.values))}"
-            )
+            known = ", ".join(sorted(self.values))
+            raise StoreError(f"surface {self.label!r} has no {key!r}; available: {known}")
         return self.values[key]
 
     @property
@@ -185,47 +188,71 @@ def create_surface_file(
     extra_attrs: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a complete new surface file (all values NaN) atomically at `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["format"] = SURFACE_FORMAT
-            f.attrs["format_version"] = SURFACE_VERSION
-            f.attrs["config"] = json.dumps(dict(config), sort_keys=True)
-            f.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True)
-            for k, v in (extra_attrs or {}).items():
-                f.attrs[k] = v
-            scales = []
-            for name, coords in (("alpha", alpha), ("beta", beta)):
-                if coords is None:
-                    continue
-                ds = f.create_dataset(name, data=np.asarray(coords, dtype=np.float64))
-                ds.make_scale(name)
-                scales.append(ds)
-            shape = tuple(len(s) for s in scales)
-            for name in value_names:
-                # Contiguous and allocated now: later writes touch raw data only.
-                ds = f.create_dataset(
-                    name, shape=shape, dtype=np.float64, fillvalue=np.nan, track_times=False
-                )
-                ds[...] = np.nan
-                for dim, scale in enumerate(scales):
-                    ds.dims[dim].attach_scale(scale)
-            group = f.create_group("directions")
-            for axis, tensors in directions.items():
-                sub = group.create_group(axis)
-                for pname, t in tensors.items():
-                    sub.create_dataset(
-                        pname, data=t.detach().to("cpu", torch.float32).numpy(), track_times=False
-                    )
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["format"] = SURFACE_FORMAT
+        f.attrs["format_version"] = SURFACE_VERSION
+        f.attrs["config"] = json.dumps(dict(config), sort_keys=True)
+        f.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True)
+        for k, v in (extra_attrs or {}).items():
+            f.attrs[k] = v
+        scales = []
+        for name, coords in (("alpha", alpha), ("beta", beta)):
+            if coords is None:
+                continue
+            ds = f.create_dataset(name, data=np.asarray(coords, dtype=np.float64))
+            ds.make_scale(name)
+            scales.append(ds)
+        shape = tuple(len(s) for s in scales)
+        for name in value_names:
+            # Contiguous and allocated now: later writes touch raw data only.
+            ds = f.create_dataset(
+                name, shape=shape, dtype=np.float64, fillvalue=np.nan, track_times=False
+            )
+            ds[...] = np.nan
+            for dim, scale in enumerate(scales):
+                ds.dims[dim].attach_scale(scale)
+        _write_directions_group(f, directions)
+
+
+def _write_directions_group(
+    f: h5py.File, directions: Mapping[str, Mapping[str, torch.Tensor]]
+) -> None:
+    """``/directions/<axis>/<name>`` as float32, one dataset per tensor, by name."""
+    group = f.create_group("directions")
+    for axis, tensors in directions.items():
+        sub = group.create_group(axis)
+        for name, t in tensors.items():
+            sub.create_dataset(
+                name, data=t.detach().to("cpu", torch.float32).numpy(), track_times=False
+            )
+
+
+def write_directions_file(
+    path: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, torch.Tensor]],
+    *,
+    config: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    groups: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> None:
+    """A directions file (``format="landscape-directions"``), atomically.
+
+    ``/directions/x/<name>`` (and ``y``) as in a surface file, so `read_directions`
+    and ``landscape compute --directions`` read either; `groups` adds more arrays
+    (e.g. ``{"path": {"alpha": ..., "beta": ...}}`` for a trajectory); `attrs` and the
+    JSON `config` go on the root.
+    """
+    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["format"] = DIRECTIONS_FORMAT
+        f.attrs["format_version"] = 1
+        f.attrs["config"] = json.dumps(dict(config or {}), sort_keys=True)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
+        _write_directions_group(f, directions)
+        for gname, arrays in (groups or {}).items():
+            g = f.create_group(gname)
+            for name, data in arrays.items():
+                g.create_dataset(name, data=np.asarray(data))
 
 
 class SurfaceWriter:

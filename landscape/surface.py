@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import datetime
-import hashlib
 import logging
 import os
-import platform
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +28,6 @@ from tqdm.auto import tqdm
 
 import models
 
-from . import __version__
 from .data import DEFAULT_DATASET, DataTensors, load_split
 from .directions import (
     IGNORES,
@@ -43,6 +39,7 @@ from .directions import (
     random_direction,
 )
 from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES, EvalData, make_evaluator
+from .fileio import provenance
 from .grid import coarse_to_fine, parse_axis
 from .pretrained import resolve_checkpoint
 from .store import (
@@ -177,14 +174,6 @@ def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, 
     return {k: v.detach().to(device, copy=True) for k, v in state.items()}
 
 
-def _sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
     return models.load_checkpoint(
         resolve_checkpoint(spec), model_name=config.model, model_kwargs=config.model_kwargs or None
@@ -265,23 +254,12 @@ def copy_eval(model: nn.Module) -> nn.Module:
 
 
 def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) -> dict[str, Any]:
-    prov: dict[str, Any] = {
-        "package": f"landscape {__version__}",
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "cpu",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "data": data_info,
+    files = {
+        key: resolve_checkpoint(spec) if key != "directions" else spec
+        for key in ("ckpt", "ckpt2", "ckpt3", "directions")
+        if (spec := getattr(config, key))
     }
-    for key in ("ckpt", "ckpt2", "ckpt3", "directions"):
-        spec = getattr(config, key)
-        if spec:
-            prov[f"{key}_sha256"] = _sha256(
-                resolve_checkpoint(spec) if key != "directions" else spec
-            )
-    return prov
+    return {**provenance(device, files), "data": data_info}
 
 
 def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, Any]) -> None:

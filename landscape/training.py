@@ -30,9 +30,7 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,6 +46,7 @@ from models import create_model, load_state_dict_strict, read_checkpoint, save_c
 from models.checkpoint import CheckpointError
 
 from .data import DEFAULT_DATASET, SUBSETS, DataTensors, load_split, normalize
+from .fileio import atomic_write_text
 
 __all__ = [
     "METRIC_FIELDS",
@@ -369,18 +368,6 @@ def _latest_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     import io
 
@@ -389,7 +376,7 @@ def _write_metrics(path: Path, history: list[dict[str, float]]) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in METRIC_FIELDS})
-    _atomic_write_text(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 def _check_existing(config: TrainConfig, out: Path) -> None:
@@ -516,7 +503,7 @@ def train(
         if latest is None:
             out.mkdir(parents=True, exist_ok=True)
             text = json.dumps(config.to_dict(), indent=2) + "\n"
-            _atomic_write_text(out / "config.json", text)
+            atomic_write_text(out / "config.json", text)
             torch.manual_seed(config.seed + 1)  # a user's model may draw (dropout)
             test_loss, test_error = evaluate(
                 model,

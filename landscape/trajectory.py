@@ -14,10 +14,8 @@ the off-plane distance of each checkpoint says how faithful that drawing is.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from torch import Tensor
 
 from models import CheckpointError, clean_state_dict, read_checkpoint
 
-from .store import StoreError
+from .store import DIRECTIONS_FORMAT, StoreError, write_directions_file
 
 __all__ = [
     "DIRECTIONS_FORMAT",
@@ -42,7 +40,6 @@ __all__ = [
     "read_path",
 ]
 
-DIRECTIONS_FORMAT = "landscape-directions"
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 
@@ -276,34 +273,24 @@ def save_directions_file(
     ``config`` (JSON) and ``explained_variance_ratio``. Use the directions unnormalized
     (``norm=none``): the path coordinates are in the same units.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w", track_order=True) as f:
-            f.attrs["format"] = DIRECTIONS_FORMAT
-            f.attrs["format_version"] = 1
-            f.attrs["config"] = json.dumps(dict(config or {}), sort_keys=True)
-            f.attrs["explained_variance_ratio"] = result.explained_variance_ratio
-            f.attrs["center"] = result.center
-            group = f.create_group("directions")
-            for axis, tensors in result.directions.items():
-                sub = group.create_group(axis)
-                for name, t in tensors.items():
-                    sub.create_dataset(name, data=t.detach().to("cpu", torch.float32).numpy())
-            p = f.create_group("path")
-            p.create_dataset("alpha", data=result.coords[:, 0])
-            p.create_dataset("beta", data=result.coords[:, 1])
-            p.create_dataset("epoch", data=result.epochs)
-            p.create_dataset("off_plane_distance", data=result.off_plane_distance)
-            p.create_dataset("distance", data=result.distance)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_directions_file(
+        path,
+        result.directions,
+        config=config,
+        attrs={
+            "explained_variance_ratio": result.explained_variance_ratio,
+            "center": result.center,
+        },
+        groups={
+            "path": {
+                "alpha": result.coords[:, 0],
+                "beta": result.coords[:, 1],
+                "epoch": result.epochs,
+                "off_plane_distance": result.off_plane_distance,
+                "distance": result.distance,
+            }
+        },
+    )
 
 
 def read_path(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import json
 import logging
 import math
 import os
-import platform
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -24,8 +18,8 @@ from torch import Tensor, nn
 
 import models
 
-from .. import __version__
 from ..data import DataTensors, load_split
+from ..fileio import atomic_path, provenance, sha256
 from ..pretrained import resolve_checkpoint
 
 __all__ = [
@@ -38,7 +32,6 @@ __all__ = [
     "load_model",
     "parse_model_kwargs",
     "provenance",
-    "save_directions",
     "save_figure",
     "set_default",
     "sha256",
@@ -47,7 +40,6 @@ __all__ = [
 ]
 
 FIGURE_FORMATS = (".png", ".pdf", ".svg")
-DIRECTIONS_FORMAT = "landscape-directions"  # as landscape.trajectory.save_directions_file
 
 
 def set_default(parser: argparse.ArgumentParser, dest: str, value: Any, help: str) -> None:
@@ -68,14 +60,6 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"--model-kwargs must be a JSON object; got {text!r}")
     return value
-
-
-def sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_model(
@@ -137,22 +121,6 @@ def check_labels(model: nn.Module, x: Tensor, y: Tensor) -> None:
         )
 
 
-def provenance(device: torch.device, files: Mapping[str, str | os.PathLike]) -> dict[str, Any]:
-    """Package, torch, device, time and the sha256 of each named input file."""
-    prov: dict[str, Any] = {
-        "package": f"landscape {__version__}",
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "cpu",
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    for key, path in files.items():
-        prov[f"{key}_sha256"] = sha256(path)
-    return prov
-
-
 def json_safe(value: Any) -> Any:
     """NaN and infinities as None, numpy scalars and arrays as Python values (strict JSON)."""
     if isinstance(value, Mapping):
@@ -168,51 +136,10 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-@contextmanager
-def _atomic(path: Path) -> Iterator[str]:
-    """A temporary file beside `path`, renamed over it only when the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
     """Write `doc` as strict JSON (NaN as null), atomically."""
-    with _atomic(Path(path)) as tmp, open(tmp, "w") as f:
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(json_safe(doc), f, indent=1, allow_nan=False)
-
-
-def save_directions(
-    path: str | os.PathLike,
-    directions: Mapping[str, Mapping[str, Tensor]],
-    *,
-    config: Mapping[str, Any],
-    attrs: Mapping[str, Any] | None = None,
-) -> None:
-    """A directions file in the layout of `landscape.trajectory.save_directions_file`.
-
-    ``/directions/x/<name>``, ``/directions/y/<name>`` float32; attrs on / hold
-    ``format="landscape-directions"``, ``format_version``, ``config`` (JSON) and `attrs`.
-    """
-    with _atomic(Path(path)) as tmp, h5py.File(tmp, "w", track_order=True) as f:
-        f.attrs["format"] = DIRECTIONS_FORMAT
-        f.attrs["format_version"] = 1
-        f.attrs["config"] = json.dumps(json_safe(dict(config)), sort_keys=True)
-        for k, v in (attrs or {}).items():
-            f.attrs[k] = v
-        group = f.create_group("directions")
-        for axis, tensors in directions.items():
-            sub = group.create_group(axis)
-            for name, t in tensors.items():
-                sub.create_dataset(name, data=t.detach().to("cpu", torch.float32).numpy())
 
 
 def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], flag: str) -> Path:

@@ -23,6 +23,7 @@ from ..cliutil import ArgumentParser, guarded
 from ..data import DEFAULT_DATASET, add_data_arguments
 from ..directions import cosine
 from ..pretrained import resolve_checkpoint
+from ..store import write_directions_file
 from ..surface import resolve_device
 from .common import (
     LanczosWarnings,
@@ -32,7 +33,6 @@ from .common import (
     load_model,
     parse_model_kwargs,
     provenance,
-    save_directions,
     set_default,
     weight_names,
 )
@@ -133,7 +133,7 @@ def _main(args: argparse.Namespace) -> int:
         "data": data.info,
         "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
     }
-    save_directions(
+    write_directions_file(
         out,
         dirs,
         config=config,
