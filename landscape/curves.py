@@ -26,6 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from .cliutil import ArgumentParser, guarded
+
 __all__ = [
     "METRICS",
     "SPLITS",
@@ -245,7 +247,7 @@ def degradation_figure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="landscape curves",
         description="Training and test error against epoch for several training runs.",
     )
@@ -261,26 +263,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="auto: plain | ResNet")
     parser.add_argument("--title", default=None)
     parser.add_argument("--dpi", type=int, default=150)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return int(e.code or 0)
-    try:
-        if args.label is not None and len(args.label) != len(args.runs):
-            raise CurvesError(
-                f"{len(args.label)} --label for {len(args.runs)} runs; give one per run or none"
-            )
-        runs = dict(zip(args.label, args.runs, strict=True)) if args.label else args.runs
-        splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-        fig = degradation_figure(
-            runs, layout=args.layout, metric=args.metric, splits=splits, title=args.title
+    return guarded("landscape curves", lambda: _run(parser.parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.label is not None and len(args.label) != len(args.runs):
+        raise CurvesError(
+            f"{len(args.label)} --label for {len(args.runs)} runs; give one per run or none"
         )
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=args.dpi)
-    except (CurvesError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    runs = dict(zip(args.label, args.runs, strict=True)) if args.label else args.runs
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    fig = degradation_figure(
+        runs, layout=args.layout, metric=args.metric, splits=splits, title=args.title
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=args.dpi)
     print(f"wrote {out}")
     return 0
 

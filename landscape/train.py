@@ -14,10 +14,9 @@ import json
 import logging
 import sys
 
-from models.checkpoint import CheckpointError
-
-from .data import DataError, add_data_arguments
-from .training import CHANNELS_LAST, PRECISIONS, SCHEDULES, TrainConfig, TrainConfigError, train
+from .cliutil import ArgumentParser, guarded
+from .data import add_data_arguments
+from .training import CHANNELS_LAST, PRECISIONS, SCHEDULES, TrainConfig, train
 
 __all__ = ["add_arguments", "build_parser", "config_from_args", "main"]
 
@@ -174,8 +173,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
         prog="landscape train",
         description="Train a network, saving a checkpoint after every epoch. Rerun the "
         "same command to resume.",
@@ -221,28 +220,18 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, or a usage error already printed
-        return int(e.code or 0)
+    """Exit codes: 0 done; 2 bad input (one line on stderr); 130 interrupted (rerun resumes)."""
+    return guarded("landscape train", lambda: _run(build_parser().parse_args(argv)))
+
+
+def _run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger = logging.getLogger("landscape.training")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        config = config_from_args(args)
-        final = train(config, device=args.device, progress=args.progress)
-    except (DataError, TrainConfigError, CheckpointError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted; the checkpoints are consistent: rerun the same command to resume",
-            file=sys.stderr,
-        )
-        return 130
+        final = train(config_from_args(args), device=args.device, progress=args.progress)
     finally:
         logger.removeHandler(handler)
     print(f"done: {final}")

@@ -175,3 +175,9 @@ def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
         holder.wait()
     with SurfaceWriter(out):  # the lock died with its holder
         pass
+
+
+def test_plot_flag_renders_default_figure(tmp_path, tiny_ckpt) -> None:
+    out = tmp_path / "s.h5"
+    assert main(args(tiny_ckpt, out, "--x", "-1:1:3", "--y", "-1:1:3", "--plot")) == 0
+    assert list(tmp_path.glob("s_*.png"))
