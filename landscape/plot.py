@@ -24,6 +24,7 @@ from landscape import figures
 from landscape.cliutil import ArgumentParser, guarded
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
+from landscape.trajectory import read_path
 
 __all__ = ["build_parser", "main", "make_figure"]
 
@@ -65,6 +66,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--levels", help="number of contour levels (e.g. 20) or the levels (0.5,1,2)")
     p.add_argument("--no-optimum", action="store_true", help="do not mark theta* at (0, 0)")
     p.add_argument("--title", help="figure title (default: none for one file)")
+    p.add_argument(
+        "--path",
+        metavar="DIRS.h5",
+        help="2-D: draw the training path stored in a `landscape trajectory` directions file",
+    )
     p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output")
     p.add_argument(
         "--out",
@@ -124,6 +130,12 @@ def _figure_2d(surfaces: list[Surface], args: argparse.Namespace, kind: str) -> 
     )
     label = figures.metric_label(split, args.metric, log=scale.log and kind == "surface")
     fig.colorbar(artists[0], ax=axes, label=label, shrink=0.85)
+    trajectory = read_path(args.path) if args.path else None
+    if args.path and trajectory is None:
+        raise ValueError(f"{args.path!r} holds no training path; make it with landscape trajectory")
+    if trajectory is not None and kind != "surface":
+        for ax in axes:
+            figures.plot_path(ax, trajectory[0], trajectory[1], label="training path")
     if not args.no_optimum:
         for ax, s in zip(axes, surfaces, strict=True):
             if kind != "surface":

@@ -16,6 +16,7 @@ from landscape.cliutil import ArgumentParser, guarded
 from landscape.figures import display_names
 from landscape.legacy import load_any_surface
 from landscape.surface_metrics import surface_metrics
+from landscape.trajectory import read_path
 from landscape.viewer import write_viewer
 
 __all__ = ["build_parser", "main"]
@@ -35,6 +36,11 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--title", default="Loss landscapes", help="page title")
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.add_argument(
+        "--path",
+        metavar="DIRS.h5",
+        help="draw the training path of a `landscape trajectory` directions file on the contours",
+    )
     return p
 
 
@@ -48,7 +54,13 @@ def _run(args: argparse.Namespace) -> int:
         name: surface_metrics(s, split=s.splits[0] if s.splits else "train")
         for name, s in zip(display_names(surfaces), surfaces, strict=True)
     }
-    write_viewer(out, surfaces, title=args.title, metrics=metrics)
+    paths = None
+    if args.path:
+        trajectory = read_path(args.path)
+        if trajectory is None:
+            raise ValueError(f"{args.path!r} holds no training path; use landscape trajectory")
+        paths = {"training path": (trajectory[0], trajectory[1])}
+    write_viewer(out, surfaces, title=args.title, metrics=metrics, paths=paths)
     print(out)
     if args.open:
         webbrowser.open(out.resolve().as_uri())
