@@ -442,7 +442,8 @@ def make_evaluator(
         # CPU: 128 keeps activations in cache; larger batches measured slower here.
         batch_size = min(n_max, 1024 if device.type == "cuda" else 128)
     if channels_last is None:
-        channels_last = device.type == "cpu"
+        # vmap has no channels-last batching rule for adaptive pooling (slow fallback).
+        channels_last = device.type == "cpu" and strategy != "vmap"
     common = dict(
         batch_size=batch_size, loss=loss, precision=precision, channels_last=channels_last
     )
