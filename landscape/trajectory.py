@@ -35,6 +35,7 @@ __all__ = [
     "Trajectory",
     "PCAResult",
     "load_trajectory",
+    "path_grid",
     "pca_directions",
     "save_directions_file",
     "read_path",
@@ -291,6 +292,31 @@ def save_directions_file(
             }
         },
     )
+
+
+def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
+    """Alpha and beta grids ``"MIN:MAX:NUM"`` (``SurfaceConfig.x``, ``.y``; ``--x``, ``--y``)
+    holding theta_final (0, 0) and the whole path, with a 20 % margin on each side.
+
+    An axis the path hardly moves along (e.g. a straight path's second one) still gets
+    half the width of the other, so the surface around the path is seen.
+
+    Args:
+        coords: (T, 2) alpha, beta of each checkpoint (`PCAResult.coords`).
+        num: points per axis.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) == 0:
+        raise ValueError(f"coords must be (T, 2) path coordinates, got shape {coords.shape}")
+    if num < 2:
+        raise ValueError(f"num must be at least 2, got {num}")
+    lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)
+    hi = np.maximum(coords.max(axis=0), 0.0)
+    scale = float((hi - lo).max()) or 1.0
+    width = np.maximum(hi - lo, 0.5 * scale) * 1.4
+    mid = (lo + hi) / 2
+    x, y = (f"{m - w / 2:.3g}:{m + w / 2:.3g}:{num}" for m, w in zip(mid, width, strict=True))
+    return x, y
 
 
 def read_path(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
-from landscape.figures import display_names
+from landscape.figures import display_names, metric_label, resolve_scale, surface_values
 from landscape.store import Surface
 
-__all__ = ["SETTINGS_SHOWN", "build_viewer_html", "write_viewer"]
+__all__ = ["SETTINGS_SHOWN", "build_viewer_html", "plotly_comparison", "write_viewer"]
 
 SETTINGS_SHOWN = ("model", "norm", "ignore", "seed", "samples", "dataset", "source")
 
@@ -198,6 +200,78 @@ def write_viewer(out: str | os.PathLike, surfaces: Sequence[Surface], **kwargs: 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(build_viewer_html(surfaces, **kwargs), encoding="utf-8")
     return out
+
+
+def plotly_comparison(
+    surfaces: Sequence[Surface],
+    *,
+    split: str = "train",
+    metric: str = "loss",
+    names: Sequence[str] | None = None,
+    log: bool | None = None,
+    height: int = 420,
+) -> go.Figure:
+    """2-D surfaces as interactive 3-D plots side by side, on one shared scale.
+
+    A light figure for notebooks (``fig.show()``); `build_viewer_html` is the full page.
+    The colour and z range is `landscape.figures.resolve_scale` over all surfaces: values
+    are clamped to it, and drawn as log10 on a log scale (as `plot_surface3d`). Points not
+    computed yet are gaps.
+
+    Args:
+        surfaces: 2-D surfaces, one panel each.
+        split, metric: the values drawn (metric: loss | accuracy | error | a stored name).
+        names: panel titles; default the surfaces' labels (as `display_names`).
+        log: log scale; None decides from the data (see `resolve_scale`).
+        height: figure height in pixels.
+    """
+    if not surfaces:
+        raise ValueError("plotly_comparison needs at least one surface")
+    flat = [s.label for s in surfaces if not s.is_2d]
+    if flat:
+        raise ValueError(f"surface {flat[0]!r} is 1-D; plotly_comparison draws 2-D surfaces")
+    names = list(names) if names is not None else display_names(surfaces)
+    if len(names) != len(surfaces):
+        raise ValueError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
+    arrays = [surface_values(s, split, metric) for s in surfaces]
+    scale = resolve_scale(arrays, log=log)
+    lo, hi = scale.vmin, scale.vmax
+    if scale.log:
+        lo, hi = float(np.log10(lo)), float(np.log10(hi))
+    fig = make_subplots(
+        rows=1,
+        cols=len(surfaces),
+        specs=[[{"type": "scene"}] * len(surfaces)],
+        subplot_titles=[html.escape(n) for n in names],
+        horizontal_spacing=0.02,
+    )
+    for k, (s, z) in enumerate(zip(surfaces, arrays, strict=True)):
+        if scale.log:
+            z = np.log10(np.clip(np.where(z > 0, z, np.nan), scale.vmin, scale.vmax))
+        else:
+            z = np.clip(z, scale.vmin, scale.vmax)
+        fig.add_trace(
+            go.Surface(
+                x=s.alpha,
+                y=s.beta,
+                z=z.T,  # plotly wants z[row = beta][column = alpha]
+                cmin=lo,
+                cmax=hi,
+                colorscale="Viridis",
+                showscale=k == 0,
+                name=html.escape(names[k]),
+            ),
+            row=1,
+            col=k + 1,
+        )
+    fig.update_scenes(
+        xaxis_title="α",
+        yaxis_title="β",
+        zaxis_title=metric_label(split, metric, log=scale.log),
+        zaxis_range=[lo, hi],
+    )
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    return fig
 
 
 _PAGE = """<!DOCTYPE html>

@@ -79,6 +79,21 @@ def test_straight_line_path_lies_on_one_axis():
     assert float(y.norm()) == pytest.approx(1.0, rel=1e-5) and abs(float((x * y).sum())) < 1e-5
 
 
+def test_path_grid_holds_the_path_and_the_final_point():
+    coords = np.array([[3.0, -1.0], [2.0, 0.5], [0.4, 0.2], [0.0, 0.0]])
+    x, y = trajectory.path_grid(coords, num=21)
+    (x0, x1, nx), (y0, y1, ny) = (tuple(map(float, s.split(":"))) for s in (x, y))
+    assert nx == ny == 21
+    assert x0 < 0 < 3 < x1 and y0 < -1 and 0.5 < y1
+    assert x1 - x0 == pytest.approx(3 * 1.4, rel=1e-2)
+    # A straight path (beta = 0 throughout) still gets a beta range: half the alpha width.
+    _, y = trajectory.path_grid(np.array([[2.0, 0.0], [0.0, 0.0]]))
+    y0, y1, _ = map(float, y.split(":"))
+    assert y1 == pytest.approx(-y0) and y1 - y0 == pytest.approx(0.5 * 2 * 1.4, rel=1e-2)
+    with pytest.raises(ValueError, match="coords"):
+        trajectory.path_grid(np.zeros(3))
+
+
 def test_save_and_read_directions_file(tmp_path):
     states = _states(4)
     res = trajectory.pca_directions(states, states[-1], epochs=[0, 1, 2, 3])

@@ -117,6 +117,27 @@ def test_view_cli(files, tmp_path, capsys):
         assert message in err and err.count("\n") == 1
 
 
+def test_plotly_comparison_shares_one_scale(files):
+    bowl, evil = read_surface(files["bowl"]), read_surface(files["evil"])
+    fig = viewer.plotly_comparison([bowl, evil], log=False)
+    a, b = fig.data
+    both = np.concatenate([bowl.get().ravel(), evil.get().ravel()])
+    lo, hi = np.nanmin(both), np.nanmax(both)
+    assert (a.cmin, a.cmax) == (b.cmin, b.cmax) == pytest.approx((lo, hi))
+    assert list(fig.layout.scene.zaxis.range) == list(fig.layout.scene2.zaxis.range)
+    z = np.array(b.z, dtype=float)  # (ny, nx); NaN where not computed
+    np.testing.assert_array_equal(np.isnan(z), np.isnan(evil.get().T))
+    np.testing.assert_allclose(np.array(a.z, dtype=float), bowl.get().T)
+    assert [t.text for t in fig.layout.annotations] == ["resnet56", html.escape(EVIL)]
+    assert a.showscale and not b.showscale
+
+    logged = viewer.plotly_comparison([bowl], log=True, names=["r"])
+    np.testing.assert_allclose(np.array(logged.data[0].z, dtype=float), np.log10(bowl.get().T))
+    assert logged.layout.scene.zaxis.title.text == "log10 train loss"
+    with pytest.raises(ValueError, match="1-D"):
+        viewer.plotly_comparison([read_surface(files["line"])])
+
+
 # ---------------------------------------------------------------- headless Chromium
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -139,26 +139,12 @@ def _main(args: argparse.Namespace) -> int:
     print(f"wrote {out} and {figure}")
     if surface is None:
         print("next:")
-        x, y = _grid(result.coords)
+        x, y = traj_lib.path_grid(result.coords)
         print(
             f"  landscape compute --ckpt {run.paths[-1]} --directions {out} --norm none "
             f"--x {x} --y {y} --out {out.with_name(out.stem + '_surface.h5')}"
         )
     return 0
-
-
-def _grid(coords: np.ndarray) -> tuple[str, str]:
-    """``--x``, ``--y`` grids ``MIN:MAX:NUM`` holding 0 and the whole path, with margins.
-
-    An axis the path hardly moves along (e.g. a straight path's second one) still gets
-    half the width of the other, so the surface around the path is seen.
-    """
-    lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)
-    hi = np.maximum(coords.max(axis=0), 0.0)
-    scale = float((hi - lo).max()) or 1.0
-    width = np.maximum(hi - lo, 0.5 * scale) * 1.4  # a 20 % margin on each side
-    mid = (lo + hi) / 2
-    return tuple(f"{m - w / 2:.3g}:{m + w / 2:.3g}:51" for m, w in zip(mid, width, strict=True))
 
 
 def _check_same_directions(surface: str, directions: dict) -> None:
