@@ -1,7 +1,8 @@
 """``python -m landscape.compute``: a 1-D or 2-D loss surface around a trained model.
 
 Exit codes: 0 done; 2 bad input (one line on stderr); 130 interrupted (the file
-is consistent and a rerun resumes it).
+is consistent and a rerun resumes it). Started by ``torchrun``, the ranks share
+the grid and rank 0 writes the file (`landscape.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from . import distributed
 from .cliutil import ArgumentParser, guarded
 from .data import add_data_arguments
 from .directions import IGNORES, NORMS
@@ -98,6 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--overwrite", action="store_true", help="replace --out instead of resuming")
     o.add_argument("--plot", action="store_true", help="render the default figures when done")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument(
+        "--dist-timeout",
+        type=float,
+        default=distributed.DEFAULT_TIMEOUT_MIN,
+        metavar="MIN",
+        help="under torchrun: minutes a rank waits for another before the run stops "
+        f"(resumable) as if interrupted ({distributed.DEFAULT_TIMEOUT_MIN:g})",
+    )
     return p
 
 
@@ -153,11 +163,28 @@ def _main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not str(args.out).endswith((".h5", ".hdf5")):
         raise ValueError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
+    if args.dist_timeout <= 0:
+        raise ValueError(f"--dist-timeout must be a positive number; got {args.dist_timeout:g}")
     previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
     try:
-        surface = run(config, args.out, overwrite=args.overwrite, progress=not args.quiet)
+        if distributed.launched():  # one rank of a torchrun job (docs/distributed.md)
+            surface = distributed.run(
+                config,
+                args.out,
+                overwrite=args.overwrite,
+                progress=not args.quiet,
+                timeout_min=args.dist_timeout,
+            )
+        else:
+            surface = run(config, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    except distributed.QuietExit as e:  # rank 0 reported for the whole job
+        # This rank is done: torchrun stopping the rest must not change its exit code.
+        previous = signal.SIG_IGN
+        return e.code
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if surface is None:  # a torchrun rank other than 0
+        return 0
     done = int(surface.computed.sum())
     print(
         f"wrote {args.out}: {done}/{surface.computed.size} points "

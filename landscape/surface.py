@@ -11,15 +11,18 @@ directions or checkpoint is refused with the difference named.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import logging
 import os
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -38,7 +41,15 @@ from .directions import (
     orthogonalize,
     random_direction,
 )
-from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES, EvalData, make_evaluator
+from .evaluate import (
+    BN_MODES,
+    LOSSES,
+    PRECISIONS,
+    STRATEGIES,
+    EvalData,
+    Evaluator,
+    make_evaluator,
+)
 from .fileio import provenance
 from .grid import coarse_to_fine, parse_axis
 from .pretrained import resolve_checkpoint
@@ -276,6 +287,193 @@ def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, An
         )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A job's model, data and theta* resident on its device, ready for an evaluator."""
+
+    model: nn.Module  # a private eval-mode copy
+    splits: dict[str, EvalData]
+    base: dict[str, Tensor]  # theta*: parameters and buffers by name
+    bn_data: EvalData | None
+    device: torch.device
+
+    def evaluator(
+        self, config: SurfaceConfig, dirs: Mapping[str, Mapping[str, Tensor]]
+    ) -> Evaluator:
+        """The evaluator `config` asks for, at theta* along `dirs` (see `open_surface`)."""
+        return make_evaluator(
+            self.model,
+            self.base,
+            dirs["x"],
+            dirs.get("y"),
+            self.splits,
+            strategy=config.strategy,
+            batch_size=config.batch_size,
+            chunk_size=config.chunk_size,
+            loss=config.loss,
+            precision=config.precision,
+            bn=config.bn,
+            bn_data=self.bn_data,
+        )
+
+
+def prepare(
+    model: nn.Module,
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
+    config: SurfaceConfig,
+    *,
+    device: torch.device,
+    bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+) -> Prepared:
+    """Copy the model and the config's splits to `device`; check the labels fit the model."""
+    model = copy_eval(model).to(device)
+    splits = _eval_splits({s: data[s] for s in config.split}, device)
+    _check_labels(model, splits)
+    bn = _eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None
+    return Prepared(model, splits, state_of(model, device), bn, device)
+
+
+def open_surface(
+    out: Path,
+    config: SurfaceConfig,
+    job: Prepared,
+    *,
+    provenance: Mapping[str, Any],
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Tensor]]:
+    """Create the surface file, or check an existing one can be resumed; its directions.
+
+    The directions come back on the job's device in theta*'s dtypes: the file's
+    when resuming, else `directions` or the config's.
+    """
+    base, device = job.base, job.device
+    if out.exists() and not overwrite:
+        _check_resume(out, config, provenance)
+        stored = read_directions(out)
+        dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
+    else:
+        dirs = (
+            {a: dict(d) for a, d in directions.items()}
+            if directions
+            else _directions(config, job.model, device)
+        )
+        for axis, d in dirs.items():
+            check_direction(d, base, f"direction {axis}")
+        alpha = parse_axis(config.x, flag="--x").values()
+        beta = parse_axis(config.y, flag="--y").values() if config.is_2d else None
+        attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
+        create_surface_file(
+            out,
+            alpha=alpha,
+            beta=beta,
+            value_names=[value_name(s, m) for s in config.split for m in METRICS],
+            directions=dirs,
+            config=config.to_json(),
+            provenance=provenance,
+            extra_attrs=attrs,
+        )
+    return {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+
+
+class PendingPoints:
+    """The grid points still to compute, coarse-to-fine, handed out in chunks (thread-safe).
+
+    Args:
+        pending: mask of the points to compute, the grid's shape.
+        alpha, beta: the grid's coordinates (beta None for a 1-D surface).
+    """
+
+    def __init__(self, pending: np.ndarray, alpha: np.ndarray, beta: np.ndarray | None) -> None:
+        self.shape = pending.shape
+        self.alpha, self.beta = alpha, beta
+        self._order = np.array(
+            [i for i in coarse_to_fine(pending.shape) if pending.flat[i]], dtype=np.int64
+        )
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """Points not handed out yet."""
+        return len(self._order) - self._next
+
+    def take(self, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Up to `k` next points: flat indices (K,) and coordinates (K, 2); None at the end."""
+        with self._lock:
+            flat = self._order[self._next : self._next + k]
+            self._next += len(flat)
+        return (flat, self.coords(flat)) if len(flat) else None
+
+    def coords(self, flat: np.ndarray) -> np.ndarray:
+        """(alpha, beta) of flat grid indices: (K, 2), beta 0 on a 1-D surface."""
+        index = np.unravel_index(flat, self.shape)
+        beta = self.beta[index[1]] if self.beta is not None else np.zeros(len(flat))
+        return np.stack([self.alpha[index[0]], beta], axis=1)  # (K, 2)
+
+    def close(self) -> None:
+        """Hand out nothing more (a run that stops early)."""
+        with self._lock:
+            self._next = len(self._order)
+
+
+# Writes computed values: flat grid indices (K,) and name -> (K,) values.
+WriteFn = Callable[[np.ndarray, Mapping[str, np.ndarray]], None]
+
+
+def fill_surface(
+    writer: SurfaceWriter,
+    evaluator: Evaluator,
+    alpha: np.ndarray,
+    beta: np.ndarray | None,
+    *,
+    progress: bool = True,
+    helpers: Callable[[PendingPoints, WriteFn], AbstractContextManager[object]] | None = None,
+) -> None:
+    """Evaluate every pending point of `writer`'s file, streaming each chunk to it.
+
+    `helpers` lets other processes share the work (see `landscape.distributed`): it
+    is entered with the queue of pending points and the thread-safe write function,
+    and its exit waits until they are done. Nothing is written after this returns.
+    """
+    path = writer.path
+    points = PendingPoints(writer.pending(evaluator.value_names()), alpha, beta)
+    total = int(np.prod(points.shape))
+    log.info(
+        "%s: %d of %d points to compute with the %s evaluator",
+        path,
+        len(points),
+        total,
+        evaluator.name,
+    )
+    bar = tqdm(
+        total=total,
+        initial=total - len(points),
+        unit="pt",
+        desc=path.name,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    lock = threading.Lock()
+    open_ = True
+
+    def write(flat: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        with lock:
+            if open_:
+                writer.write(np.unravel_index(flat, points.shape), values)
+                bar.update(len(flat))
+
+    start = time.perf_counter()
+    try:
+        with bar, helpers(points, write) if helpers else contextlib.nullcontext():
+            while (chunk := points.take(evaluator.chunk_size)) is not None:
+                flat, coords = chunk
+                write(flat, evaluator(coords))
+    finally:
+        with lock:
+            open_ = False
+    log.info("%s: done in %.1f s", path, time.perf_counter() - start)
+
+
 def compute_surface(
     model: nn.Module,
     data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
@@ -305,92 +503,30 @@ def compute_surface(
     """
     out = Path(out)
     device = resolve_device(config.device)
-    model = copy_eval(model).to(device)
-    splits = _eval_splits({s: data[s] for s in config.split}, device)
-    _check_labels(model, splits)
-    base = state_of(model, device)
+    job = prepare(model, data, config, device=device, bn_data=bn_data)
     prov = dict(provenance) if provenance is not None else _provenance(config, device, {})
-
-    if out.exists() and not overwrite:
-        _check_resume(out, config, prov)
-        stored = read_directions(out)
-        dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
-    else:
-        dirs = (
-            {a: dict(d) for a, d in directions.items()}
-            if directions
-            else _directions(config, model, device)
-        )
-        for axis, d in dirs.items():
-            check_direction(d, base, f"direction {axis}")
-        alpha = parse_axis(config.x, flag="--x").values()
-        beta = parse_axis(config.y, flag="--y").values() if config.is_2d else None
-        attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
-        create_surface_file(
-            out,
-            alpha=alpha,
-            beta=beta,
-            value_names=[value_name(s, m) for s in config.split for m in METRICS],
-            directions=dirs,
-            config=config.to_json(),
-            provenance=prov,
-            extra_attrs=attrs,
-        )
-    dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
-
-    evaluator = make_evaluator(
-        model,
-        base,
-        dirs["x"],
-        dirs.get("y"),
-        splits,
-        strategy=config.strategy,
-        batch_size=config.batch_size,
-        chunk_size=config.chunk_size,
-        loss=config.loss,
-        precision=config.precision,
-        bn=config.bn,
-        bn_data=_eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None,
+    dirs = open_surface(
+        out, config, job, provenance=prov, directions=directions, overwrite=overwrite
     )
+    evaluator = job.evaluator(config, dirs)
     surface = read_surface(out)
-    alpha, beta = surface.alpha, surface.beta
     with SurfaceWriter(out) as writer:
-        pending = writer.pending(evaluator.value_names())
-        order = [i for i in coarse_to_fine(pending.shape) if pending.flat[i]]
-        log.info(
-            "%s: %d of %d points to compute with the %s evaluator",
-            out,
-            len(order),
-            pending.size,
-            evaluator.name,
-        )
-        bar = tqdm(
-            total=pending.size,
-            initial=pending.size - len(order),
-            unit="pt",
-            desc=out.name,
-            disable=not progress,
-            dynamic_ncols=True,
-        )
-        start = time.perf_counter()
-        with bar:
-            while order:
-                chunk, order = order[: evaluator.chunk_size], order[evaluator.chunk_size :]
-                index = np.unravel_index(np.asarray(chunk), pending.shape)
-                coords = np.stack(
-                    [alpha[index[0]], beta[index[1]] if beta is not None else np.zeros(len(chunk))],
-                    axis=1,
-                )  # (K, 2)
-                writer.write(index, evaluator(coords))
-                bar.update(len(chunk))
-        log.info("%s: done in %.1f s", out, time.perf_counter() - start)
+        fill_surface(writer, evaluator, surface.alpha, surface.beta, progress=progress)
     return read_surface(out)
 
 
-def run(
-    config: SurfaceConfig, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = True
-) -> Surface:
-    """Load the checkpoint and data the config names, then `compute_surface`."""
+class Inputs(NamedTuple):
+    """What a config names, loaded: see `load_inputs`."""
+
+    config: SurfaceConfig  # with its label filled in
+    model: nn.Module
+    data: dict[str, DataTensors]
+    bn_data: DataTensors | None
+    provenance: dict[str, Any]
+
+
+def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> Inputs:
+    """Load the checkpoint and data `config` names (provenance recorded for `device`)."""
     if not config.ckpt:
         raise ValueError("--ckpt is required: a checkpoint file or pretrained:NAME")
     loaded = _load(config.ckpt, config)
@@ -415,18 +551,26 @@ def run(
             subset="first",
         )
     info = {s: d.info for s, d in data.items()}
-    device = resolve_device(config.device)
+    device = device if device is not None else resolve_device(config.device)
     prov = _provenance(config, device, info)
     prov["model"] = loaded.model_name
     if config.label is None:
         config = dataclasses.replace(config, label=loaded.model_name)
+    return Inputs(config, loaded.model, data, bn_data, prov)
+
+
+def run(
+    config: SurfaceConfig, out: str | os.PathLike, *, overwrite: bool = False, progress: bool = True
+) -> Surface:
+    """Load the checkpoint and data the config names, then `compute_surface`."""
+    job = load_inputs(config)
     return compute_surface(
-        loaded.model,
-        data,
-        config,
+        job.model,
+        job.data,
+        job.config,
         out=out,
-        provenance=prov,
-        bn_data=bn_data,
+        provenance=job.provenance,
+        bn_data=job.bn_data,
         overwrite=overwrite,
         progress=progress,
     )
