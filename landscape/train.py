@@ -230,10 +230,12 @@ def _run(args: argparse.Namespace) -> int:
     logger = logging.getLogger("landscape.training")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    propagate, logger.propagate = logger.propagate, False  # one line per epoch, on stdout
     try:
         final = train(config_from_args(args), device=args.device, progress=args.progress)
     finally:
         logger.removeHandler(handler)
+        logger.propagate = propagate
     print(f"done: {final}")
     return 0
 
