@@ -86,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         files_1d.append(str(line.path))
 
     figures = {
-        "compare_contour.png": [*files_2d, "--kind", "contour"],
+        "compare_contour.png": [*files_2d, "--kind", "contour", "--log"],
         "compare_3d.png": [*files_2d, "--kind", "surface"],
         "compare_filled.png": [*files_2d, "--kind", "contourf"],
         "slices_1d.png": [*files_1d, "--split", "train,test"],

@@ -33,7 +33,7 @@ done
 files_2d=$(for n in $NETS; do printf '%s ' "$res/${n}_2d.h5"; done)
 files_1d=$(for n in $NETS; do printf '%s ' "$res/${n}_1d.h5"; done)
 runs=$(for n in $NETS; do printf '%s ' "runs/$n"; done)
-$PY -m landscape.plot $files_2d --kind contour --out "$res/compare_contour.png" --dpi 90
+$PY -m landscape.plot $files_2d --kind contour --log --out "$res/compare_contour.png" --dpi 90
 $PY -m landscape.plot $files_2d --kind surface --out "$res/compare_3d.png" --dpi 90
 $PY -m landscape.plot $files_1d --split train,test --out "$res/slices_1d.png" --dpi 90
 $PY -m landscape.curves $runs --out "$res/degradation.png" --dpi 90
