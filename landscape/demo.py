@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     gpu = resolve_device(args.device).type == "cuda"
-    grid = args.grid or (25 if gpu else 11)
+    grid = args.grid or (25 if gpu else 15)
     samples = args.samples or (None if gpu else 500)
     if grid < 3:
         raise ValueError(f"--grid must be at least 3; got {grid}")
