@@ -41,7 +41,7 @@ def build_parser() -> ArgumentParser:
         "--grid",
         type=int,
         default=None,
-        help="points per axis of the 2-D grid (11 on CPU, 25 on GPU)",
+        help="points per axis of the 2-D grid (15 on CPU, 25 on GPU)",
     )
     p.add_argument(
         "--samples",
