@@ -37,6 +37,7 @@ __all__ = [
     "Surface",
     "SurfaceWriter",
     "create_surface_file",
+    "open_readonly",
     "read_surface",
     "read_directions",
     "value_name",
@@ -122,6 +123,17 @@ def _json_attr(f: h5py.File, name: str) -> dict:
     return json.loads(raw)
 
 
+def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
+    """Open an HDF5 file for reading; a missing or non-HDF5 file is a `StoreError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{what} {str(path)!r} does not exist; check the path")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as e:
+        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
+
+
 def read_surface(path: str | os.PathLike) -> Surface:
     """Read a surface file (without directions).
 
@@ -129,13 +141,7 @@ def read_surface(path: str | os.PathLike) -> Surface:
         StoreError: the file is missing or not a landscape surface file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"surface file {str(path)!r} does not exist; check the path")
-    try:
-        f = h5py.File(path, "r", locking=False)
-    except OSError as e:
-        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
-    with f:
+    with open_readonly(path, "surface file") as f:
         if f.attrs.get("format") != SURFACE_FORMAT:
             raise StoreError(
                 f"{str(path)!r} is not a landscape surface file (no format={SURFACE_FORMAT!r}); "
@@ -160,14 +166,7 @@ def read_surface(path: str | os.PathLike) -> Surface:
 
 def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
     """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``."""
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"directions file {str(path)!r} does not exist; check the path")
-    try:
-        f = h5py.File(path, "r", locking=False)
-    except OSError as e:
-        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
-    with f:
+    with open_readonly(path, "directions file") as f:
         if "directions" not in f:
             raise StoreError(f"{str(path)!r} holds no /directions group")
         return {

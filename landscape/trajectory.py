@@ -21,14 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch import Tensor
 
 from models import CheckpointError, clean_state_dict, read_checkpoint
 
-from .store import DIRECTIONS_FORMAT, StoreError, write_directions_file
+from .store import DIRECTIONS_FORMAT, open_readonly, write_directions_file
 
 __all__ = [
     "DIRECTIONS_FORMAT",
@@ -325,14 +324,7 @@ def read_path(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarr
     Raises:
         StoreError: the file is missing or not HDF5.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"file {str(path)!r} does not exist; check the path")
-    try:
-        f = h5py.File(path, "r", locking=False)
-    except OSError as e:
-        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
-    with f:
+    with open_readonly(path) as f:
         if "path" not in f:
             return None
         g = f["path"]
