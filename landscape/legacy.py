@@ -32,6 +32,7 @@ from landscape.store import (
     Surface,
     SurfaceWriter,
     create_surface_file,
+    open_readonly,
     read_surface,
     value_name,
 )
@@ -49,22 +50,13 @@ _MODEL_RE = re.compile(
 )
 
 
-def _open(path: Path) -> h5py.File:
-    if not path.is_file():
-        raise StoreError(f"surface file {str(path)!r} does not exist; check the path")
-    try:
-        return h5py.File(path, "r", locking=False)
-    except OSError as e:
-        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
-
-
 def _is_legacy(f: h5py.File) -> bool:
     return f.attrs.get("format") != SURFACE_FORMAT and "xcoordinates" in f
 
 
 def is_legacy_file(path: str | os.PathLike) -> bool:
     """True when `path` is an HDF5 surface file of the original loss-landscape code."""
-    with _open(Path(path)) as f:
+    with open_readonly(path, "surface file") as f:
         return _is_legacy(f)
 
 
@@ -95,7 +87,7 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
         StoreError: the file is missing, unreadable or not such a file.
     """
     path = Path(path)
-    with _open(path) as f:
+    with open_readonly(path, "surface file") as f:
         if not _is_legacy(f):
             raise StoreError(
                 f"{str(path)!r} is not a file of the original loss-landscape code "
@@ -152,7 +144,7 @@ def load_any_surface(path: str | os.PathLike) -> Surface:
         StoreError: the file is missing, unreadable or neither kind of surface file.
     """
     path = Path(path)
-    with _open(path) as f:
+    with open_readonly(path, "surface file") as f:
         fmt = f.attrs.get("format")
         legacy = _is_legacy(f)
     if fmt == SURFACE_FORMAT:
