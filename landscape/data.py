@@ -68,6 +68,7 @@ __all__ = [
     "normalize",
     "num_classes",
     "subset_indices",
+    "take_subset",
 ]
 
 DEFAULT_DATASET = "embedded"
@@ -230,7 +231,7 @@ def load_split(
         data = _load_imagefolder(arg, split)
     else:
         data = _load_user(arg, split)
-    return _take_subset(data, samples=samples, subset=subset, seed=seed)
+    return take_subset(data, samples=samples, subset=subset, seed=seed)
 
 
 def load_split_from_args(
@@ -365,7 +366,8 @@ def _parse(dataset: str) -> tuple[str, str]:
     )
 
 
-def _take_subset(data: DataTensors, *, samples: int | None, subset: str, seed: int) -> DataTensors:
+def take_subset(data: DataTensors, *, samples: int | None, subset: str, seed: int) -> DataTensors:
+    """`data` cut to `samples` by the `subset` rule (all when None), recorded in its info."""
     info = dict(data.info)
     info.update(n_total=len(data), samples=samples, subset=subset if samples else None)
     info["seed"] = seed if samples and subset == "stratified" else None

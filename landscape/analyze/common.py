@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 import models
 
-from ..data import DataTensors, load_split
+from ..data import DataTensors, load_split, take_subset
 from ..fileio import atomic_path, provenance, sha256
 from ..pretrained import resolve_checkpoint
 
@@ -92,13 +92,10 @@ def load_data(
 
     An explicit ``--samples`` larger than the split is an error; the default never is.
     """
-    kwargs = {"data_root": data_root, "download": download, "subset": subset, "seed": seed}
-    if samples is not None:
-        return load_split(dataset, split, samples=samples, **kwargs)
-    data = load_split(dataset, split, **kwargs)
-    if len(data) <= default_samples:
-        return data
-    return load_split(dataset, split, samples=default_samples, **kwargs)
+    data = load_split(dataset, split, data_root=data_root, download=download)  # read once
+    if samples is None:
+        samples = default_samples if len(data) > default_samples else None
+    return take_subset(data, samples=samples, subset=subset, seed=seed)
 
 
 def weight_names(model: nn.Module, wrt: str) -> list[str]:
