@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import re
 import sys
@@ -17,15 +18,34 @@ __all__ = [
     "EXIT_OK",
     "bad_input",
     "guarded",
+    "os_error_message",
 ]
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 # Bad input surfaces as ValueError (DataError, StoreError, CheckpointError derive
-# from it) or as an OS error about a path; anything else is a bug and keeps its traceback.
+# from it) or as an OS error about a path or the disk; anything else is a bug and
+# keeps its traceback.
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
-_BAD_INPUT = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_DISK_FULL_TEXT = re.compile(r"errno = (28|27|122)\b|No space left|File too large|quota", re.I)
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an OS error: the path, the reason, and what to do about it."""
+    reason = e.strerror or str(e) or type(e).__name__
+    where = f" {str(e.filename)!r}" if e.filename is not None else ""
+    if e.errno in _DISK_FULL or _DISK_FULL_TEXT.search(str(e)):
+        return (
+            f"cannot write{where}: {reason} (disk full or file-size limit); free some space, "
+            "then rerun the same command - finished work is kept"
+        )
+    if isinstance(e, FileNotFoundError):
+        return f"{where.strip() or 'a file'} does not exist ({reason}); check the path"
+    if isinstance(e, PermissionError) or e.errno == errno.EROFS:
+        return f"cannot write{where}: {reason}; choose a place you may write to"
+    return f"cannot write{where}: {reason}; check the path"
 
 
 def bad_input(prog: str, message: str) -> int:
@@ -47,8 +67,10 @@ def guarded(prog: str, fn: Callable[[], int]) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERRUPTED
-    except _BAD_INPUT as e:
+    except ValueError as e:
         return bad_input(prog, str(e) or type(e).__name__)
+    except OSError as e:
+        return bad_input(prog, os_error_message(e))
 
 
 class UsageError(ValueError):

@@ -186,9 +186,11 @@ def _main(args: argparse.Namespace) -> int:
     if surface is None:  # a torchrun rank other than 0
         return 0
     done = int(surface.computed.sum())
+    diverged = surface.diverged
     print(
         f"wrote {args.out}: {done}/{surface.computed.size} points "
         f"({'x'.join(map(str, surface.shape))} grid, splits {','.join(config.split)})"
+        + (f"; {int(diverged.sum())} points diverged (loss NaN or inf)" if diverged.any() else "")
     )
     if args.plot:
         from .plot import main as plot_main

@@ -27,6 +27,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from .cliutil import ArgumentParser, guarded
+from .fileio import atomic_savefig
 
 __all__ = [
     "METRICS",
@@ -277,8 +278,7 @@ def _run(args: argparse.Namespace) -> int:
         runs, layout=args.layout, metric=args.metric, splits=splits, title=args.title
     )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=args.dpi)
+    atomic_savefig(fig, out, dpi=args.dpi)
     print(f"wrote {out}")
     return 0
 

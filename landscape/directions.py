@@ -100,13 +100,17 @@ def interpolation_direction(start: Mapping[str, Tensor], end: Mapping[str, Tenso
     missing = sorted(set(start) ^ set(end))
     if missing:
         raise ValueError(
-            f"the two models differ in tensors {missing[:5]}; interpolate between the same network"
+            f"the two models are different networks (tensors {missing[:3]} are in one only); "
+            "interpolate between checkpoints of the same network"
         )
     out: Direction = {}
     for name, a in start.items():
         b = end[name]
         if a.shape != b.shape:
-            raise ValueError(f"{name}: shapes {tuple(a.shape)} and {tuple(b.shape)} differ")
+            raise ValueError(
+                f"the two models are different networks ({name}: shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)}); interpolate between checkpoints of the same network"
+            )
         if a.is_floating_point():
             out[name] = (b.detach() - a.detach()).to(a.dtype)
     return out

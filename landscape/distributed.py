@@ -45,7 +45,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from .cliutil import _BAD_INPUT
+from .cliutil import os_error_message
 from .evaluate import Evaluator
 from .store import Surface, SurfaceWriter, read_surface
 from .surface import (
@@ -156,8 +156,10 @@ class Team:
         try:
             if step is not None:
                 result = step()
-        except _BAD_INPUT as e:
+        except ValueError as e:
             error = str(e) or type(e).__name__
+        except OSError as e:
+            error = os_error_message(e)
         errors: list[str | None] = [None] * self.world_size
         with _link(f"rank {self.rank} lost contact with the other ranks"):
             dist.all_gather_object(errors, error, group=self.group)

@@ -23,6 +23,7 @@ import numpy as np
 
 from landscape.cliutil import ArgumentParser, guarded
 from landscape.figures import surface_values
+from landscape.fileio import atomic_path, atomic_write_text
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
 
@@ -114,8 +115,7 @@ def write_vtk(
         "</Piece>\n</StructuredGrid>\n</VTKFile>\n"
     )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="ascii")
+    atomic_write_text(path, text, encoding="ascii")
     return path
 
 
@@ -134,8 +134,7 @@ def write_csv(surface: Surface, path: str | os.PathLike) -> Path:
         header = ["alpha", *names]
     columns += [surface.values[n].ravel() for n in names]
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
         for row in zip(*columns, strict=True):

@@ -8,6 +8,7 @@ crash never leaves half a file and never destroys the previous one.
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
 import os
 import platform
@@ -21,14 +22,21 @@ import torch
 
 from . import __version__
 
-__all__ = ["atomic_path", "atomic_write_text", "sha256", "provenance"]
+__all__ = [
+    "atomic_path",
+    "atomic_savefig",
+    "atomic_write_text",
+    "make_parent",
+    "sha256",
+    "provenance",
+]
 
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary path beside `path`; it replaces `path` only when the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
@@ -45,9 +53,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def make_parent(path: Path) -> None:
+    """Create the folder `path` goes in; a file in the way is named as the problem."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)
+        ) from e
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text, newline="")
+        tmp.write_text(text, encoding=encoding, newline="")
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """``fig.savefig`` through `atomic_path`; the format comes from `path`'s suffix."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or None, **kwargs)
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -175,7 +175,7 @@ def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         config=surface.config,
         provenance={"converted_from": str(Path(src).resolve()), "source": LEGACY_SOURCE},
     )
-    index = np.nonzero(np.ones(surface.shape, dtype=bool))
+    index = np.nonzero(surface.computed)  # the rest stays NaN: not computed
     with SurfaceWriter(dst) as writer:
         writer.write(index, {name: v[index] for name, v in surface.values.items()})
     return dst

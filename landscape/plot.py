@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from landscape import figures
 from landscape.cliutil import ArgumentParser, guarded
+from landscape.fileio import atomic_savefig
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
 from landscape.trajectory import read_path
@@ -200,8 +201,7 @@ def _run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {out.name!r}")
     fig = make_figure(surfaces, args)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=args.dpi)
+    atomic_savefig(fig, out, dpi=args.dpi)
     print(out)
     return 0
 

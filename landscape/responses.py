@@ -217,8 +217,6 @@ def save_responses(
     meta: dict[str, Any] | None = None,
 ) -> None:
     """Write series as JSON (``{"format": "landscape-responses", "series": [...]}``), atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "format": RESPONSES_FORMAT,
         "format_version": 1,

@@ -113,6 +113,15 @@ class Surface:
                 mask &= ~np.isnan(v)
         return mask
 
+    @property
+    def diverged(self) -> np.ndarray:
+        """Boolean mask of computed points whose loss is not finite (NaN or inf)."""
+        mask = np.zeros(self.shape, dtype=bool)
+        for name, v in self.values.items():
+            if name.endswith("_loss"):
+                mask |= np.isinf(v)
+        return mask
+
 
 def _json_attr(f: h5py.File, name: str) -> dict:
     raw = f.attrs.get(name)
@@ -131,7 +140,10 @@ def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
     try:
         return h5py.File(path, "r", locking=False)
     except OSError as e:
-        raise StoreError(f"{str(path)!r} is not a readable HDF5 file ({e})") from e
+        raise StoreError(
+            f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or another "
+            "file type: recompute it or use another copy"
+        ) from e
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
@@ -147,28 +159,39 @@ def read_surface(path: str | os.PathLike) -> Surface:
                 f"{str(path)!r} is not a landscape surface file (no format={SURFACE_FORMAT!r}); "
                 "files of the original loss-landscape code are read by landscape.legacy"
             )
-        alpha = f["alpha"][()]
-        beta = f["beta"][()] if "beta" in f else None
-        values = {
-            name: obj[()]
-            for name, obj in f.items()
-            if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
-        }
-        return Surface(
-            alpha=alpha,
-            beta=beta,
-            values=values,
-            config=_json_attr(f, "config"),
-            provenance=_json_attr(f, "provenance"),
-            path=path,
-        )
+        try:
+            alpha = f["alpha"][()]
+            beta = f["beta"][()] if "beta" in f else None
+            values = {
+                name: np.asarray(obj[()], dtype=np.float64)
+                for name, obj in f.items()
+                if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
+            }
+            shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
+            if not values or any(v.shape != shape for v in values.values()):
+                raise ValueError("value arrays missing or not the shape of the grid")
+            return Surface(
+                alpha=alpha,
+                beta=beta,
+                values=values,
+                config=_json_attr(f, "config"),
+                provenance=_json_attr(f, "provenance"),
+                path=path,
+            )
+        except (KeyError, OSError, TypeError, ValueError) as e:
+            raise StoreError(
+                f"surface file {str(path)!r} is damaged ({e}); recompute it or use another copy"
+            ) from e
 
 
 def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
     """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``."""
     with open_readonly(path, "directions file") as f:
         if "directions" not in f:
-            raise StoreError(f"{str(path)!r} holds no /directions group")
+            raise StoreError(
+                f"{str(path)!r} holds no /directions group; pass a surface or directions file "
+                "written by landscape"
+            )
         return {
             axis: {name: torch.from_numpy(ds[()]) for name, ds in group.items()}
             for axis, group in f["directions"].items()
@@ -285,15 +308,26 @@ class SurfaceWriter:
         """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``, then flush.
 
         The loss arrays are written last, so a point counts as done only when all
-        of its values are on disk.
+        of its values are on disk. NaN means "not computed yet" in a surface file, so
+        a loss or accuracy that came out NaN (a diverged point) is stored as +inf:
+        it counts as computed, is never recomputed, and figures mask it.
         """
         order = sorted(values, key=lambda n: n.endswith("_loss"))
-        for name in order:
-            ds = self._f[name]
-            data = ds[()]
-            data[index] = values[name]
-            ds[...] = data
-        self._f.flush()
+        try:
+            for name in order:
+                ds = self._f[name]
+                data = ds[()]
+                v = np.asarray(values[name], dtype=np.float64)
+                if name.rsplit("_", 1)[-1] in METRICS:
+                    v = np.where(np.isnan(v), np.inf, v)
+                data[index] = v
+                ds[...] = data
+            self._f.flush()
+        except OSError as e:  # e.g. the disk filled up: the points written so far stay
+            raise StoreError(
+                f"cannot write to {str(self.path)!r} ({e}); free some space, then rerun "
+                "the same command to resume"
+            ) from e
 
     def close(self) -> None:
         if self._f.id.valid:

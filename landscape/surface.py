@@ -186,9 +186,18 @@ def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, 
 
 
 def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
-    return models.load_checkpoint(
+    loaded = models.load_checkpoint(
         resolve_checkpoint(spec), model_name=config.model, model_kwargs=config.model_kwargs or None
     )
+    # A diverged run saves NaN weights; every point of its surface would be NaN.
+    for name, tensor in loaded.model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            kind = "NaN" if torch.isnan(tensor).any() else "inf"
+            raise ValueError(
+                f"checkpoint {spec!r} has {kind} weights in {name} (a diverged run?); "
+                "use a checkpoint from before it diverged"
+            )
+    return loaded
 
 
 def _directions(
@@ -274,7 +283,10 @@ def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) ->
 
 
 def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, Any]) -> None:
-    existing = read_surface(path)
+    try:
+        existing = read_surface(path)
+    except StoreError as e:  # never overwritten unasked: it may be someone's result
+        raise StoreError(f"--out: {e}; use another --out, or --overwrite to replace it") from e
     diffs = config.differences(existing.config)
     for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
         if existing.provenance.get(key) != provenance.get(key):

@@ -302,7 +302,9 @@ def _resolve_device(device: torch.device | str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise TrainConfigError(f"device {str(device)!r} requested but CUDA is not available")
+        raise TrainConfigError(
+            f"device {str(device)!r} requested but CUDA is not available; use --device cpu"
+        )
     return device
 
 
@@ -384,7 +386,13 @@ def _check_existing(config: TrainConfig, out: Path) -> None:
     latest = _latest_checkpoint(out)
     if latest is None:
         return  # nothing trained yet (at most a config.json of a run that failed to start)
-    stored = read_checkpoint(latest).get("train_config")
+    try:
+        stored = read_checkpoint(latest).get("train_config")
+    except CheckpointError as e:
+        raise CheckpointError(
+            f"{e}; delete {latest.name} to resume from the checkpoint before it, "
+            "or choose a new --out"
+        ) from e
     if not isinstance(stored, dict):
         raise TrainConfigError(
             f"{latest} has no training settings to resume from; choose a new --out"
@@ -394,6 +402,19 @@ def _check_existing(config: TrainConfig, out: Path) -> None:
         raise TrainConfigError(
             f"{out} holds a run with other settings ({'; '.join(diffs)}); "
             "rerun with the same settings to resume, or choose a new --out"
+        )
+
+
+def _check_outputs(model: nn.Module, data: DataTensors) -> None:
+    """Refuse a model with fewer outputs than the data has classes, before any training."""
+    was_training = model.training
+    with torch.no_grad():
+        n_out = model.eval()(normalize(data.x[:1], data.mean, data.std)).shape[-1]
+    model.train(was_training)
+    if n_out < data.num_classes:
+        raise TrainConfigError(
+            f"the model has {n_out} classes but the dataset has {data.num_classes}; "
+            "drop num_classes from --model-kwargs (it comes from the data)"
         )
 
 
@@ -450,6 +471,7 @@ def train(
             model = create_model(config.model, **model_kwargs)
         except (ValueError, TypeError) as e:
             raise TrainConfigError(f"cannot build model {config.model!r}: {e}") from e
+        _check_outputs(model, train_data)
         model.to(device)
         if channels_last:
             model.to(memory_format=torch.channels_last)
@@ -501,7 +523,6 @@ def train(
             history=history,
         )
         if latest is None:
-            out.mkdir(parents=True, exist_ok=True)
             text = json.dumps(config.to_dict(), indent=2) + "\n"
             atomic_write_text(out / "config.json", text)
             torch.manual_seed(config.seed + 1)  # a user's model may draw (dropout)

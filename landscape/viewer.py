@@ -26,6 +26,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from landscape.figures import display_names, metric_label, resolve_scale, surface_values
+from landscape.fileio import atomic_write_text
 from landscape.store import Surface
 
 __all__ = ["SETTINGS_SHOWN", "build_viewer_html", "plotly_comparison", "write_viewer"]
@@ -197,8 +198,7 @@ def build_viewer_html(
 def write_viewer(out: str | os.PathLike, surfaces: Sequence[Surface], **kwargs: Any) -> Path:
     """Write `build_viewer_html(surfaces, **kwargs)` to `out` (UTF-8); returns the path."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(build_viewer_html(surfaces, **kwargs), encoding="utf-8")
+    atomic_write_text(out, build_viewer_html(surfaces, **kwargs))
     return out
 
 

@@ -9,6 +9,7 @@ Extra keys (e.g. a trainer's optimizer state) are allowed and kept.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import re
@@ -60,11 +61,19 @@ class LoadedCheckpoint:
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """`torch.save` to a temporary file in the same folder, then rename: never half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as e:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)
+        ) from e
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            try:
+                torch.save(obj, f)
+            except RuntimeError as e:  # torch reports a failed write (full disk) this way
+                raise OSError(errno.EIO, f"writing failed ({e})", str(path)) from e
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600; give the file the permissions a plain open() would.
@@ -129,6 +138,11 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path")
+    if path.stat().st_size == 0:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r} is empty (0 bytes), e.g. cut off by a full disk; "
+            "use another copy of it"
+        )
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -155,8 +169,11 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     return obj
 
 
-def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
-    """Load `state_dict` into `model`; any mismatch is one error listing every bad key."""
+def load_state_dict_strict(
+    model: nn.Module, state_dict: dict[str, torch.Tensor], *, name: str | None = None
+) -> None:
+    """Load `state_dict` into `model` (called `name` in errors); a mismatch is one error
+    listing every bad key."""
     state_dict = clean_state_dict(state_dict)
     own = model.state_dict()
     missing = sorted(set(own) - set(state_dict))
@@ -177,7 +194,7 @@ def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor]
                 shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
                 parts.append(f"{label} {len(keys)}: {shown}")
         raise CheckpointError(
-            "checkpoint does not fit the model: "
+            f"checkpoint does not fit the model{f' {name}' if name else ''}: "
             + "; ".join(parts)
             + "; check --model and --model-kwargs"
         )
@@ -241,7 +258,7 @@ def load_checkpoint(
             model = create_model(name, **kwargs)
         except (ValueError, TypeError) as e:
             raise CheckpointError(f"cannot rebuild model {name!r}: {e}") from e
-    load_state_dict_strict(model, state_dict)
+    load_state_dict_strict(model, state_dict, name=name)
     return LoadedCheckpoint(
         model=model,
         model_name=name,

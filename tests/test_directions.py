@@ -91,7 +91,7 @@ def test_interpolation_covers_parameters_and_bn_statistics() -> None:
     d = interpolation_direction(a, b)
     assert "bn1.running_mean" in d and "bn1.num_batches_tracked" not in d
     assert all(torch.allclose(v, torch.ones_like(v)) for v in d.values())
-    with pytest.raises(ValueError, match="differ in tensors"):
+    with pytest.raises(ValueError, match="different networks"):
         interpolation_direction(a, {k: v for k, v in a.items() if k != "fc.bias"})
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 import models
 
 from ..data import DataTensors, load_split, take_subset
-from ..fileio import atomic_path, provenance, sha256
+from ..fileio import atomic_path, atomic_savefig, provenance, sha256
 from ..pretrained import resolve_checkpoint
 
 __all__ = [
@@ -147,9 +147,7 @@ def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], flag: str) 
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    atomic_savefig(fig, path, dpi=dpi)
 
 
 class LanczosWarnings(logging.Filter):

@@ -1,0 +1,323 @@
+"""Bad input across every command: exit code 2, one line naming the problem and the fix,
+no traceback, and no existing result damaged.
+
+One table of cases for `train`, `compute`, `plot`, `view` and `export`, run in-process
+against a small world of good and broken files built once for the module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from conftest import make_checkpoint
+from PIL import Image
+from surfaces import make_surface_file
+
+import models
+from landscape import compute, export, plot, train, view
+
+MAINS = {
+    "train": train.main,
+    "compute": compute.main,
+    "plot": plot.main,
+    "view": view.main,
+    "export": export.main,
+}
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+
+    def __truediv__(self, name: str) -> str:
+        return str(self.root / name)
+
+
+def _image_folder(root: Path, *, train_images: int, with_train: bool = True) -> None:
+    rng = np.random.default_rng(0)
+    for split in ("train", "test") if with_train else ("test",):
+        for cls in ("a", "b"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for j in range(train_images if split == "train" else 2):
+                arr = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(arr).save(folder / f"{j}.png")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> World:
+    root = tmp_path_factory.mktemp("world")
+    good = make_checkpoint(root / "good.pt")
+    data = good.read_bytes()
+    (root / "empty.pt").write_bytes(b"")
+    (root / "truncated.pt").write_bytes(data[: len(data) // 2])
+    (root / "notes.pt").write_text("these are my notes, not a checkpoint\n")
+    make_checkpoint(root / "two_classes.pt", num_classes=2)
+    make_checkpoint(root / "resnet32.pt", name="resnet32")
+    torch.save(models.create_model("resnet20").state_dict(), root / "bare.pt")
+    for name, value in (("nan.pt", float("nan")), ("inf.pt", float("inf"))):
+        model = models.create_model("resnet20")
+        with torch.no_grad():
+            model.layer2[0].conv1.weight[0, 0, 0, 0] = value
+        models.save_checkpoint(root / name, model)
+
+    make_surface_file(root, "result.h5", shape=(5, 4), label="mine")
+    make_surface_file(root, "line.h5", shape=(7,))
+    surface = (root / "result.h5").read_bytes()
+    (root / "truncated.h5").write_bytes(surface[: len(surface) // 3])
+    with h5py.File(root / "foreign.h5", "w") as f:
+        f["weights"] = np.arange(10.0)
+    (root / "text.h5").write_text("not HDF5\n")
+    (root / "a_file").write_text("a file, not a folder\n")
+
+    _image_folder(root / "images", train_images=3)
+    _image_folder(root / "no_train", train_images=3, with_train=False)
+    (root / "no_images" / "train" / "a").mkdir(parents=True)
+    (root / "no_images" / "test" / "a").mkdir(parents=True)
+
+    # A training run whose newest checkpoint was cut short (e.g. copied off a full disk).
+    assert train.main(_train_args(World(root), out=str(root / "run_ok"), epochs="1")) == 0
+    run = root / "run"
+    assert train.main(_train_args(World(root), out=str(run), epochs="1")) == 0
+    latest = run / "epoch_001.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    (run / "final.pt").unlink()
+    return World(root)
+
+
+def _train_args(w: World, *, out: str, epochs: str = "1", extra=()) -> list[str]:
+    return [
+        "--dataset", "tinydata:tiny", "--epochs", epochs, "--batch-size", "16",
+        "--out", out, "--no-progress", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def _compute(w: World, *extra: str, ckpt: str = "good.pt", out: str = "new.h5") -> list[str]:
+    args = {"--ckpt": w / ckpt, "--dataset": "tinydata:tiny", "--out": w / out, "--x": "-1:1:3"}
+    for flag, value in zip(extra[::2], extra[1::2], strict=True):
+        args[flag] = value
+    return [*(token for item in args.items() for token in item), "--quiet"]
+
+
+# (command, argv builder, text the one line must contain)
+CASES = {
+    # -- compute: checkpoints --
+    "compute-missing-ckpt": ("compute", lambda w: _compute(w, ckpt="nope.pt"), "does not exist"),
+    "compute-empty-ckpt": ("compute", lambda w: _compute(w, ckpt="empty.pt"), "empty"),
+    "compute-truncated-ckpt": (
+        "compute",
+        lambda w: _compute(w, ckpt="truncated.pt"),
+        "not a readable PyTorch checkpoint",
+    ),
+    "compute-not-a-ckpt": (
+        "compute",
+        lambda w: _compute(w, ckpt="notes.pt"),
+        "not a readable PyTorch checkpoint",
+    ),
+    "compute-class-count": (
+        "compute",
+        lambda w: _compute(w, ckpt="two_classes.pt"),
+        "the model has 2 outputs",
+    ),
+    "compute-bare-wrong-arch": (
+        "compute",
+        lambda w: _compute(w, "--model", "resnet32", ckpt="bare.pt"),
+        "resnet32",
+    ),
+    "compute-bare-unknown-model": (
+        "compute",
+        lambda w: _compute(w, "--model", "resnet21", ckpt="bare.pt"),
+        "unknown model",
+    ),
+    "compute-bare-no-model": ("compute", lambda w: _compute(w, ckpt="bare.pt"), "--model"),
+    "compute-nan-weights": ("compute", lambda w: _compute(w, ckpt="nan.pt"), "NaN"),
+    "compute-inf-weights": ("compute", lambda w: _compute(w, ckpt="inf.pt"), "inf"),
+    "compute-ckpt2-other-arch": (
+        "compute",
+        lambda w: _compute(w, "--ckpt2", w / "resnet32.pt"),
+        "different networks",
+    ),
+    # -- compute: grids and names --
+    "compute-grid-zero-points": ("compute", lambda w: _compute(w, "--x", "-1:1:0"), "NUM"),
+    "compute-grid-reversed": ("compute", lambda w: _compute(w, "--x", "1:-1:5"), "MAX must be"),
+    "compute-grid-letters": ("compute", lambda w: _compute(w, "--x", "a:b:c"), "MIN:MAX:NUM"),
+    "compute-grid-y-zero": ("compute", lambda w: _compute(w, "--y", "-1:1:0"), "NUM"),
+    "compute-unknown-norm": ("compute", lambda w: _compute(w, "--norm", "l2"), "--norm"),
+    "compute-unknown-dataset": (
+        "compute",
+        lambda w: _compute(w, "--dataset", "imagenet99"),
+        "unknown dataset",
+    ),
+    "compute-folder-without-train": (
+        "compute",
+        lambda w: _compute(w, "--dataset", f"imagefolder:{w / 'no_train'}"),
+        "train",
+    ),
+    "compute-empty-dataset": (
+        "compute",
+        lambda w: _compute(w, "--dataset", f"imagefolder:{w / 'no_images'}"),
+        "no images",
+    ),
+    "compute-too-many-samples": (
+        "compute",
+        lambda w: _compute(w, "--samples", "1000"),
+        "--samples 1000",
+    ),
+    # -- compute: outputs --
+    "compute-unwritable-out": ("compute", lambda w: _compute(w, out="a_file/s.h5"), "cannot write"),
+    "compute-out-other-settings": (
+        "compute",
+        lambda w: _compute(w, "--x", "-1:1:5", out="result.h5"),
+        "--overwrite",
+    ),
+    "compute-out-truncated-h5": (
+        "compute",
+        lambda w: _compute(w, out="truncated.h5"),
+        "--overwrite",
+    ),
+    "compute-out-foreign-h5": ("compute", lambda w: _compute(w, out="foreign.h5"), "--overwrite"),
+    "compute-directions-foreign": (
+        "compute",
+        lambda w: _compute(w, "--directions", w / "foreign.h5"),
+        "directions",
+    ),
+    "compute-cuda-without-gpu": (
+        "compute",
+        lambda w: _compute(w, "--device", "cuda"),
+        "--device cpu",
+    ),
+    # -- train --
+    "train-unknown-model": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--model", "resnet21"]),
+        "unknown model",
+    ),
+    "train-unknown-dataset": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--dataset", "imagenet99"]),
+        "unknown dataset",
+    ),
+    "train-folder-without-train": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--dataset", f"imagefolder:{w / 'no_train'}"]),
+        "train",
+    ),
+    "train-empty-dataset": (
+        "train",
+        lambda w: _train_args(
+            w, out=w / "t", extra=["--dataset", f"imagefolder:{w / 'no_images'}"]
+        ),
+        "no images",
+    ),
+    "train-too-many-samples": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--samples", "1000"]),
+        "--samples 1000",
+    ),
+    "train-class-count": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--model-kwargs", '{"num_classes": 2}']),
+        "2 classes but the dataset has 10",
+    ),
+    "train-bad-model-kwargs": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--model-kwargs", "{oops"]),
+        "JSON",
+    ),
+    "train-unwritable-out": ("train", lambda w: _train_args(w, out=w / "a_file/run"), "cannot"),
+    "train-other-settings": (
+        "train",
+        lambda w: _train_args(w, out=w / "run_ok", extra=["--lr", "0.5"]),
+        "lr: ",
+    ),
+    "train-truncated-latest-ckpt": (
+        "train",
+        lambda w: _train_args(w, out=w / "run"),
+        "delete epoch_001.pt",
+    ),
+    "train-cuda-without-gpu": (
+        "train",
+        lambda w: [*_train_args(w, out=w / "t")[:-2], "--device", "cuda"],
+        "--device cpu",
+    ),
+    "train-zero-epochs": ("train", lambda w: _train_args(w, out=w / "t", epochs="0"), "epochs"),
+    # -- plot --
+    "plot-missing-file": ("plot", lambda w: [w / "nope.h5"], "does not exist"),
+    "plot-truncated-h5": ("plot", lambda w: [w / "truncated.h5"], "truncated.h5"),
+    "plot-foreign-h5": ("plot", lambda w: [w / "foreign.h5"], "not a surface file"),
+    "plot-text-file": ("plot", lambda w: [w / "text.h5"], "text.h5"),
+    "plot-unwritable-out": (
+        "plot",
+        lambda w: [w / "result.h5", "--out", w / "a_file/f.png"],
+        "cannot write",
+    ),
+    "plot-unknown-format": ("plot", lambda w: [w / "result.h5", "--out", w / "fig.docx"], ".png"),
+    "plot-unknown-split": ("plot", lambda w: [w / "result.h5", "--split", "val"], "val"),
+    "plot-bad-levels": ("plot", lambda w: [w / "result.h5", "--levels", "many"], "--levels"),
+    "plot-mixed-dimensions": ("plot", lambda w: [w / "result.h5", w / "line.h5"], "1-D"),
+    # -- view --
+    "view-missing-file": ("view", lambda w: [w / "nope.h5"], "does not exist"),
+    "view-truncated-h5": ("view", lambda w: [w / "truncated.h5"], "truncated.h5"),
+    "view-foreign-h5": ("view", lambda w: [w / "foreign.h5"], "not a surface file"),
+    "view-unwritable-out": (
+        "view",
+        lambda w: [w / "result.h5", "--out", w / "a_file/v.html"],
+        "cannot write",
+    ),
+    "view-foreign-path": (
+        "view",
+        lambda w: [w / "result.h5", "--path", w / "foreign.h5"],
+        "foreign.h5",
+    ),
+    # -- export --
+    "export-missing-file": ("export", lambda w: [w / "nope.h5", "--csv"], "does not exist"),
+    "export-truncated-h5": ("export", lambda w: [w / "truncated.h5", "--csv"], "truncated.h5"),
+    "export-foreign-h5": ("export", lambda w: [w / "foreign.h5", "--vtk"], "not a surface file"),
+    "export-no-format": ("export", lambda w: [w / "result.h5"], "--vtk"),
+    "export-unwritable-out": (
+        "export",
+        lambda w: [w / "result.h5", "--csv", "--out", w / "a_file/e.csv"],
+        "cannot write",
+    ),
+    "export-unknown-split": (
+        "export",
+        lambda w: [w / "result.h5", "--vtk", "--split", "val"],
+        "val",
+    ),
+}
+
+
+def _fingerprint(root: Path) -> dict[str, str]:
+    """Every file of the world and its content hash: nothing may change."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_the_table_is_large_and_covers_every_command() -> None:
+    assert len(CASES) >= 30
+    assert {command for command, _, _ in CASES.values()} == set(MAINS)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_exit_2_and_nothing_is_damaged(world, case, capsys) -> None:
+    command, build, expected = CASES[case]
+    before = _fingerprint(world.root)
+    code = MAINS[command]([str(a) for a in build(world)])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(f"landscape {command}: error: "), lines[0]
+    assert expected in lines[0], lines[0]
+    after = _fingerprint(world.root)
+    assert {k: v for k, v in after.items() if k in before} == before  # nothing damaged
+    assert not [k for k in after if k not in before and not k.startswith(".")], "half-written"
