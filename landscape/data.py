@@ -518,15 +518,33 @@ def _load_cifar(
     return DataTensors(x, y, spec["mean"], spec["std"], info, classes)
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles dicts, lists, strings and numpy arrays only: a CIFAR file can run no code."""
+
+    _ALLOWED = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, not only to arrays")
+        return super().find_class(module, name)
+
+
 def _unpickle(path: Path) -> dict:
     try:
         with open(path, "rb") as f:
             # The official release is a pickle of numpy arrays and lists (torchvision reads
             # it the same way); latin1 maps its Python 2 byte strings to str.
-            return pickle.load(f, encoding="latin1")
+            return _ArrayUnpickler(f, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, OSError) as e:
         raise DataError(
-            f"cannot read {path} ({type(e).__name__}); delete it and pass --download"
+            f"cannot read {path} ({type(e).__name__}: {e}); delete it and pass --download"
         ) from e
 
 

@@ -15,9 +15,11 @@ written, so HDF5 metadata never changes and a process killed at any moment
 
 from __future__ import annotations
 
+import io
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +200,20 @@ def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor
         }
 
 
+@contextmanager
+def _new_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """A new HDF5 file built in memory, then written to `path` with `atomic_path`.
+
+    Writing through Python's file I/O turns a full disk into a clean OSError; HDF5
+    itself may crash while closing a file whose writes failed.
+    """
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", track_order=True) as f:
+        yield f
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getbuffer())
+
+
 def create_surface_file(
     path: str | os.PathLike,
     *,
@@ -210,7 +226,7 @@ def create_surface_file(
     extra_attrs: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a complete new surface file (all values NaN) atomically at `path`."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+    with _new_hdf5(path) as f:
         f.attrs["format"] = SURFACE_FORMAT
         f.attrs["format_version"] = SURFACE_VERSION
         f.attrs["config"] = json.dumps(dict(config), sort_keys=True)
@@ -264,7 +280,7 @@ def write_directions_file(
     (e.g. ``{"path": {"alpha": ..., "beta": ...}}`` for a trajectory); `attrs` and the
     JSON `config` go on the root.
     """
-    with atomic_path(path) as tmp, h5py.File(tmp, "w", track_order=True) as f:
+    with _new_hdf5(path) as f:
         f.attrs["format"] = DIRECTIONS_FORMAT
         f.attrs["format_version"] = 1
         f.attrs["config"] = json.dumps(dict(config or {}), sort_keys=True)

@@ -181,8 +181,11 @@ def _ascending(coords: np.ndarray, f: np.ndarray, axis: int) -> tuple[np.ndarray
 def interpolate(
     alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray, pa: np.ndarray, pb: np.ndarray | None
 ) -> np.ndarray:
-    """(Bi)linear interpolation of the grid at points ``(pa, pb)``; NaN outside or next to NaN."""
-    alpha, f = _ascending(np.asarray(alpha, float), np.asarray(f, float), 0)
+    """(Bi)linear interpolation of the grid at points ``(pa, pb)``; NaN outside or next to a
+    point that is not finite (not computed, or diverged)."""
+    f = np.asarray(f, float)
+    f = np.where(np.isfinite(f), f, np.nan)
+    alpha, f = _ascending(np.asarray(alpha, float), f, 0)
     pa = np.asarray(pa, float)
     if len(alpha) < 2 or (beta is not None and len(beta) < 2):
         return np.full(np.broadcast(pa, pa if pb is None else pb).shape, np.nan)
@@ -327,8 +330,10 @@ def grid_metrics(
     if f.shape != expected:
         raise ValueError(f"values have shape {f.shape}, the grid is {expected}")
     out = dict.fromkeys(METRIC_NAMES, math.nan)
+    out["computed_fraction"] = float((~np.isnan(f)).mean())
+    # Diverged points (inf) enter no metric: like missing ones, they have no finite value.
+    f = np.where(np.isfinite(f), f, np.nan)
     known = np.isfinite(f)
-    out["computed_fraction"] = float(known.mean())
     if not known.any():
         return out
     center = float(

@@ -10,6 +10,7 @@ Extra keys (e.g. a trainer's optimizer state) are allowed and kept.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import pickle
 import re
@@ -67,13 +68,14 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         raise NotADirectoryError(
             errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)
         ) from e
+    # Serialized in memory first: a failed write (full disk) is then a plain OSError
+    # naming its cause, where torch.save would report an opaque RuntimeError.
+    buf = io.BytesIO()
+    torch.save(obj, buf)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            try:
-                torch.save(obj, f)
-            except RuntimeError as e:  # torch reports a failed write (full disk) this way
-                raise OSError(errno.EIO, f"writing failed ({e})", str(path)) from e
+            f.write(buf.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         # mkstemp creates 0600; give the file the permissions a plain open() would.
@@ -81,6 +83,11 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename in (None, tmp):  # name the file the user asked for, not the temporary
+            raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -146,7 +153,7 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(e))
         if found is None:
             raise CheckpointError(
                 f"{str(path)!r} is not a readable PyTorch checkpoint (corrupt or another "

@@ -1,0 +1,238 @@
+"""Faults: SIGKILL at random moments, Ctrl-C, a full disk, diverged points.
+
+A command runs in a forked child (the package is already imported, so a run takes
+a fraction of a second and many kills fit in a test); the parent kills it, limits
+its file size, or interrupts it, then checks what is left on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from landscape import compute, export, figures, plot, train, view
+from landscape.store import read_surface
+from models import read_checkpoint
+
+Main = Callable[[Sequence[str]], int]
+
+
+class Child:
+    """A command line run in a forked child; stderr goes to a file."""
+
+    def __init__(self, main: Main, argv: Sequence[str], tmp: Path, *, fsize: int | None = None):
+        self.err_path = tmp / f"stderr.{time.monotonic_ns()}"
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: run the command, never return into pytest
+            code = 99
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until os._exit
+                sys.stderr = open(self.err_path, "w", buffering=1)  # noqa: SIM115
+                if fsize is not None:
+                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+                code = main(list(argv))
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+
+    def wait(self) -> int:
+        """The exit code, or minus the signal that ended the child."""
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def finished(self) -> bool:
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return False
+        self.code = os.waitstatus_to_exitcode(status)
+        return True
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text() if self.err_path.exists() else ""
+
+
+def run_to_end(main: Main, argv: Sequence[str], tmp: Path, **kw) -> tuple[int, str]:
+    child = Child(main, argv, tmp, **kw)
+    return child.wait(), child.stderr
+
+
+def kill_after(main: Main, argv: Sequence[str], tmp: Path, delay: float) -> bool:
+    """Start the command, SIGKILL it after `delay` s; False when it finished first."""
+    child = Child(main, argv, tmp)
+    deadline = time.monotonic() + delay
+    while time.monotonic() < deadline:
+        if child.finished():
+            return False
+        time.sleep(0.002)
+    os.kill(child.pid, signal.SIGKILL)
+    assert child.wait() == -signal.SIGKILL
+    return True
+
+
+# ---------------------------------------------------------------- compute
+
+
+def compute_args(ckpt: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--ckpt", str(ckpt), "--dataset", "tinydata:tiny", "--out", str(out), "--quiet",
+        "--x", "-1:1:13", "--y", "-1:1:11", "--strategy", "pointwise", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def test_24_sigkills_at_random_moments_then_resume_is_identical(tmp_path, tiny_ckpt):
+    ref = tmp_path / "ref.h5"
+    start = time.monotonic()
+    child, first_point = Child(compute.main, compute_args(tiny_ckpt, ref), tmp_path), None
+    while not child.finished():
+        if first_point is None and ref.exists() and read_surface(ref).computed.any():
+            first_point = time.monotonic() - start
+        time.sleep(0.005)
+    duration = time.monotonic() - start
+    assert first_point is not None
+
+    out = tmp_path / "killed.h5"
+    argv = compute_args(tiny_ckpt, out)
+    rng = random.Random(0)
+    done_at_kill = []
+    for _ in range(24):
+        # Start-up, file creation, any chunk of points: each run lives at most until
+        # 1/12 of the points could be done, so 24 runs progress without finishing.
+        delay = rng.uniform(0.0, first_point + (duration - first_point) / 12)
+        if kill_after(compute.main, argv, tmp_path, delay):
+            if out.exists():  # the file opens after every kill
+                done_at_kill.append(int(read_surface(out).computed.sum()))
+            else:
+                done_at_kill.append(-1)  # killed before the file existed
+    assert len(done_at_kill) >= 20
+    assert len(set(done_at_kill)) >= 5, done_at_kill  # the kills hit different moments
+    assert [p.name for p in tmp_path.glob("*.h5")] != []
+
+    code, err = run_to_end(compute.main, argv, tmp_path)
+    assert code == 0, err
+    a, b = read_surface(out), read_surface(ref)
+    assert a.computed.all()
+    for name in a.values:
+        np.testing.assert_array_equal(a.values[name], b.values[name], err_msg=name)
+
+
+def test_full_disk_is_one_line_and_the_rerun_completes(tmp_path, tiny_ckpt):
+    out = tmp_path / "s.h5"
+    argv = compute_args(tiny_ckpt, out)
+    code, err = run_to_end(compute.main, argv, tmp_path, fsize=20_000)
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"cannot write {str(out)!r}" in err and "free some space" in err
+    assert not out.exists() and not list(tmp_path.glob(".s.h5.*"))  # no half-written file
+    code, err = run_to_end(compute.main, argv, tmp_path)
+    assert code == 0, err
+    assert read_surface(out).computed.all()
+
+
+def test_full_disk_while_plotting_leaves_no_partial_figure(tmp_path):
+    from surfaces import make_surface_file
+
+    surface = make_surface_file(tmp_path, "s.h5", shape=(9, 9))
+    png = tmp_path / "s.png"
+    code, err = run_to_end(plot.main, [str(surface), "--out", str(png)], tmp_path, fsize=2_000)
+    assert code == 2 and "free some space" in err and err.count("\n") == 1, err
+    assert not png.exists() and not list(tmp_path.glob(".s.png.*"))
+
+
+# SIGINT / SIGTERM during compute (a real child process): tests/test_compute.py
+
+
+# ---------------------------------------------------------------- train
+
+
+def train_args(out: Path, *extra: str) -> list[str]:
+    return [
+        "--dataset", "tinydata:tiny", "--epochs", "4", "--batch-size", "8", "--lr", "0.02",
+        "--out", str(out), "--no-progress", "--device", "cpu", *extra,
+    ]  # fmt: skip
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    sa, sb = read_checkpoint(a)["state_dict"], read_checkpoint(b)["state_dict"]
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        assert torch.equal(sa[key], sb[key]), key
+
+
+def test_train_sigkills_then_resume_reach_the_same_weights(tmp_path):
+    start = time.monotonic()
+    code, err = run_to_end(train.main, train_args(tmp_path / "straight"), tmp_path)
+    assert code == 0, err
+    duration = time.monotonic() - start
+
+    out = tmp_path / "killed"
+    rng = random.Random(1)
+    kills = 0
+    for _ in range(8):
+        kills += kill_after(train.main, train_args(out), tmp_path, rng.uniform(0.0, duration))
+        for ckpt in out.glob("epoch_*.pt"):
+            read_checkpoint(ckpt)  # every checkpoint on disk is whole
+    assert kills >= 5
+    code, err = run_to_end(train.main, train_args(out), tmp_path)
+    assert code == 0, err
+    assert_same_weights(out / "final.pt", tmp_path / "straight" / "final.pt")
+
+
+def test_train_full_disk_then_resume(tmp_path):
+    out = tmp_path / "run"
+    code, err = run_to_end(train.main, train_args(out), tmp_path, fsize=200_000)
+    assert code == 2 and "free some space" in err and err.count("\n") == 1, err
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+    code, err = run_to_end(train.main, train_args(out), tmp_path)
+    assert code == 0, err
+    code, err = run_to_end(train.main, train_args(tmp_path / "straight"), tmp_path)
+    assert_same_weights(out / "final.pt", tmp_path / "straight" / "final.pt")
+
+
+def test_train_ctrl_c_exits_130_and_resumes(tmp_path):
+    out = tmp_path / "run"
+    child = Child(train.main, train_args(out, "--epochs", "200"), tmp_path)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out / "epoch_001.pt").exists():
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGINT)
+    assert child.wait() == 130, child.stderr
+    assert "rerun the same command to resume" in child.stderr
+
+
+# ---------------------------------------------------------------- diverged points
+
+
+def test_diverged_points_are_stored_counted_and_rendered(tmp_path, tiny_ckpt, capsys):
+    out = tmp_path / "wide.h5"
+    # At |alpha| = 1e30 the weights overflow: the loss is NaN or inf there.
+    argv = compute_args(tiny_ckpt, out, "--x", "-1e30:1e30:5", "--y", "-1:1:3")
+    assert compute.main(argv) == 0
+    assert "points diverged (loss NaN or inf)" in capsys.readouterr().out
+    s = read_surface(out)
+    loss = s.get("train", "loss")
+    assert s.computed.all()  # stored, not left to be recomputed
+    assert np.isinf(loss[[0, -1], :]).all() and np.isfinite(loss[2, :]).all()
+    assert s.diverged.sum() == 12  # alpha = +-5e29 and +-1e30
+    assert compute.main(argv) == 0  # a rerun has nothing left to do
+    np.testing.assert_array_equal(read_surface(out).get("train", "loss"), loss)
+
+    # Colour scales come from the finite values only; every figure and the viewer render.
+    scale = figures.resolve_scale([loss])
+    assert np.isfinite([scale.vmin, scale.vmax]).all() and scale.vmax <= np.nanmax(loss[2])
+    for kind in ("contour", "contourf", "heatmap", "surface"):
+        png = tmp_path / f"{kind}.png"
+        assert plot.main([str(out), "--kind", kind, "--out", str(png)]) == 0
+        assert png.stat().st_size > 1000
+    assert view.main([str(out), "--out", str(tmp_path / "v.html")]) == 0
+    assert export.main([str(out), "--csv", "--out", str(tmp_path / "v.csv")]) == 0
+    assert "inf" in (tmp_path / "v.csv").read_text()
