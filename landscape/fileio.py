@@ -20,12 +20,18 @@ from typing import Any
 
 import torch
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from . import __version__
 
 __all__ = [
     "atomic_path",
     "atomic_savefig",
     "atomic_write_text",
+    "exclusive_lock",
     "make_parent",
     "sha256",
     "provenance",
@@ -66,6 +72,24 @@ def make_parent(path: Path) -> None:
         raise NotADirectoryError(
             errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)
         ) from e
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
+    """Hold an advisory lock on the file `path` (created if missing) for the block.
+
+    A second process asking for it gets ``ValueError(busy)``; the operating system
+    drops the lock when its holder dies, so a killed run never blocks the next one.
+    """
+    path = Path(path)
+    make_parent(path)
+    with open(path, "a") as fh:
+        if fcntl is not None:  # POSIX; elsewhere runs are not guarded against each other
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(busy) from None
+        yield
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:

@@ -25,6 +25,7 @@ Files in ``out``:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -46,7 +47,7 @@ from models import create_model, load_state_dict_strict, read_checkpoint, save_c
 from models.checkpoint import CheckpointError
 
 from .data import DEFAULT_DATASET, SUBSETS, DataTensors, load_split, normalize
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, exclusive_lock
 
 __all__ = [
     "METRIC_FIELDS",
@@ -465,7 +466,7 @@ def train(
     model_kwargs = {"num_classes": train_data.num_classes, **config.model_kwargs}
     if train_data.in_channels != 3 and "in_channels" not in model_kwargs:
         model_kwargs["in_channels"] = train_data.in_channels
-    with _own_rng(device):
+    with _own_rng(device), contextlib.ExitStack() as stack:
         torch.manual_seed(config.seed)
         try:
             model = create_model(config.model, **model_kwargs)
@@ -490,6 +491,8 @@ def train(
         history: list[dict[str, float]] = []
         start_epoch = 0
 
+        busy = f"{out} is being trained by another process; wait for it or choose another --out"
+        stack.enter_context(exclusive_lock(out / ".lock", busy))
         latest = _latest_checkpoint(out)
         if latest is not None:
             # On the CPU: RNG states must stay there; load_state_dict moves the rest.
