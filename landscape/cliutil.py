@@ -28,7 +28,7 @@ EXIT_INTERRUPTED = 130
 # from it) or as an OS error about a path or the disk; anything else is a bug and
 # keeps its traceback.
 _NEGATIVE_VALUE = re.compile(r"^-\.?\d")
-_DISK_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_DISK_FULL = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122))
 _DISK_FULL_TEXT = re.compile(r"errno = (28|27|122)\b|No space left|File too large|quota", re.I)
 
 

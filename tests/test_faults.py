@@ -44,16 +44,21 @@ class Child:
                 sys.stderr.flush()
                 os._exit(code)
 
+    code: int | None = None
+
     def wait(self) -> int:
         """The exit code, or minus the signal that ended the child."""
-        _, status = os.waitpid(self.pid, 0)
-        return os.waitstatus_to_exitcode(status)
+        if self.code is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.code = os.waitstatus_to_exitcode(status)
+        return self.code
 
     def finished(self) -> bool:
-        pid, status = os.waitpid(self.pid, os.WNOHANG)
-        if pid == 0:
-            return False
-        self.code = os.waitstatus_to_exitcode(status)
+        if self.code is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid == 0:
+                return False
+            self.code = os.waitstatus_to_exitcode(status)
         return True
 
     @property
