@@ -513,7 +513,8 @@ def write_curvature_map(
 
     Crash-safe: the file is copied to a temporary file, the datasets added (replacing
     any of the same name) with the grid's dimension scales, the copy fsynced and renamed
-    over the original. A writer holding the file is refused.
+    over the original, all under a shared lock on the original: a writer holding the
+    file is refused, and none can start writing into it before the rename.
 
     Args:
         path: an existing surface file.
@@ -530,15 +531,14 @@ def write_curvature_map(
     arrays.update(
         {f"{split}_{k}": np.asarray(v, dtype=np.float64) for k, v in (extra or {}).items()}
     )
-    with atomic_path(path) as tmp:
-        try:  # a shared lock while copying: refused while SurfaceWriter holds the file
-            guard = h5py.File(path, "r", locking=True)
-        except OSError as e:
-            raise StoreError(
-                f"cannot open {str(path)!r} ({e}); is it being written by another process?"
-            ) from e
-        with guard:
-            shutil.copyfile(path, tmp)
+    try:  # a shared lock until the rename: no SurfaceWriter can write into the old file
+        guard = h5py.File(path, "r", locking=True)
+    except OSError as e:
+        raise StoreError(
+            f"cannot open {str(path)!r} ({e}); is it being written by another process?"
+        ) from e
+    with guard, atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
         with h5py.File(tmp, "r+") as f:
             scales = [f[n] for n in ("alpha", "beta") if n in f]
             shape = tuple(len(s) for s in scales)
