@@ -7,7 +7,7 @@
 #
 # Environment: NETS (networks to train and compute, default all four), EPOCHS (20);
 # the surface settings per depth as used in docs/results.md: 20 layers 21x21 on 2,000
-# training images, 56 layers 21x21 on 1,000 (what a 2-core CPU allowed; GRID_56 and
+# training images, 56 layers 21x21 on 500 (what a 2-core CPU allowed; GRID_56 and
 # SAMPLES_56 change them).
 set -euo pipefail
 data=${1:?usage: scripts/results.sh DATA_DIR}
@@ -20,7 +20,7 @@ res=docs/results
 mkdir -p "$res" runs
 
 grid_of() { case $1 in *56) echo "${GRID_56:-21}" ;; *) echo "${GRID_20:-21}" ;; esac; }
-samples_of() { case $1 in *56) echo "${SAMPLES_56:-1000}" ;; *) echo "${SAMPLES_20:-2000}" ;; esac; }
+samples_of() { case $1 in *56) echo "${SAMPLES_56:-500}" ;; *) echo "${SAMPLES_20:-2000}" ;; esac; }
 
 for net in $NETS; do
   # Standard augmentation, one-cycle schedule (peak lr 0.2), bf16 autocast on AMX CPUs.
