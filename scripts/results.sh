@@ -7,8 +7,8 @@
 #
 # Environment: NETS (networks to train and compute, default all four), EPOCHS (20);
 # the surface settings per depth as used in docs/results.md: 20 layers 21x21 on 2,000
-# training images, 56 layers 21x21 on 500 (what a 2-core CPU allowed; GRID_56 and
-# SAMPLES_56 change them).
+# training images, 56 layers 17x17 on 500 (what a 2-core CPU allowed in the session;
+# GRID_56 and SAMPLES_56 change them).
 set -euo pipefail
 data=${1:?usage: scripts/results.sh DATA_DIR}
 cd "$(dirname "$0")/.."
@@ -19,7 +19,7 @@ EPOCHS=${EPOCHS:-20}
 res=docs/results
 mkdir -p "$res" runs
 
-grid_of() { case $1 in *56) echo "${GRID_56:-21}" ;; *) echo "${GRID_20:-21}" ;; esac; }
+grid_of() { case $1 in *56) echo "${GRID_56:-17}" ;; *) echo "${GRID_20:-21}" ;; esac; }
 samples_of() { case $1 in *56) echo "${SAMPLES_56:-500}" ;; *) echo "${SAMPLES_20:-2000}" ;; esac; }
 
 for net in $NETS; do
@@ -33,8 +33,11 @@ for net in $NETS; do
   # Li et al. Fig. 5: filter-normalized 2-D surface of the training loss on a fixed subset.
   $PY -m landscape.compute --ckpt "runs/$net/final.pt" --dataset "imagefolder:$data" \
       --samples "$samples" --x "-1:1:$grid" --y "-1:1:$grid" --out "$res/${net}_2d.h5" --quiet
+done
+for net in $NETS; do
   $PY -m landscape.compute --ckpt "runs/$net/final.pt" --dataset "imagefolder:$data" \
-      --samples "$samples" --split train,test --x -1:1:51 --out "$res/${net}_1d.h5" --quiet
+      --samples "$(samples_of "$net")" --split train,test --x -1:1:51 \
+      --out "$res/${net}_1d.h5" --quiet
 done
 
 # Figures and tables over every network whose results exist.
