@@ -26,7 +26,7 @@ def test_shipped_checkpoint_is_small_complete_and_as_accurate_as_it_says(name):
     history = raw["metrics"]["history"]
     assert [row["epoch"] for row in history] == list(range(raw["epoch"] + 1))
     stated = 1.0 - raw["metrics"]["test_error"]
-    assert stated > 0.8
+    assert stated > 0.7  # plain56: 72%, the degradation problem
 
     # Independent check: the weights classify CIFAR-10 test images as well as stated
     # (the embedded 1,000 are a sample of the 10,000 it was measured on).
