@@ -173,3 +173,32 @@ def make_legacy_file(
                 f[f"{split}_{key}"] = flat.reshape(v.shape)
         f.attrs["note"] = json.dumps({"written_by": "tests.surfaces.make_legacy_file"})
     return path
+
+
+def assert_points_match_one_process(path: Path, cli_args: Sequence[str], limit: int = 40) -> int:
+    """Points computed in `path` (a file left half done) hold, bit for bit, what one process
+    evaluating them alone gets, with the file's directions. Checks up to `limit` of them,
+    spread over the computed points; returns how many were computed.
+
+    `cli_args` are the ``landscape compute`` arguments that wrote the file (a pointwise
+    strategy: every point evaluated alone, so no grid needs to be finished to compare).
+    """
+    from landscape.compute import build_parser, config_from_args
+    from landscape.store import read_directions, read_surface
+    from landscape.surface import load_inputs, prepare
+
+    config = config_from_args(build_parser().parse_args(list(cli_args)))
+    cpu = torch.device("cpu")
+    job = load_inputs(config, cpu)
+    ready = prepare(job.model, job.data, job.config, device=cpu, bn_data=job.bn_data)
+    evaluator = ready.evaluator(job.config, read_directions(path))
+    surface = read_surface(path)
+    flat = np.flatnonzero(surface.computed)
+    pick = flat[np.linspace(0, len(flat) - 1, min(limit, len(flat))).astype(int)]
+    index = np.unravel_index(pick, surface.computed.shape)
+    beta = surface.beta[index[1]] if surface.beta is not None else np.zeros(len(pick))
+    values = evaluator(np.stack([surface.alpha[index[0]], beta], axis=1))
+    assert sorted(values) == sorted(surface.values)
+    for name, got in values.items():
+        np.testing.assert_array_equal(surface.values[name][index], got, err_msg=name)
+    return len(flat)

@@ -132,12 +132,13 @@ def test_hessian_refuses_surface_being_written_or_other_weights(tmp_path, tiny_c
         [
             PYTHON,
             "-c",
-            "import sys, time; from landscape.store import SurfaceWriter; "
-            "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            "import sys; from landscape.store import SurfaceWriter; "
+            "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
             str(surf),
         ],
         cwd=REPO,
         env=subprocess_env(),
+        stdin=subprocess.PIPE,  # holds the lock until killed: no time limit to guess
         stdout=subprocess.PIPE,
         text=True,
     )

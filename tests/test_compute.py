@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import h5py
 import numpy as np
 import pytest
 from conftest import PYTHON, REPO, subprocess_env
+from procs import HANG, Proc, surface_points
+from surfaces import assert_points_match_one_process
 
 from landscape.compute import main
 from landscape.store import SurfaceWriter, read_surface
@@ -86,38 +87,40 @@ def test_other_checkpoint_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
     assert "ckpt content differs" in capsys.readouterr().err
 
 
-def _cli(tiny_ckpt, out, *extra):
-    cmd = [PYTHON, "-m", "landscape.compute", *args(tiny_ckpt, out, *extra)]
-    return subprocess.Popen(
-        cmd,
-        cwd=REPO,
-        env=subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _cli(argv: list[str]) -> Proc:
+    return Proc([PYTHON, "-m", "landscape.compute", *argv])
 
 
-GRID = ("--x", "-1:1:21", "--y", "-1:1:21", "--strategy", "pointwise")
+# 40,401 points: far more than a test ever lets one run compute, so a run is only ever
+# interrupted, never finished, whatever the machine's speed.
+BIG = ("--x", "-1:1:201", "--y", "-1:1:201", "--strategy", "pointwise")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_exits_130_and_resumes(tmp_path, tiny_ckpt, sig) -> None:
     out = tmp_path / "s.h5"
-    proc = _cli(tiny_ckpt, out, *GRID)
-    deadline = time.time() + 60
-    while time.time() < deadline:  # wait until some points are on disk
-        time.sleep(0.3)
-        if out.exists() and read_surface(out).computed.any():
-            break
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    argv = args(tiny_ckpt, out, *BIG)
+    with _cli(argv) as proc:  # a point on disk: its signal handlers are in place too
+        proc.wait_until(lambda: surface_points(out) > 0, what="a point on disk")
+        proc.send_signal(sig)
+        code, _, err = proc.finish()
+    assert code == 130, err
     assert "rerun the same command to resume" in err
-    partial = read_surface(out).computed
-    assert 0 < partial.sum() < partial.size
-    assert main(args(tiny_ckpt, out, *GRID)) == 0
-    assert read_surface(out).computed.all()
+    first = read_surface(out)
+    kept = first.computed
+    assert 0 < kept.sum() < kept.size
+    # The same command resumes: it keeps every point and computes new ones (and is
+    # interrupted again, with the same care).
+    with _cli(argv) as proc:
+        proc.wait_until(lambda: surface_points(out) > kept.sum(), what="a new point on disk")
+        proc.send_signal(sig)
+        code, _, err = proc.finish()
+    assert code == 130, err
+    second = read_surface(out)
+    assert second.computed[kept].all() and kept.sum() < second.computed.sum() < kept.size
+    for name in first.values:
+        np.testing.assert_array_equal(second.values[name][kept], first.values[name][kept])
+    assert_points_match_one_process(out, argv)  # old and new points: the right values
 
 
 def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
@@ -125,16 +128,18 @@ def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
     assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
     with h5py.File(out, "r+") as f:
         f["train_loss"][0] = np.nan
+    # The holder keeps the lock until its stdin closes (no time limit to guess).
     holder = subprocess.Popen(
         [
             PYTHON,
             "-c",
-            "import sys, time; from landscape.store import SurfaceWriter; "
-            "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            "import sys; from landscape.store import SurfaceWriter; "
+            "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
             str(out),
         ],
         cwd=REPO,
         env=subprocess_env(),
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -144,7 +149,7 @@ def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
         assert "being written by another process" in capsys.readouterr().err
     finally:
         holder.kill()
-        holder.wait()
+        holder.wait(timeout=HANG)
     with SurfaceWriter(out):  # the lock died with its holder
         pass
 

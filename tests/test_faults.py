@@ -18,9 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from procs import HANG, surface_points, wait_until
+from surfaces import assert_points_match_one_process
 
 from landscape import compute, export, figures, plot, train, view
-from landscape.store import read_surface
+from landscape.store import read_directions, read_surface
 from models import read_checkpoint
 
 Main = Callable[[Sequence[str]], int]
@@ -71,17 +73,28 @@ def run_to_end(main: Main, argv: Sequence[str], tmp: Path, **kw) -> tuple[int, s
     return child.wait(), child.stderr
 
 
-def kill_after(main: Main, argv: Sequence[str], tmp: Path, delay: float) -> bool:
-    """Start the command, SIGKILL it after `delay` s; False when it finished first."""
+def wait_for(child: Child, sign: Callable[[], bool], what: str) -> None:
+    """Block until `sign()` holds; fails if the child ends first (or hangs, `HANG` s)."""
+    wait_until(
+        sign,
+        alive=lambda: not child.finished(),
+        what=what,
+        describe=lambda: f"exit {child.code}: {child.stderr}",
+    )
+
+
+def kill_when(
+    main: Main, argv: Sequence[str], tmp: Path, sign: Callable[[], bool], *, within: float
+) -> None:
+    """Start the command and SIGKILL it when `sign()` holds, or at a random moment of its
+    first `within` s if that comes first. Its work must not be able to finish before
+    `sign()` holds: the child must die by the kill."""
     child = Child(main, argv, tmp)
-    deadline = time.monotonic() + delay
-    while time.monotonic() < deadline:
-        if child.finished():
-            return False
-        time.sleep(0.002)
+    start = time.monotonic()
+    # Not a sign, a random moment: whatever the child has reached by then is fine.
+    wait_for(child, lambda: sign() or time.monotonic() - start > within, "the kill's moment")
     os.kill(child.pid, signal.SIGKILL)
-    assert child.wait() == -signal.SIGKILL
-    return True
+    assert child.wait() == -signal.SIGKILL, child.stderr
 
 
 # ---------------------------------------------------------------- compute
@@ -95,42 +108,52 @@ def compute_args(ckpt: Path, out: Path, *extra: str) -> list[str]:
 
 
 def test_24_sigkills_at_random_moments_then_resume_is_identical(tmp_path, tiny_ckpt):
-    ref = tmp_path / "ref.h5"
-    assert run_to_end(compute.main, compute_args(tiny_ckpt, ref), tmp_path)[0] == 0
-    # Timing of a second, warm run: start-up until the first point, then per point.
-    timed = tmp_path / "timed.h5"
-    start = time.monotonic()
-    child, first_point = Child(compute.main, compute_args(tiny_ckpt, timed), tmp_path), None
-    while not child.finished():
-        if first_point is None and timed.exists() and read_surface(timed).computed.any():
-            first_point = time.monotonic() - start
-        time.sleep(0.005)
-    assert first_point is not None
-    per_point = (time.monotonic() - start - first_point) / read_surface(timed).computed.size
-
+    # 40,401 points: the killed runs together compute fewer than 200, so every run
+    # dies by its kill, never by finishing, whatever the machine's speed.
     out = tmp_path / "killed.h5"
-    argv = compute_args(tiny_ckpt, out)
+    argv = compute_args(tiny_ckpt, out, "--x", "-1:1:201", "--y", "-1:1:201")
     rng = random.Random(0)
     done_at_kill = []
     for _ in range(24):
-        # Start-up, file creation, any chunk of points: each run lives at most until
-        # 6 points could be done, so 24 runs progress without finishing 143 points.
-        delay = rng.uniform(0.0, first_point + 6 * per_point)
-        if kill_after(compute.main, argv, tmp_path, delay):
-            if out.exists():  # the file opens after every kill
-                done_at_kill.append(int(read_surface(out).computed.sum()))
-            else:
-                done_at_kill.append(-1)  # killed before the file existed
-    assert len(done_at_kill) >= 20
+        # Start-up, file creation, any chunk of points: a random moment in the first
+        # second, or once 1 to 6 more points are on disk, whichever comes first.
+        before, more = surface_points(out), rng.randint(1, 6)
+        kill_when(
+            compute.main,
+            argv,
+            tmp_path,
+            lambda before=before, more=more: surface_points(out) >= before + more,
+            within=rng.choice([rng.uniform(0.0, 1.0), HANG]),
+        )
+        if out.exists():  # the file opens after every kill
+            done_at_kill.append(int(read_surface(out).computed.sum()))
+        else:
+            done_at_kill.append(-1)  # killed before the file existed
+    assert len(done_at_kill) == 24
     assert len(set(done_at_kill)) >= 5, done_at_kill  # the kills hit different moments
-    assert [p.name for p in tmp_path.glob("*.h5")] != []
+    assert done_at_kill == sorted(done_at_kill)  # nothing computed is ever lost
 
-    code, err = run_to_end(compute.main, argv, tmp_path)
-    assert code == 0, err
-    a, b = read_surface(out), read_surface(ref)
-    assert a.computed.all()
+    # A rerun resumes: it keeps every point and computes more, each one exactly what a
+    # single process evaluating it alone gets (a small finished run: the same directions).
+    kept = read_surface(out)
+    kill_when(
+        compute.main, argv, tmp_path, lambda: surface_points(out) > done_at_kill[-1], within=HANG
+    )
+    a = read_surface(out)
+    assert a.computed[kept.computed].all() and a.computed.sum() > kept.computed.sum()
     for name in a.values:
-        np.testing.assert_array_equal(a.values[name], b.values[name], err_msg=name)
+        np.testing.assert_array_equal(
+            a.values[name][kept.computed], kept.values[name][kept.computed]
+        )
+    assert assert_points_match_one_process(out, argv, limit=400) < a.computed.size
+    ref = tmp_path / "ref.h5"
+    small = compute_args(tiny_ckpt, ref, "--x", "-1:1:3", "--y", "-1:1:3")
+    assert run_to_end(compute.main, small, tmp_path)[0] == 0
+    da, db = read_directions(out), read_directions(ref)
+    for axis in ("x", "y"):
+        assert da[axis].keys() == db[axis].keys()
+        for name in da[axis]:
+            assert torch.equal(da[axis][name], db[axis][name]), (axis, name)
 
 
 def test_full_disk_is_one_line_and_the_rerun_completes(tmp_path, tiny_ckpt):
@@ -177,20 +200,24 @@ def assert_same_weights(a: Path, b: Path) -> None:
 
 
 def test_train_sigkills_then_resume_reach_the_same_weights(tmp_path):
-    start = time.monotonic()
-    code, err = run_to_end(train.main, train_args(tmp_path / "straight"), tmp_path)
+    epochs = ("--epochs", "16")  # the 8 killed runs finish about one epoch each
+    code, err = run_to_end(train.main, train_args(tmp_path / "straight", *epochs), tmp_path)
     assert code == 0, err
-    duration = time.monotonic() - start
 
     out = tmp_path / "killed"
     rng = random.Random(1)
-    kills = 0
     for _ in range(8):
-        kills += kill_after(train.main, train_args(out), tmp_path, rng.uniform(0.0, duration / 2))
+        # A random moment of start-up or training, at the latest once the next epoch's
+        # checkpoint is written: never the end of the run.
+        following = out / f"epoch_{len(list(out.glob('epoch_*.pt'))) + 1:03d}.pt"
+        kill_when(
+            train.main, train_args(out, *epochs), tmp_path, following.exists,
+            within=rng.uniform(0.0, 2.0),
+        )  # fmt: skip
         for ckpt in out.glob("epoch_*.pt"):
             read_checkpoint(ckpt)  # every checkpoint on disk is whole
-    assert kills >= 5, kills
-    code, err = run_to_end(train.main, train_args(out), tmp_path)
+        assert not (out / "final.pt").exists()
+    code, err = run_to_end(train.main, train_args(out, *epochs), tmp_path)
     assert code == 0, err
     assert_same_weights(out / "final.pt", tmp_path / "straight" / "final.pt")
 
@@ -209,9 +236,8 @@ def test_train_full_disk_then_resume(tmp_path):
 def test_train_ctrl_c_exits_130_and_resumes(tmp_path):
     out = tmp_path / "run"
     child = Child(train.main, train_args(out, "--epochs", "200"), tmp_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out / "epoch_001.pt").exists():
-        time.sleep(0.02)
+    # Training, with its handlers in place, and 199 epochs to go: the signal ends it.
+    wait_for(child, (out / "epoch_001.pt").exists, "the first checkpoint")
     os.kill(child.pid, signal.SIGINT)
     assert child.wait() == 130, child.stderr
     assert "rerun the same command to resume" in child.stderr
@@ -251,9 +277,7 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, capsys):
 
     out = tmp_path / "run"
     child = Child(train.main, train_args(out, "--epochs", "200"), tmp_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out / "epoch_001.pt").exists():
-        time.sleep(0.02)
+    wait_for(child, (out / "epoch_001.pt").exists, "the first checkpoint")  # it holds the lock
     try:
         assert train.main(train_args(out, "--epochs", "200")) == 2
         assert "being trained by another process" in capsys.readouterr().err

@@ -22,6 +22,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from procs import HANG
 from surfaces import make_surface_file
 
 from landscape import view, viewer
@@ -213,7 +214,7 @@ class DevTools:
         method: str,
         params: dict | None = None,
         session: str | None = None,
-        timeout: float = 30.0,
+        timeout: float = HANG,
     ) -> dict:
         self._id += 1
         msg = {"id": self._id, "method": method, "params": params or {}}
@@ -290,10 +291,10 @@ def test_browser_renders_offline_without_errors(files, tmp_path):
             session,
         )
         chrome.send("Page.navigate", {"url": page.as_uri()}, session)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + HANG
         ready = "document.body && document.body.dataset.ready === '1'"
         while not chrome.evaluate(session, ready):
-            assert time.monotonic() < deadline, "the viewer never finished rendering"
+            assert time.monotonic() < deadline, "hang: the viewer never finished rendering"
             time.sleep(0.2)
         # drawn: 2-D views as SVG, 3-D views as WebGL, 1-D charts and the overlay
         assert chrome.evaluate(session, "document.querySelectorAll('.main-svg').length") >= 6

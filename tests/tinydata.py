@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -12,3 +14,10 @@ def tiny(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     x = torch.randn(n, 3, 8, 8, generator=g)
     y = torch.arange(n) % 10
     return x, y
+
+
+def refused_on_rank_1(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """`tiny`, except under torchrun's rank 1, which refuses it (bad input on one rank only)."""
+    if os.environ.get("RANK") == "1":
+        raise ValueError("tinydata: rank 1 refuses this dataset; use tinydata:tiny")
+    return tiny(split)

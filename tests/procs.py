@@ -1,0 +1,181 @@
+"""Child processes for tests that interrupt, kill or race them, without wall-clock luck.
+
+A test never sleeps for a guessed time and never hopes that a command is still
+running: it waits for an explicit sign that the state under test has been
+reached (a line on the child's output, a file, a point count on disk), gives the
+child work that cannot end before the signal, and uses timeouts only as a guard
+against hangs (`HANG`), never as a sign of anything.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from conftest import REPO, subprocess_env
+
+HANG = 300.0  # seconds: only a hung child or test takes this long, whatever the machine
+POLL = 0.02  # seconds between looks at a predicate on disk (a pause, not a sign)
+
+
+def wait_until(
+    predicate: Callable[[], bool],
+    *,
+    alive: Callable[[], bool] | None = None,
+    what: str = "the condition",
+    timeout: float = HANG,
+    describe: Callable[[], str] = str,
+) -> None:
+    """Block until `predicate()` holds. Fails if `alive()` turns false first (the child
+    ended before reaching the state), or after `timeout` s (a hang guard)."""
+    guard = time.monotonic() + timeout
+    while not predicate():
+        if alive is not None and not alive():
+            if predicate():  # reached just before it ended
+                return
+            raise AssertionError(f"the child ended before {what}: {describe()}")
+        if time.monotonic() > guard:
+            raise AssertionError(f"hang: no {what} after {timeout:g} s: {describe()}")
+        time.sleep(POLL)
+
+
+class Proc:
+    """A command in a child process; threads read its stdout and stderr (pipes never fill).
+
+    `wait_for` blocks until a regex appears on its output, `wait_until` until a
+    predicate holds, both failing if the child ends first; `finish` waits for the end.
+    """
+
+    def __init__(
+        self,
+        cmd: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | os.PathLike = REPO,
+        **popen: object,
+    ) -> None:
+        self.cmd = list(cmd)
+        self.popen = subprocess.Popen(
+            self.cmd,
+            cwd=cwd,
+            env=subprocess_env() if env is None else env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **popen,
+        )
+        self.pid = self.popen.pid
+        self._chunks: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(name, stream), daemon=True)
+            for name, stream in (("stdout", self.popen.stdout), ("stderr", self.popen.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str, stream) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        while True:
+            # Whatever is there, at once: progress bars (\r, no \n) show up too.
+            chunk = os.read(stream.fileno(), 65536)
+            with self._changed:
+                self._chunks[name].append(decoder.decode(chunk, final=not chunk))
+                self._changed.notify_all()
+            if not chunk:
+                break
+        stream.close()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def out(self) -> str:
+        with self._changed:
+            return "".join(self._chunks["stdout"])
+
+    @property
+    def err(self) -> str:
+        with self._changed:
+            return "".join(self._chunks["stderr"])
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def describe(self) -> str:
+        return (
+            f"{self.cmd[:4]}... exit {self.popen.poll()}\nstdout:\n{self.out}\nstderr:\n{self.err}"
+        )
+
+    def wait_for(self, pattern: str, *, stream: str = "stderr", timeout: float = HANG) -> re.Match:
+        """The first match of `pattern` on `stream` ("stdout", "stderr"), once it appears."""
+        regex, guard = re.compile(pattern, re.MULTILINE), time.monotonic() + timeout
+        with self._changed:
+            while True:
+                match = regex.search("".join(self._chunks[stream]))
+                if match:
+                    return match
+                if not any(r.is_alive() for r in self._readers):  # both pipes closed: ended
+                    raise AssertionError(f"{pattern!r} never appeared: {self._describe()}")
+                left = guard - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"hang: no {pattern!r} in {timeout:g} s")
+                self._changed.wait(min(left, 1.0))
+
+    def _describe(self) -> str:  # with the lock held
+        out, err = ("".join(self._chunks[k]) for k in ("stdout", "stderr"))
+        return f"{self.cmd[:4]}...\nstdout:\n{out}\nstderr:\n{err}"
+
+    def wait_until(
+        self, predicate: Callable[[], bool], *, what: str = "the condition", timeout: float = HANG
+    ) -> None:
+        """Block until `predicate()` holds; fails if the child ends first."""
+        wait_until(predicate, alive=self.alive, what=what, timeout=timeout, describe=self.describe)
+
+    def send_signal(self, sig: int) -> None:
+        self.popen.send_signal(sig)
+
+    def finish(self, timeout: float = HANG) -> tuple[int, str, str]:
+        """Exit code (minus the signal that ended it), stdout and stderr, at the end."""
+        try:
+            code = self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            raise AssertionError(
+                f"hang: still running after {timeout:g} s: {self.describe()}"
+            ) from None
+        for reader in self._readers:
+            reader.join(timeout)
+        return code, self.out, self.err
+
+    def stop(self) -> None:
+        """Kill the child if it still runs (cleanup), and reap it."""
+        if self.alive():
+            self.popen.kill()
+        self.popen.wait()
+        for reader in self._readers:
+            reader.join(HANG)
+
+    def __enter__(self) -> Proc:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def surface_points(path: Path) -> int:
+    """Points computed in a surface file on disk; 0 while it does not exist yet."""
+    from landscape.store import read_surface
+
+    if not path.exists():
+        return 0
+    try:
+        return int(read_surface(path).computed.sum())
+    except (OSError, KeyError, ValueError):  # being created: not readable yet
+        return 0
