@@ -26,6 +26,7 @@ COMMANDS = {
     "plot": ("landscape.plot", "static figures (PNG/PDF/SVG) of surface files"),
     "view": ("landscape.view", "an interactive HTML viewer comparing surfaces"),
     "export": ("landscape.export", "export surfaces to VTK (ParaView) or CSV"),
+    "legacy": ("landscape.legacy", "convert a surface file of the original loss-landscape code"),
     "metrics": ("landscape.metrics", "a table of surface metrics, one row per file"),
     "curves": ("landscape.curves", "training / test error curves of several runs"),
     "demo": ("landscape.demo", "the skip vs no-skip demo of make demo"),

@@ -4,21 +4,33 @@ from __future__ import annotations
 
 import argparse
 import errno
+import io
 import logging
+import math
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import NoReturn
 
 __all__ = [
     "ArgumentParser",
     "UsageError",
+    "add_overwrite_argument",
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
+    "NOTHING_WRITTEN",
+    "RESUMABLE",
     "bad_input",
+    "dpi",
+    "finite_float",
+    "positive_float",
+    "seed",
     "guarded",
     "os_error_message",
+    "terminate_as_interrupt",
 ]
 
 EXIT_OK = 0
@@ -27,7 +39,7 @@ EXIT_INTERRUPTED = 130
 # Bad input surfaces as ValueError (DataError, StoreError, CheckpointError derive
 # from it) or as an OS error about a path or the disk; anything else is a bug and
 # keeps its traceback.
-_NEGATIVE_VALUE = re.compile(r"^-\.?\d")
+_NEGATIVE_VALUE = re.compile(r"^-(\.?\d|inf|nan)", re.I)
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122))
 _DISK_FULL_TEXT = re.compile(r"errno = (28|27|122)\b|No space left|File too large|quota", re.I)
 
@@ -55,22 +67,95 @@ def bad_input(prog: str, message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def guarded(prog: str, fn: Callable[[], int]) -> int:
-    """Run a command body: bad input -> 2 and one line; Ctrl-C -> 130."""
+# What an interrupted command keeps, said truthfully (`guarded`'s `kept`).
+NOTHING_WRITTEN = "nothing was written (every output is written whole or not at all)"
+RESUMABLE = "everything computed so far is saved - rerun the same command to resume"
+
+
+def terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop like Ctrl-C (a scheduler's preemption, `kill`, `timeout`)."""
+    raise KeyboardInterrupt
+
+
+def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) -> int:
+    """Run a command body: bad input -> 2 and one line; Ctrl-C or SIGTERM -> 130.
+
+    `kept` says what an interruption leaves behind (e.g. `RESUMABLE`).
+    """
     logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
+    for stream in (sys.stdout, sys.stderr):
+        # A path the terminal's encoding cannot show (e.g. a non-ASCII --out under an ASCII
+        # locale) is printed escaped, instead of failing after the work is done.
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt) if in_main else None
     try:
         return fn()
     except KeyboardInterrupt:
-        print(
-            f"\n{prog}: interrupted; everything computed so far is saved - "
-            "rerun the same command to resume",
-            file=sys.stderr,
-        )
+        print(f"\n{prog}: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ValueError as e:
         return bad_input(prog, str(e) or type(e).__name__)
     except OSError as e:
         return bad_input(prog, os_error_message(e))
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def add_overwrite_argument(parser: argparse.ArgumentParser, what: str = "the output") -> None:
+    """``--overwrite``: replace an existing file that this command did not write."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} even when it exists and was not written by this command",
+    )
+
+
+MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
+MAX_DPI = 2400  # a 6.4x4.8-inch figure is then 15360x11520 pixels, 0.5 GB of RGBA
+
+
+def seed(text: str) -> int:
+    """argparse type of a random seed: an integer in 0 .. 2**63 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {text}")
+    return value
+
+
+def dpi(text: str) -> int:
+    """argparse type of a figure resolution: an integer in 1 .. `MAX_DPI`."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 1 <= value <= MAX_DPI:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DPI}, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type of a finite number (not nan or inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type of a finite number above 0."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text!r}")
+    return value
 
 
 class UsageError(ValueError):

@@ -13,11 +13,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from . import distributed
-from .cliutil import ArgumentParser, guarded
+from . import cliutil, distributed
+from .cliutil import RESUMABLE, ArgumentParser, guarded, terminate_as_interrupt
 from .data import add_data_arguments
 from .directions import IGNORES, NORMS
 from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES
+from .fileio import check_output
+from .pretrained import resolve_checkpoint
+from .store import SURFACE_FORMAT
 from .surface import SurfaceConfig, run
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -55,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=IGNORES,
         help="biasbn: 1-D parameters get a zero direction (default)",
     )
-    g.add_argument("--seed", type=int, default=0, help="direction seed (0)")
+    g.add_argument("--seed", type=cliutil.seed, default=0, help="direction seed (0)")
     g.add_argument("--orthogonalize", action="store_true", help="make dy orthogonal to dx")
     g.add_argument("--ckpt2", metavar="PATH", help="interpolate: alpha=0 is --ckpt, alpha=1 this")
     g.add_argument("--ckpt3", metavar="PATH", help="with --ckpt2: the plane through three models")
@@ -102,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.add_argument(
         "--dist-timeout",
-        type=float,
+        type=cliutil.positive_float,
         default=distributed.DEFAULT_TIMEOUT_MIN,
         metavar="MIN",
         help="under torchrun: minutes a rank waits for another before the run stops "
@@ -151,21 +154,22 @@ def config_from_args(args: argparse.Namespace) -> SurfaceConfig:
     )
 
 
-def _terminate_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # SIGTERM (e.g. a scheduler's preemption) stops like Ctrl-C
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    return guarded("landscape compute", lambda: _main(build_parser().parse_args(argv)))
+    return guarded(
+        "landscape compute", lambda: _main(build_parser().parse_args(argv)), kept=RESUMABLE
+    )
 
 
 def _main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not str(args.out).endswith((".h5", ".hdf5")):
         raise ValueError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
-    if args.dist_timeout <= 0:
-        raise ValueError(f"--dist-timeout must be a positive number; got {args.dist_timeout:g}")
-    previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    # --overwrite replaces a surface, never one of the command's inputs.
+    inputs = [resolve_checkpoint(c) for c in (config.ckpt, config.ckpt2, config.ckpt3) if c]
+    check_output(
+        args.out, SURFACE_FORMAT, overwrite=args.overwrite, inputs=[*inputs, config.directions]
+    )
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         if distributed.launched():  # one rank of a torchrun job (docs/distributed.md)
             surface = distributed.run(

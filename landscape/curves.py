@@ -26,8 +26,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from .cliutil import ArgumentParser, guarded
-from .fileio import atomic_savefig
+from . import cliutil
+from .cliutil import ArgumentParser, add_overwrite_argument, guarded
+from .fileio import atomic_savefig, check_output
 
 __all__ = [
     "METRICS",
@@ -263,7 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="auto: plain | ResNet")
     parser.add_argument("--title", default=None)
-    parser.add_argument("--dpi", type=int, default=150)
+    parser.add_argument("--dpi", type=cliutil.dpi, default=150)
+    add_overwrite_argument(parser, "--out")
     return guarded("landscape curves", lambda: _run(parser.parse_args(argv)))
 
 
@@ -272,12 +274,12 @@ def _run(args: argparse.Namespace) -> int:
         raise CurvesError(
             f"{len(args.label)} --label for {len(args.runs)} runs; give one per run or none"
         )
+    out = check_output(args.out, "figure", overwrite=args.overwrite, inputs=args.runs)
     runs = dict(zip(args.label, args.runs, strict=True)) if args.label else args.runs
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     fig = degradation_figure(
         runs, layout=args.layout, metric=args.metric, splits=splits, title=args.title
     )
-    out = Path(args.out)
     atomic_savefig(fig, out, dpi=args.dpi)
     print(f"wrote {out}")
     return 0

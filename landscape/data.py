@@ -60,6 +60,7 @@ __all__ = [
     "SPLITS",
     "SUBSETS",
     "DataError",
+    "is_plugin",
     "DataTensors",
     "add_data_arguments",
     "in_channels",
@@ -165,6 +166,18 @@ class DataTensors:
     ) -> torch.Tensor:
         """All inputs as one float tensor on `device`, ready for the model: (N, C, H, W)."""
         return normalize(self.x.to(device), self.mean, self.std, dtype=dtype)
+
+    def fingerprint(self) -> str:
+        """sha256 of the samples' content (inputs, labels, normalization): two splits with
+        the same fingerprint give the same losses. Hashes the stored bytes once (about
+        0.1 s for 10,000 CIFAR images)."""
+        h = hashlib.sha256()
+        for t in (self.x, self.y):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().data if t.numel() else b"")
+        h.update(repr((self.mean, self.std)).encode())
+        return h.hexdigest()
 
     def to(self, device: torch.device | str | None) -> DataTensors:
         """The same split with `x` and `y` on `device` (e.g. the GPU, once, for many uses)."""
@@ -317,6 +330,8 @@ def subset_indices(y: torch.Tensor, n: int, rule: str, *, seed: int = 0) -> torc
     class by class in increasing order.
     """
     total = int(y.shape[0])
+    if not 0 <= seed < 2**63:
+        raise DataError(f"--data-seed must be between 0 and 2**63 - 1; got {seed}")
     if not 0 < n <= total:
         raise DataError(f"samples must be in 1..{total}, got {n}")
     if rule == "first":
@@ -346,6 +361,14 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
     return value
+
+
+def is_plugin(dataset: Any) -> bool:
+    """True for a ``module.path:function`` dataset: loading it imports and runs user code."""
+    try:
+        return _parse(dataset)[0] == "module"
+    except DataError:
+        return False
 
 
 def _parse(dataset: str) -> tuple[str, str]:
@@ -746,6 +769,8 @@ def _load_user(spec: str, split: str) -> DataTensors:
             f"dataset {spec!r} returned {type(result).__name__}; return a torch Dataset of "
             "(x, y) pairs or a tuple (x, y) of tensors"
         )
+    if len(y) == 0:
+        raise DataError(f"dataset {spec!r} returned an empty {split} split; return some samples")
     if y.is_floating_point() or y.dim() != 1:
         raise DataError(
             f"dataset {spec!r}: labels must be a 1-D integer tensor, got {y.dtype} "

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import plot, view
 from .cliutil import ArgumentParser, guarded
 from .data import DEFAULT_DATASET
+from .fileio import make_parent
 from .metrics import format_table
 from .surface import SurfaceConfig, resolve_device, run
 from .surface_metrics import surface_metrics
@@ -60,12 +61,14 @@ def _stem(ckpt: str) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     gpu = resolve_device(args.device).type == "cuda"
-    grid = args.grid or (25 if gpu else 15)
-    samples = args.samples or (None if gpu else 500)
-    if grid < 3:
-        raise ValueError(f"--grid must be at least 3; got {grid}")
+    if args.grid is not None and args.grid < 3:
+        raise ValueError(f"--grid must be at least 3; got {args.grid}")
+    if args.samples is not None and args.samples < 1:
+        raise ValueError(f"--samples must be a positive integer; got {args.samples}")
+    grid = args.grid if args.grid is not None else (25 if gpu else 15)
+    samples = args.samples if args.samples is not None else (None if gpu else 500)
+    make_parent(out / "view.html")
     files_2d, files_1d, rows = [], [], []
     for ckpt in args.ckpt:
         common = dict(ckpt=ckpt, dataset=args.dataset, samples=samples, device=args.device)
@@ -111,7 +114,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return guarded(PROG, lambda: _run(build_parser().parse_args(argv)))
+    return guarded(
+        PROG,
+        lambda: _run(build_parser().parse_args(argv)),
+        kept="the surfaces computed so far are kept - rerun the same command to resume",
+    )
 
 
 if __name__ == "__main__":

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from landscape.cliutil import ArgumentParser, guarded
+from landscape import cliutil
+from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
 from landscape.figures import surface_values
-from landscape.fileio import atomic_path, atomic_write_text
+from landscape.fileio import atomic_path, atomic_write_text, check_output
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
 
@@ -107,6 +108,7 @@ def write_vtk(
     arrays.append(_data_array("vtkGhostType", ghost, "UInt8"))
     text = (
         '<?xml version="1.0"?>\n'
+        "<!-- landscape export -->\n"
         '<VTKFile type="StructuredGrid" version="0.1" byte_order="LittleEndian" '
         'header_type="UInt64">\n'
         f'<StructuredGrid WholeExtent="{extent}">\n<Piece Extent="{extent}">\n'
@@ -159,7 +161,10 @@ def build_parser() -> ArgumentParser:
         "--metric", default="loss", choices=("loss", "accuracy", "error"), help="VTK: z metric"
     )
     p.add_argument("--log", action="store_true", help="VTK: z = log10(value)")
-    p.add_argument("--clip", type=float, help="VTK: clamp values above CLIP (before --log)")
+    p.add_argument(
+        "--clip", type=cliutil.positive_float, help="VTK: clamp values above CLIP (before --log)"
+    )
+    add_overwrite_argument(p, "the output file")
     return p
 
 
@@ -174,13 +179,18 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--out names one file; export --vtk and --csv separately")
     surface = load_any_surface(args.file)
     src = Path(args.file)
+    dests = {
+        "vtk": out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts"),
+        "csv": out or src.with_suffix(".csv"),
+    }
+    for fmt in formats:  # every output checked before anything is written
+        check_output(dests[fmt], fmt, overwrite=args.overwrite, inputs=[src])
     for fmt in formats:
         if fmt == "vtk":
-            dest = out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts")
             opts = {"split": args.split, "metric": args.metric, "log": args.log, "clip": args.clip}
-            dest = write_vtk(surface, dest, **opts)
+            dest = write_vtk(surface, dests[fmt], **opts)
         else:
-            dest = write_csv(surface, out or src.with_suffix(".csv"))
+            dest = write_csv(surface, dests[fmt])
         print(dest)
     return 0
 

@@ -47,6 +47,9 @@ __all__ = [
     "surface_values",
 ]
 
+# More contour lines than this cannot be told apart, and matplotlib would take minutes.
+MAX_LEVELS = 500
+
 KINDS = ("contour", "contourf", "heatmap", "surface")
 CMAP = "viridis"
 _DEFAULT_LEVELS = 15
@@ -139,6 +142,9 @@ def resolve_scale(
     Raises:
         ValueError: nothing computed yet, or an impossible range or levels.
     """
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value}")
     finite = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
@@ -162,13 +168,17 @@ def resolve_scale(
     if levels is None:
         lev = _nice_levels(vmin, vmax, log)
     elif isinstance(levels, int | np.integer):
-        if levels < 2:
-            raise ValueError(f"levels must be at least 2, got {levels}")
+        if not 2 <= levels <= MAX_LEVELS:
+            raise ValueError(f"levels must be between 2 and {MAX_LEVELS}, got {levels}")
         lev = np.geomspace(vmin, vmax, levels) if log else np.linspace(vmin, vmax, levels)
     else:
         lev = np.asarray(levels, dtype=np.float64)
-        if lev.ndim != 1 or len(lev) < 1 or np.any(np.diff(lev) <= 0):
-            raise ValueError(f"levels must increase, got {list(lev)}")
+        if lev.ndim != 1 or not np.isfinite(lev).all():
+            raise ValueError(f"levels must be finite numbers, got {lev.tolist()}")
+        if len(lev) < 1 or len(lev) > MAX_LEVELS or np.any(np.diff(lev) <= 0):
+            raise ValueError(
+                f"levels must increase, at most {MAX_LEVELS} of them, got {lev[:10].tolist()}"
+            )
         if log and lev[0] <= 0:
             raise ValueError("log-scale levels must be positive; drop --log or the level")
     return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)

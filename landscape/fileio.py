@@ -13,7 +13,7 @@ import hashlib
 import os
 import platform
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,22 @@ except ImportError:  # Windows
 from . import __version__
 
 __all__ = [
+    "OutputError",
     "atomic_path",
     "atomic_savefig",
     "atomic_write_text",
+    "check_output",
+    "file_kind",
     "exclusive_lock",
     "make_parent",
     "sha256",
     "provenance",
 ]
+
+# Written into every figure, page and table the package makes, so that a rerun may
+# replace its own earlier output while a file of anyone else is never overwritten unasked.
+GENERATOR = "landscape"
+_SNIFF_BYTES = 1 << 16
 
 
 @contextmanager
@@ -100,8 +108,12 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
 def atomic_savefig(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
     """``fig.savefig`` through `atomic_path`; the format comes from `path`'s suffix."""
     path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or None
+    key = {"png": "Software", "pdf": "Creator", "svg": "Creator"}.get(fmt or "")
+    if key and "metadata" not in kwargs:  # lets `file_kind` tell our figures from others
+        kwargs["metadata"] = {key: f"{GENERATOR} {__version__}"}
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or None, **kwargs)
+        fig.savefig(tmp, format=fmt, **kwargs)
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -128,3 +140,102 @@ def provenance(
     for key, path in (files or {}).items():
         prov[f"{key}_sha256"] = sha256(path)
     return prov
+
+
+class OutputError(ValueError):
+    """An output path that would destroy something: an input, a folder, another's file."""
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """Which kind of landscape output `path` holds, or None for anything else.
+
+    Kinds: the ``format`` of a landscape HDF5 or JSON file (``landscape-surface``,
+    ``landscape-directions``, ``landscape-hessian``, ...), ``figure`` (PNG/PDF/SVG made
+    by the package), ``html`` (the viewer), ``csv`` and ``vtk`` (``landscape export``).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        import h5py  # only here: fileio is imported by light modules
+
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                fmt = f.attrs.get("format")
+        except (OSError, ValueError):
+            return None
+        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
+    if head.lstrip().startswith(b"{"):
+        import json
+
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
+    marker = GENERATOR.encode()
+    if head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg")) and b"<VTKFile" not in head:
+        whole = head if len(head) < _SNIFF_BYTES else path.read_bytes()
+        return "figure" if marker + b" " in whole else None
+    if head.startswith(b"<!DOCTYPE html>"):
+        return "html" if f'name="generator" content="{GENERATOR}'.encode() in head else None
+    if head.startswith(b"<?xml") and b"<VTKFile" in head:
+        return "vtk" if f"<!-- {GENERATOR} ".encode() in head else None
+    if head.startswith(b"alpha,"):
+        return "csv"
+    return None
+
+
+def check_output(
+    path: str | os.PathLike,
+    kind: str,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    flag: str = "--out",
+    same_job: Callable[[Path], bool] | None = None,
+) -> Path:
+    """Refuse an output path that would destroy something; return it as a Path.
+
+    The same rule for every command: an output is never one of the command's
+    `inputs`; an existing file is replaced only when it is the same `kind` of landscape
+    output (a rerun redoing its own work; `same_job` narrows that down where the kind
+    alone cannot tell) or the user passed ``--overwrite``.
+    """
+    path = Path(path)
+    for item in inputs:
+        if item is not None and _same_file(path, Path(item)):
+            raise OutputError(
+                f"{flag} {str(path)!r} is also an input of this command; choose another {flag}"
+            )
+    if path.is_dir():
+        raise OutputError(f"{flag} {str(path)!r} is a folder; name a file, e.g. {path / 'out'}")
+    if path.exists() and not path.is_file():
+        raise OutputError(
+            f"{flag} {str(path)!r} is not a regular file (a pipe or device?); choose a file path"
+        )
+    if path.exists() and not overwrite:
+        found = file_kind(path)
+        if found != kind or (same_job is not None and not same_job(path)):
+            what = (
+                "a file this command did not write"
+                if found is None
+                else f"a {found} file" + (" of another job" if found == kind else "")
+            )
+            raise OutputError(
+                f"{flag} {str(path)!r} exists and is {what}; choose another {flag}, "
+                "or pass --overwrite to replace it"
+            )
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False

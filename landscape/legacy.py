@@ -17,6 +17,7 @@ not computed yet hold -1. Settings live only in the file name (``xnorm=filter``,
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from collections.abc import Sequence
@@ -25,15 +26,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from landscape.cliutil import ArgumentParser, guarded
+from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
+from landscape.fileio import check_output
 from landscape.store import (
     SURFACE_FORMAT,
     StoreError,
     Surface,
-    SurfaceWriter,
     create_surface_file,
     open_readonly,
     read_surface,
+    replacing,
     value_name,
 )
 
@@ -91,7 +93,7 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
         if not _is_legacy(f):
             raise StoreError(
                 f"{str(path)!r} is not a file of the original loss-landscape code "
-                "(no /xcoordinates); landscape surface files are read by landscape.store"
+                "(no /xcoordinates); a landscape surface file needs no conversion - use it as it is"
             )
         alpha = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
         beta = None
@@ -166,40 +168,62 @@ def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     """
     surface = read_legacy_surface(src)
     dst = Path(dst)
-    create_surface_file(
-        dst,
-        alpha=surface.alpha,
-        beta=surface.beta,
-        value_names=list(surface.values),
-        directions={},
-        config=surface.config,
-        provenance={"converted_from": str(Path(src).resolve()), "source": LEGACY_SOURCE},
-    )
-    index = np.nonzero(surface.computed)  # the rest stays NaN: not computed
-    with SurfaceWriter(dst) as writer:
-        writer.write(index, {name: v[index] for name, v in surface.values.items()})
+    # One atomic write of the finished file: a kill leaves no file or the whole one.
+    # Points not computed stay NaN; a computed point whose value is NaN (diverged) is
+    # +inf, as `SurfaceWriter` stores it.
+    computed = surface.computed
+    values = {
+        name: np.where(computed & np.isnan(v), np.inf, np.where(computed, v, np.nan))
+        for name, v in surface.values.items()
+    }
+    with replacing(dst):
+        create_surface_file(
+            dst,
+            alpha=surface.alpha,
+            beta=surface.beta,
+            value_names=list(surface.values),
+            directions={},
+            config=surface.config,
+            provenance={"converted_from": str(Path(src).resolve()), "source": LEGACY_SOURCE},
+            values=values,
+        )
     return dst
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m landscape.legacy OLD.h5 --out NEW.h5``: convert a file of the original code."""
     parser = ArgumentParser(
-        prog="landscape.legacy",
+        prog="landscape legacy",
         description="Convert a surface file of the original loss-landscape code "
         "(xcoordinates, train_loss, train_acc) into a landscape surface file.",
     )
     parser.add_argument("file", help="surface file written by the original code")
     parser.add_argument("--out", required=True, help="the new landscape surface file (.h5)")
-    parser.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_overwrite_argument(parser, "--out")
+    # The name of earlier versions, kept working.
+    parser.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)
 
     def run() -> int:
         args = parser.parse_args(argv)
-        if Path(args.out).exists() and not args.force:
-            raise ValueError(f"{args.out} exists; choose another --out or pass --force")
+        source = str(Path(args.file).resolve())
+
+        def same_source(path: Path) -> bool:  # a rerun of this very conversion
+            try:
+                return read_surface(path).provenance.get("converted_from") == source
+            except StoreError:
+                return False
+
+        check_output(
+            args.out,
+            SURFACE_FORMAT,
+            overwrite=args.overwrite,
+            inputs=[args.file],
+            same_job=same_source,
+        )
         print(convert_legacy(args.file, args.out))
         return 0
 
-    return guarded("landscape.legacy", run)
+    return guarded("landscape legacy", run)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from . import cliutil
 from .cliutil import ArgumentParser, guarded
 from .legacy import load_any_surface
 from .surface_metrics import METRIC_NAMES, surface_metrics
@@ -64,11 +65,14 @@ def _parser() -> ArgumentParser:
     p.add_argument("--split", default="train", help="data split (default: train)")
     p.add_argument("--metric", default="loss", help="value array (default: loss)")
     p.add_argument(
-        "--radius", type=float, default=0.2, help="radius of the sharpness (default: 0.2)"
+        "--radius",
+        type=cliutil.positive_float,
+        default=0.2,
+        help="radius of the sharpness (default: 0.2)",
     )
     p.add_argument(
         "--basin-delta",
-        type=float,
+        type=cliutil.positive_float,
         default=1.0,
         help="the basin ends where the loss exceeds center + DELTA (default: 1.0)",
     )
@@ -83,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.radius <= 0 or args.rays < 1:
-        raise ValueError("--radius must be positive and --rays at least 1")
+    if args.rays < 1:
+        raise ValueError(f"--rays must be at least 1; got {args.rays}")
     rows = []
     for path in args.files:
         surface = load_any_surface(path)

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from landscape import figures
-from landscape.cliutil import ArgumentParser, guarded
-from landscape.fileio import atomic_savefig
+from landscape import cliutil, figures
+from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
+from landscape.fileio import atomic_savefig, check_output
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
 from landscape.trajectory import read_path
@@ -62,8 +62,12 @@ def build_parser() -> ArgumentParser:
         default=None,
         help="log colour scale and levels (default: decided from the data)",
     )
-    p.add_argument("--vmin", type=float, help="lowest value of the colour scale / levels")
-    p.add_argument("--vmax", type=float, help="highest value (3-D: higher values are clipped)")
+    p.add_argument(
+        "--vmin", type=cliutil.finite_float, help="lowest value of the colour scale / levels"
+    )
+    p.add_argument(
+        "--vmax", type=cliutil.finite_float, help="highest value (3-D: higher values are clipped)"
+    )
     p.add_argument("--levels", help="number of contour levels (e.g. 20) or the levels (0.5,1,2)")
     p.add_argument("--no-optimum", action="store_true", help="do not mark theta* at (0, 0)")
     p.add_argument("--title", help="figure title (default: none for one file)")
@@ -72,12 +76,13 @@ def build_parser() -> ArgumentParser:
         metavar="DIRS.h5",
         help="2-D: draw the training path stored in a `landscape trajectory` directions file",
     )
-    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG output")
+    p.add_argument("--dpi", type=cliutil.dpi, default=150, help="resolution of PNG output")
     p.add_argument(
         "--out",
         help="output file, .png .pdf or .svg "
         "(default: beside the first file, named after split, metric and kind)",
     )
+    add_overwrite_argument(p, "--out")
     return p
 
 
@@ -152,6 +157,8 @@ def _figure_2d(surfaces: list[Surface], args: argparse.Namespace, kind: str) -> 
 
 
 def _figure_1d(surfaces: list[Surface], args: argparse.Namespace) -> Figure:
+    if args.path:
+        raise ValueError("--path draws a training path on 2-D contours; drop it for 1-D files")
     splits = args.split.split(",")
     twin = args.twin
     if twin == "auto":
@@ -200,6 +207,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else _default_out(args.files, tag)
     if out.suffix.lower() not in FORMATS:
         raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {out.name!r}")
+    check_output(out, "figure", overwrite=args.overwrite, inputs=[*args.files, args.path])
     fig = make_figure(surfaces, args)
     atomic_savefig(fig, out, dpi=args.dpi)
     print(out)

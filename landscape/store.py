@@ -15,6 +15,7 @@ written, so HDF5 metadata never changes and a process killed at any moment
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -27,6 +28,11 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 from .fileio import atomic_path
 
@@ -224,8 +230,12 @@ def create_surface_file(
     config: Mapping[str, Any],
     provenance: Mapping[str, Any],
     extra_attrs: Mapping[str, Any] | None = None,
+    values: Mapping[str, np.ndarray] | None = None,
 ) -> None:
-    """Write a complete new surface file (all values NaN) atomically at `path`."""
+    """Write a complete new surface file atomically at `path`.
+
+    Values not given in `values` start as NaN (not computed yet).
+    """
     with _new_hdf5(path) as f:
         f.attrs["format"] = SURFACE_FORMAT
         f.attrs["format_version"] = SURFACE_VERSION
@@ -246,7 +256,7 @@ def create_surface_file(
             ds = f.create_dataset(
                 name, shape=shape, dtype=np.float64, fillvalue=np.nan, track_times=False
             )
-            ds[...] = np.nan
+            ds[...] = np.nan if values is None or name not in values else values[name]
             for dim, scale in enumerate(scales):
                 ds.dims[dim].attach_scale(scale)
         _write_directions_group(f, directions)
@@ -293,6 +303,37 @@ def write_directions_file(
                 g.create_dataset(name, data=np.asarray(data))
 
 
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+@contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the writers' lock on an existing file while the block replaces it.
+
+    ``--overwrite`` goes through here, so it is refused while another process writes
+    the file (`SurfaceWriter` holds the same lock), and no writer can open the old file
+    between the check and the rename.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        if fcntl is not None:  # HDF5 locks files with flock(): the same lock
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"{str(path)!r} is being written by another process; wait for it to "
+                    "finish (or stop it) before replacing it with --overwrite"
+                ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 class SurfaceWriter:
     """Writes computed values into an existing surface file, one chunk at a time.
 
@@ -309,7 +350,27 @@ class SurfaceWriter:
                     f"{str(self.path)!r} is being written by another process; "
                     "wait for it to finish or choose another --out"
                 ) from e
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "errno = 13" in str(e):
+                raise StoreError(
+                    f"cannot write {str(self.path)!r}: permission denied (a read-only file or "
+                    "folder); make it writable (chmod u+w) or copy it and use the copy as --out"
+                ) from e
             raise StoreError(f"cannot open {str(self.path)!r} for writing ({e})") from e
+        self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
+
+    def _check_still_there(self) -> None:
+        """Stop when the file at `path` is no longer the one being written (replaced or
+        deleted by someone else): values written into it would be lost unseen."""
+        try:
+            now = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            raise StoreError(
+                f"{str(self.path)!r} was replaced or deleted by another process while this one "
+                "wrote into it; the points computed here since are lost - check what replaced "
+                "it, then rerun the same command to resume"
+            )
 
     def pending(self, names: Iterable[str]) -> np.ndarray:
         """Mask of points where any of the value arrays `names` is still NaN."""
@@ -339,6 +400,7 @@ class SurfaceWriter:
                 data[index] = v
                 ds[...] = data
             self._f.flush()
+            self._check_still_there()
         except OSError as e:  # e.g. the disk filled up: the points written so far stay
             raise StoreError(
                 f"cannot write to {str(self.path)!r} ({e}); free some space, then rerun "

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 import models
 
-from .data import DEFAULT_DATASET, DataTensors, load_split
+from .data import DEFAULT_DATASET, DataError, DataTensors, load_split, take_subset
 from .directions import (
     IGNORES,
     NORMS,
@@ -61,12 +61,16 @@ from .store import (
     create_surface_file,
     read_directions,
     read_surface,
+    replacing,
     value_name,
 )
 
 __all__ = ["SurfaceConfig", "compute_surface", "run", "resolve_device", "state_of"]
 
 log = logging.getLogger(__name__)
+
+# Each value array of a surface file is then at most 80 MB; a 51x51 grid is 2,601 points.
+MAX_POINTS = 10_000_000
 
 # Settings that change how fast a surface is computed, not its values: a resumed
 # run may use others (e.g. start on a laptop, finish on a GPU).
@@ -124,9 +128,13 @@ class SurfaceConfig:
             )
         if len(set(self.split)) != len(self.split):
             raise ValueError(f"--split lists a split twice: {','.join(self.split)!r}")
-        parse_axis(self.x, flag="--x")
-        if self.y is not None:
-            parse_axis(self.y, flag="--y")
+        nx = parse_axis(self.x, flag="--x").num
+        ny = parse_axis(self.y, flag="--y").num if self.y is not None else 1
+        if nx * ny > MAX_POINTS:
+            raise ValueError(
+                f"--x/--y: a grid of {nx * ny:,} points is beyond what one file holds and one "
+                f"run finishes; use at most {MAX_POINTS:,} (e.g. -1:1:1001 on both axes)"
+            )
         if self.ckpt3 and not self.ckpt2:
             raise ValueError("--ckpt3 needs --ckpt2 (a plane through three models)")
         if self.ckpt3 and self.y is None:
@@ -291,6 +299,14 @@ def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, An
     for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
         if existing.provenance.get(key) != provenance.get(key):
             diffs.append(f"{key.split('_')[0]} content differs from the one the file was made with")
+    stored, now = existing.provenance.get("data_sha256"), provenance.get("data_sha256")
+    if isinstance(stored, dict) and isinstance(now, dict):  # files before 0.2 have none
+        diffs += [
+            f"the {s} samples' content differs from those the file was computed on "
+            "(same dataset name and settings, other images or labels)"
+            for s in sorted(now)
+            if s in stored and stored[s] != now[s]
+        ]
     if diffs:
         raise StoreError(
             f"{str(path)!r} was computed with other settings ({diffs[0]}"
@@ -375,16 +391,17 @@ def open_surface(
         alpha = parse_axis(config.x, flag="--x").values()
         beta = parse_axis(config.y, flag="--y").values() if config.is_2d else None
         attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
-        create_surface_file(
-            out,
-            alpha=alpha,
-            beta=beta,
-            value_names=[value_name(s, m) for s in config.split for m in METRICS],
-            directions=dirs,
-            config=config.to_json(),
-            provenance=provenance,
-            extra_attrs=attrs,
-        )
+        with replacing(out):
+            create_surface_file(
+                out,
+                alpha=alpha,
+                beta=beta,
+                value_names=[value_name(s, m) for s in config.split for m in METRICS],
+                directions=dirs,
+                config=config.to_json(),
+                provenance=provenance,
+                extra_attrs=attrs,
+            )
     return {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
 
 
@@ -517,6 +534,8 @@ def compute_surface(
     device = resolve_device(config.device)
     job = prepare(model, data, config, device=device, bn_data=bn_data)
     prov = dict(provenance) if provenance is not None else _provenance(config, device, {})
+    if "data_sha256" not in prov and all(isinstance(data[s], DataTensors) for s in config.split):
+        prov["data_sha256"] = {s: data[s].fingerprint() for s in config.split}
     dirs = open_surface(
         out, config, job, provenance=prov, directions=directions, overwrite=overwrite
     )
@@ -555,16 +574,19 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
     }
     bn_data = None
     if config.bn == "recompute":
-        bn_data = load_split(
-            config.dataset,
-            "train",
-            data_root=config.data_root,
-            samples=config.bn_samples,
-            subset="first",
-        )
+        bn_data = load_split(config.dataset, "train", data_root=config.data_root)
+        if config.bn_samples > len(bn_data):
+            raise DataError(
+                f"--bn-samples {config.bn_samples} exceeds the {len(bn_data)} training samples "
+                f"of {config.dataset}; use at most {len(bn_data)}"
+            )
+        bn_data = take_subset(bn_data, samples=config.bn_samples, subset="first", seed=0)
     info = {s: d.info for s, d in data.items()}
     device = device if device is not None else resolve_device(config.device)
     prov = _provenance(config, device, info)
+    # Names and settings can stay the same while the images change (an imagefolder
+    # refilled): resume compares the content too.
+    prov["data_sha256"] = {s: d.fingerprint() for s, d in data.items()}
     prov["model"] = loaded.model_name
     if config.label is None:
         config = dataclasses.replace(config, label=loaded.model_name)

@@ -329,6 +329,16 @@ def grid_metrics(
     expected = (len(alpha),) if beta is None else (len(alpha), len(beta))
     if f.shape != expected:
         raise ValueError(f"values have shape {f.shape}, the grid is {expected}")
+    reach = max(np.abs(c).max() for c in (alpha, beta) if c is not None)
+    if not 0 < radius <= reach:
+        raise ValueError(
+            f"radius must be above 0 and inside the grid (at most {reach:g}); got {radius:g}"
+        )
+    if not (n_rays >= 1 and math.isfinite(basin_delta) and basin_delta > 0):
+        raise ValueError(
+            f"n_rays must be at least 1 and basin_delta a positive number; got {n_rays}, "
+            f"{basin_delta:g}"
+        )
     out = dict.fromkeys(METRIC_NAMES, math.nan)
     out["computed_fraction"] = float((~np.isnan(f)).mean())
     # Diverged points (inf) enter no metric: like missing ones, they have no finite value.

@@ -14,6 +14,7 @@ import json
 import logging
 import sys
 
+from . import cliutil
 from .cliutil import ArgumentParser, guarded
 from .data import add_data_arguments
 from .training import CHANNELS_LAST, PRECISIONS, SCHEDULES, TrainConfig, train
@@ -129,7 +130,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="of the training loss (default 0)",
     )
     opt.add_argument(
-        "--seed", type=int, default=d.seed, help="seed of init, shuffling, augmentation (default 0)"
+        "--seed",
+        type=cliutil.seed,
+        default=d.seed,
+        help="seed of init, shuffling, augmentation (default 0)",
     )
     aug = parser.add_argument_group("augmentation (image datasets only)")
     aug.add_argument(
@@ -221,7 +225,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 done; 2 bad input (one line on stderr); 130 interrupted (rerun resumes)."""
-    return guarded("landscape train", lambda: _run(build_parser().parse_args(argv)))
+    return guarded(
+        "landscape train",
+        lambda: _run(build_parser().parse_args(argv)),
+        kept="every finished epoch is saved - rerun the same command to resume from the last",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

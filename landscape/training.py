@@ -448,6 +448,10 @@ def train(
     device = _resolve_device(device)
     out = Path(config.out)
     final = out / "final.pt"
+    if out.exists() and not out.is_dir():
+        raise TrainConfigError(
+            f"out {str(out)!r} is a file; a run is a folder of checkpoints - choose a folder"
+        )
     _check_existing(config, out)
 
     data_opts = dict(

@@ -91,7 +91,9 @@ def load_trajectory(
         paths = [Path(p) for p in source]
     if len(paths) < 2:
         raise CheckpointError(
-            f"a trajectory needs at least 2 checkpoints, found {len(paths)} in {str(source)!r}"
+            f"a trajectory needs at least 2 checkpoints, found {len(paths)}"
+            + (f" in {str(source)!r}" if isinstance(source, str | os.PathLike) else "")
+            + "; pass a run folder of landscape train (epoch_*.pt) or 2 or more checkpoints"
         )
     entries = []
     for path in paths:

@@ -12,8 +12,9 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-from landscape.cliutil import ArgumentParser, guarded
+from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
 from landscape.figures import display_names
+from landscape.fileio import check_output
 from landscape.legacy import load_any_surface
 from landscape.surface_metrics import surface_metrics
 from landscape.trajectory import read_path
@@ -41,6 +42,7 @@ def build_parser() -> ArgumentParser:
         metavar="DIRS.h5",
         help="draw the training path of a `landscape trajectory` directions file on the contours",
     )
+    add_overwrite_argument(p, "--out")
     return p
 
 
@@ -48,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.files[0]).with_suffix(".html")
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out must end in .html, got {out.name!r}")
+    check_output(out, "html", overwrite=args.overwrite, inputs=[*args.files, args.path])
     surfaces = [load_any_surface(f) for f in args.files]
     # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
     metrics = {

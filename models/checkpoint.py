@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .registry import create_model
+from .registry import create_model, is_model
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -143,6 +143,8 @@ def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
 def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict:
     """Load the raw checkpoint dict (or bare state_dict) safely, with clear errors."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; name the checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; check the path")
     if path.stat().st_size == 0:
@@ -208,6 +210,11 @@ def load_state_dict_strict(
     model.load_state_dict(state_dict, strict=True)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """Optional metadata as a dict: anything else (a damaged file) reads as none."""
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def _is_bare_state_dict(obj: dict) -> bool:
     return bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -244,8 +251,19 @@ def load_checkpoint(
         if "state_dict" not in obj:
             raise CheckpointError(f"checkpoint {str(path)!r} has no 'state_dict'")
         state_dict = obj["state_dict"]
-        name = model_name or obj.get("model")
-        kwargs = {**obj.get("model_kwargs", {}), **(model_kwargs or {})}
+        stored_name, stored_kwargs = obj.get("model"), obj.get("model_kwargs", {})
+        for key, value, kind in (
+            ("state_dict", state_dict, dict),
+            ("model", stored_name, str),
+            ("model_kwargs", stored_kwargs, dict),
+        ):
+            if not isinstance(value, kind):
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r}: {key!r} is a {type(value).__name__}, expected "
+                    f"a {kind.__name__}; the file is damaged or not written by landscape"
+                )
+        name = model_name or stored_name
+        kwargs = {**stored_kwargs, **(model_kwargs or {})}
     elif _is_bare_state_dict(obj) or isinstance(obj.get("state_dict"), dict):
         # A bare state_dict, or a foreign {"state_dict": ...} wrapper.
         state_dict = obj if _is_bare_state_dict(obj) else obj["state_dict"]
@@ -261,17 +279,34 @@ def load_checkpoint(
             "save model.state_dict() or use models.save_checkpoint"
         )
     if model is None:
+        if model_name is None and name is not None and not is_model(str(name)):
+            # The name came from the file. A file never names code: only the caller may
+            # name a ``module:function`` builder, which is then imported and called.
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} names the model {name!r}, which is not a built-in "
+                "network; a file never names code to run - if you trust it, pass "
+                f"--model {name} (model_name={name!r} in Python)"
+            )
         try:
             model = create_model(name, **kwargs)
         except (ValueError, TypeError) as e:
-            raise CheckpointError(f"cannot rebuild model {name!r}: {e}") from e
+            raise CheckpointError(
+                f"cannot rebuild model {name!r} with arguments {kwargs}: {e}; "
+                "check --model and --model-kwargs"
+            ) from e
+    bad = sorted(k for k, v in state_dict.items() if not isinstance(v, torch.Tensor))
+    if bad:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: state_dict entries that are not tensors: "
+            f"{', '.join(map(str, bad[:5]))}; the file is damaged or not a state_dict"
+        )
     load_state_dict_strict(model, state_dict, name=name)
     return LoadedCheckpoint(
         model=model,
         model_name=name,
         model_kwargs=kwargs,
         epoch=obj.get("epoch") if isinstance(obj.get("epoch"), int) else None,
-        metrics=dict(obj.get("metrics") or {}),
-        dataset=dict(obj.get("dataset") or {}),
+        metrics=_mapping(obj.get("metrics")),
+        dataset=_mapping(obj.get("dataset")),
         raw={k: v for k, v in obj.items() if k != "state_dict"},
     )

@@ -1,13 +1,15 @@
 """Bad input across every command: exit code 2, one line naming the problem and the fix,
 no traceback, and no existing result damaged.
 
-One table of cases for `train`, `compute`, `plot`, `view` and `export`, run in-process
-against a small world of good and broken files built once for the module.
+One table of cases for every command, run in-process against a small world of good and
+broken files built once for the module.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from PIL import Image
 from surfaces import make_surface_file
 
 import models
-from landscape import compute, export, plot, train, view
+from landscape import compute, curves, demo, export, legacy, metrics, plot, train, view
+from landscape.analyze import eigendirs, hessian, responses, trajectory
 
 MAINS = {
     "train": train.main,
@@ -28,6 +31,14 @@ MAINS = {
     "plot": plot.main,
     "view": view.main,
     "export": export.main,
+    "metrics": metrics.main,
+    "demo": demo.main,
+    "legacy": legacy.main,
+    "curves": curves.main,
+    "hessian": hessian.main,
+    "responses": responses.main,
+    "trajectory": trajectory.main,
+    "eigendirs": eigendirs.main,
 }
 
 
@@ -80,6 +91,27 @@ def world(tmp_path_factory) -> World:
     _image_folder(root / "no_train", train_images=3, with_train=False)
     (root / "no_images" / "train" / "a").mkdir(parents=True)
     (root / "no_images" / "test" / "a").mkdir(parents=True)
+
+    # Outputs that must never be written into (issue #23).
+    (root / "folder.h5").mkdir()
+    os.mkfifo(root / "pipe.h5")
+    (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # not a landscape figure
+    (root / "notes.json").write_text('{"mine": 1}\n')
+    (root / "page.html").write_text("<!DOCTYPE html><p>my notes</p>\n")
+    (root / "ckpt.h5").write_bytes(good.read_bytes())  # a checkpoint that ends in .h5
+    state = models.create_model("resnet20").state_dict()
+    torch.save(
+        {"format": "landscape-checkpoint", "format_version": 1, "model": "subprocess:getoutput",
+         "model_kwargs": {"cmd": f"touch {root / 'ran'}"}, "state_dict": state},
+        root / "evil.pt",
+    )  # fmt: skip
+    (root / "emptydata.py").write_text(
+        "import torch\n"
+        "def empty(split):\n"
+        "    return torch.zeros(0, 3, 8, 8), torch.zeros(0, dtype=torch.long)\n"
+    )
+    for epoch in range(2):
+        make_checkpoint(root / "traj" / f"epoch_{epoch:03d}.pt", seed=epoch)
 
     # A training run whose newest checkpoint was cut short (e.g. copied off a full disk).
     assert train.main(_train_args(World(root), out=str(root / "run_ok"), epochs="1")) == 0
@@ -290,6 +322,153 @@ CASES = {
         lambda w: [w / "result.h5", "--vtk", "--split", "val"],
         "val",
     ),
+    # -- issue #23: messages that did not name the problem, and bad input once accepted --
+    "compute-grid-too-large": (
+        "compute",
+        lambda w: _compute(w, "--x", "-1:1:100000", "--y", "-1:1:100000"),
+        "at most 10,000,000",
+    ),
+    "compute-seed-too-large": ("compute", lambda w: _compute(w, "--seed", str(10**23)), "--seed"),
+    "compute-seed-negative": ("compute", lambda w: _compute(w, "--seed", "-1"), "--seed"),
+    "compute-data-seed-too-large": (
+        "compute",
+        lambda w: _compute(w, "--samples", "8", "--subset", "stratified", "--data-seed", "1e30"),
+        "--data-seed",
+    ),
+    "compute-bn-samples-too-many": (
+        "compute",
+        lambda w: _compute(w, "--bn", "recompute", "--bn-samples", "999999"),
+        "--bn-samples 999999",
+    ),
+    "compute-out-is-a-folder": ("compute", lambda w: _compute(w, out="folder.h5"), "is a folder"),
+    "compute-out-is-a-pipe": ("compute", lambda w: _compute(w, out="pipe.h5"), "not a regular"),
+    "compute-out-is-the-checkpoint": (
+        "compute",
+        lambda w: [*_compute(w, ckpt="ckpt.h5", out="ckpt.h5"), "--overwrite"],
+        "also an input",
+    ),
+    "compute-ckpt-is-a-folder": ("compute", lambda w: _compute(w, ckpt="traj"), "is a folder"),
+    "compute-ckpt-names-code": ("compute", lambda w: _compute(w, ckpt="evil.pt"), "never names"),
+    "compute-empty-plugin-dataset": (
+        "compute",
+        lambda w: _compute(w, "--dataset", "emptydata:empty"),
+        "empty train split",
+    ),
+    "compute-grid-minus-inf": ("compute", lambda w: _compute(w, "--x", "-inf:1:3"), "finite"),
+    "compute-unknown-model-kwarg": (
+        "compute",
+        lambda w: _compute(w, "--model-kwargs", '{"depthx": 3}'),
+        "--model-kwargs",
+    ),
+    "compute-dist-timeout-nan": (
+        "compute",
+        lambda w: _compute(w, "--dist-timeout", "nan"),
+        "--dist-timeout",
+    ),
+    "demo-grid-zero": ("demo", lambda w: ["--grid", "0", "--out", w / "demo"], "--grid"),
+    "demo-samples-zero": ("demo", lambda w: ["--samples", "0", "--out", w / "demo"], "--samples"),
+    "metrics-radius-nan": ("metrics", lambda w: [w / "result.h5", "--radius", "nan"], "--radius"),
+    "metrics-radius-outside-grid": (
+        "metrics",
+        lambda w: [w / "result.h5", "--radius", "1e308"],
+        "inside the grid",
+    ),
+    "metrics-no-rays": ("metrics", lambda w: [w / "result.h5", "--rays", "0"], "--rays"),
+    "plot-levels-nan": ("plot", lambda w: [w / "result.h5", "--levels", "nan,1"], "finite"),
+    "plot-levels-too-many": (
+        "plot",
+        lambda w: [w / "result.h5", "--levels", "100000000"],
+        "between 2 and 500",
+    ),
+    "plot-dpi-too-large": ("plot", lambda w: [w / "result.h5", "--dpi", "100000"], "--dpi"),
+    "plot-vmin-nan": ("plot", lambda w: [w / "result.h5", "--vmin", "nan"], "--vmin"),
+    "plot-path-on-1d": (
+        "plot",
+        lambda w: [w / "line.h5", "--path", w / "result.h5", "--out", w / "p.png"],
+        "--path",
+    ),
+    "plot-out-foreign-picture": (
+        "plot",
+        lambda w: [w / "result.h5", "--out", w / "photo.png"],
+        "--overwrite",
+    ),
+    "view-out-foreign-page": (
+        "view",
+        lambda w: [w / "result.h5", "--out", w / "page.html"],
+        "--overwrite",
+    ),
+    "export-clip-nan": ("export", lambda w: [w / "result.h5", "--vtk", "--clip", "nan"], "--clip"),
+    "export-out-is-the-input": (
+        "export",
+        lambda w: [w / "result.h5", "--csv", "--out", w / "result.h5"],
+        "also an input",
+    ),
+    "export-vtk-onto-a-surface": (
+        "export",
+        lambda w: [w / "line.h5", "--vtk", "--out", w / "result.h5"],
+        "landscape-surface",
+    ),
+    "train-seed-too-large": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--seed", str(10**23)]),
+        "--seed",
+    ),
+    "train-out-is-a-file": ("train", lambda w: _train_args(w, out=w / "a_file"), "is a file"),
+    "hessian-seed-too-large": (
+        "hessian",
+        lambda w: ["--ckpt", w / "good.pt", "--seed", str(10**23)],
+        "--seed",
+    ),
+    "hessian-ckpt-names-code": (
+        "hessian",
+        lambda w: ["--ckpt", w / "evil.pt", "--dataset", "tinydata:tiny", "--out", w / "h.json"],
+        "never names",
+    ),
+    "responses-ckpt-names-code": (
+        "responses",
+        lambda w: [w / "evil.pt", "--dataset", "tinydata:tiny", "--out", w / "r.json"],
+        "never names",
+    ),
+    "responses-out-onto-foreign-json": (
+        "responses",
+        lambda w: [w / "good.pt", "--dataset", "tinydata:tiny", "--out", w / "notes.json"],
+        "--overwrite",
+    ),
+    "trajectory-one-checkpoint": (
+        "trajectory",
+        lambda w: [w / "good.pt", "--out", w / "t.h5"],
+        "2 or more checkpoints",
+    ),
+    "trajectory-out-onto-a-surface": (
+        "trajectory",
+        lambda w: [w / "traj", "--out", w / "result.h5"],
+        "landscape-surface",
+    ),
+    "eigendirs-out-onto-a-surface": (
+        "eigendirs",
+        lambda w: ["--ckpt", w / "good.pt", "--dataset", "tinydata:tiny", "--out", w / "line.h5"],
+        "landscape-surface",
+    ),
+    "eigendirs-ckpt-names-code": (
+        "eigendirs",
+        lambda w: ["--ckpt", w / "evil.pt", "--dataset", "tinydata:tiny", "--out", w / "e.h5"],
+        "never names",
+    ),
+    "legacy-landscape-surface": (
+        "legacy",
+        lambda w: [w / "result.h5", "--out", w / "converted.h5"],
+        "needs no conversion",
+    ),
+    "legacy-out-is-the-input": (
+        "legacy",
+        lambda w: [w / "result.h5", "--out", w / "result.h5", "--overwrite"],
+        "also an input",
+    ),
+    "curves-dpi-zero": (
+        "curves",
+        lambda w: [w / "run_ok", "--out", w / "c.png", "--dpi", "0"],
+        "--dpi",
+    ),
 }
 
 
@@ -303,13 +482,14 @@ def _fingerprint(root: Path) -> dict[str, str]:
 
 
 def test_the_table_is_large_and_covers_every_command() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 100
     assert {command for command, _, _ in CASES.values()} == set(MAINS)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_one_line_exit_2_and_nothing_is_damaged(world, case, capsys) -> None:
     command, build, expected = CASES[case]
+    sys.path.insert(0, str(world.root))  # emptydata.py, a plugin named on the command line
     before = _fingerprint(world.root)
     code = MAINS[command]([str(a) for a in build(world)])
     out, err = capsys.readouterr()
@@ -321,3 +501,5 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_damaged(world, case, capsys
     after = _fingerprint(world.root)
     assert {k: v for k, v in after.items() if k in before} == before  # nothing damaged
     assert not [k for k in after if k not in before and not k.startswith(".")], "half-written"
+    assert not (world.root / "ran").exists()  # no file ever ran code
+    sys.path.remove(str(world.root))

@@ -155,8 +155,15 @@ def test_convert_legacy_roundtrip(tmp_path, capsys):
     np.testing.assert_array_equal(a.alpha, b.alpha)
     np.testing.assert_array_equal(a.get("train", "loss"), b.get("train", "loss"))
     assert b.computed.sum() == 6 * 4 - 2
-    assert legacy.main([str(old), "--out", str(new)]) == 2
-    assert "--force" in capsys.readouterr().err
+    # A rerun redoes its own conversion; another surface is never replaced unasked.
+    assert legacy.main([str(old), "--out", str(new)]) == 0
+    other = make_legacy_file(tmp_path, "other.h5", shape=(6, 4))
+    capsys.readouterr()
+    assert legacy.main([str(other), "--out", str(new)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert legacy.main([str(other), "--out", str(new), "--overwrite"]) == 0
+    assert legacy.main([str(other), "--out", str(other), "--overwrite"]) == 2
+    assert "also an input" in capsys.readouterr().err
 
 
 def test_clis_accept_legacy_files(tmp_path):

@@ -211,7 +211,10 @@ def test_user_factory(tmp_path, monkeypatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
     model = create_model("mynets:tiny", num_classes=3, hidden=5)
     save_checkpoint(tmp_path / "t.pt", model)
-    loaded = load_checkpoint(tmp_path / "t.pt")
+    # The file names its builder, but only the caller may have it run (SECURITY: issue #23).
+    with pytest.raises(ValueError, match="pass --model mynets:tiny"):
+        load_checkpoint(tmp_path / "t.pt")
+    loaded = load_checkpoint(tmp_path / "t.pt", model_name="mynets:tiny")
     assert loaded.model[1].out_features == 5 and loaded.model_name == "mynets:tiny"
     with pytest.raises(ValueError, match="cannot import module 'nosuch'"):
         create_model("nosuch:f")

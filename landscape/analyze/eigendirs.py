@@ -18,12 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .. import hessian
-from ..cliutil import ArgumentParser, guarded
+from .. import cliutil, hessian
+from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..data import DEFAULT_DATASET, add_data_arguments
 from ..directions import cosine
+from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
-from ..store import write_directions_file
+from ..store import DIRECTIONS_FORMAT, write_directions_file
 from ..surface import resolve_device
 from .common import (
     LanczosWarnings,
@@ -58,10 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     h = p.add_argument_group("hessian")
     h.add_argument("--iters", type=int, default=100, metavar="N", help="most Lanczos steps (100)")
     h.add_argument("--tol", type=float, default=1e-4, help="relative residual (1e-4)")
-    h.add_argument("--seed", type=int, default=0, help="seed of the Lanczos start vector (0)")
+    h.add_argument(
+        "--seed", type=cliutil.seed, default=0, help="seed of the Lanczos start vector (0)"
+    )
     h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass (256)")
     h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--out", required=True, metavar="PATH", help="the directions file (.h5)")
+    add_overwrite_argument(p, "--out")
     return p
 
 
@@ -71,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
+    check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
     if args.iters < 2:
         raise ValueError(f"--iters must be at least 2 (two eigenvectors); got {args.iters}")
     if args.batch_size < 1:

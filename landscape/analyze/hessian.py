@@ -26,10 +26,13 @@ import torch
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from .. import hessian
+import models
+
+from .. import cliutil, hessian
 from ..analysis_plots import plot_curvature_map
-from ..cliutil import ArgumentParser, guarded
-from ..data import DEFAULT_DATASET, DataTensors, add_data_arguments
+from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
+from ..data import DEFAULT_DATASET, DataTensors, add_data_arguments, is_plugin
+from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
 from ..store import StoreError, Surface, read_directions, read_surface
 from ..surface import resolve_device
@@ -126,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help=f"relative residual of a converged eigenvalue ({TOL[0]:g}; {TOL[1]:g} with --surface)",
     )
-    h.add_argument("--seed", type=int, default=0, help="seed of the random start vectors (0)")
+    h.add_argument(
+        "--seed", type=cliutil.seed, default=0, help="seed of the random start vectors (0)"
+    )
     h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass (256)")
     h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     o = p.add_argument_group("output")
@@ -142,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the figure, .png/.pdf/.svg (default: beside the result, or "
         "<surface>_curvature.png with --surface)",
     )
-    o.add_argument("--dpi", type=int, default=150, help="resolution of PNG figures (150)")
+    o.add_argument("--dpi", type=cliutil.dpi, default=150, help="resolution of PNG figures (150)")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite_argument(o, "--out and --figure")
     return p
 
 
@@ -182,6 +188,8 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     out = Path(args.out or f"{_stem(args.ckpt)}_hessian.json")
     check_suffix(out, (".json",), "--out")
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
+    check_output(out, RESULT_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
+    check_output(figure, "figure", overwrite=args.overwrite, inputs=[args.ckpt], flag="--figure")
     k = args.top_k or 3
     iters = args.iters or ITERS[0]
     tol = args.tol or TOL[0]
@@ -329,6 +337,9 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     _refuse_if_being_written(path)
     cfg = surface.config
     figure = Path(args.figure) if args.figure else path.with_name(f"{path.stem}_curvature.png")
+    check_output(
+        figure, "figure", overwrite=args.overwrite, inputs=[path, args.ckpt], flag="--figure"
+    )
     spec = args.ckpt or cfg.get("ckpt")
     if not spec:
         raise StoreError(f"{str(path)!r} names no checkpoint; pass --ckpt CKPT")
@@ -355,7 +366,9 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     device = resolve_device(args.device)
     loaded = load_model(
         str(ckpt_path),
-        model=args.model or cfg.get("model"),
+        # The checkpoint names its own network; the surface's name only fills in a bare
+        # state_dict, and only when it is a built-in one (a file never names code).
+        model=args.model or _builtin(cfg.get("model")),
         model_kwargs=model_kwargs or cfg.get("model_kwargs"),
         device=device,
     )
@@ -442,8 +455,14 @@ def _data(
     def pick(flag: Any, key: str, default: Any) -> Any:
         return flag if flag is not None else cfg.get(key, default)
 
+    dataset = pick(args.dataset, "dataset", DEFAULT_DATASET)
+    if args.dataset is None and is_plugin(dataset):
+        raise ValueError(
+            f"the surface was computed on the dataset {dataset!r}, a function of your own; "
+            f"a file never names code to run - pass --dataset {dataset} to use it"
+        )
     return load_data(
-        pick(args.dataset, "dataset", DEFAULT_DATASET),
+        dataset,
         split,
         samples=args.samples,
         default_samples=default_samples,
@@ -452,6 +471,11 @@ def _data(
         subset=pick(args.subset, "subset", "first"),
         seed=pick(args.data_seed, "data_seed", 0),
     )
+
+
+def _builtin(name: Any) -> str | None:
+    """`name` when it is a built-in network, else None."""
+    return name if isinstance(name, str) and models.is_model(name) else None
 
 
 def _refuse_if_being_written(path: Path) -> None:

@@ -24,11 +24,19 @@ from matplotlib.figure import Figure
 
 import models
 
+from .. import cliutil
 from ..analysis_plots import plot_gradient_norms, plot_layer_response_std
-from ..cliutil import ArgumentParser, guarded
+from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..data import DataTensors, add_data_arguments, num_classes
+from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
-from ..responses import ResponseSeries, gradient_norms, layer_response_std, save_responses
+from ..responses import (
+    RESPONSES_FORMAT,
+    ResponseSeries,
+    gradient_norms,
+    layer_response_std,
+    save_responses,
+)
 from ..surface import resolve_device
 from .common import (
     FIGURE_FORMATS,
@@ -66,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the sources are model names: measure freshly initialized networks",
     )
-    p.add_argument("--seed", type=int, default=0, help="initialization seed with --init (0)")
+    p.add_argument(
+        "--seed", type=cliutil.seed, default=0, help="initialization seed with --init (0)"
+    )
     p.add_argument("--model", metavar="NAME", help="model name, needed only for a bare state_dict")
     p.add_argument("--model-kwargs", default="{}", metavar="JSON", help="builder arguments")
     p.add_argument("--labels", metavar="LIST", help="comma-separated legend labels, one a source")
@@ -88,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--grad-figure", metavar="PATH", help="gradient norm figure (default: <out>_grad.png)"
     )
-    o.add_argument("--dpi", type=int, default=150, help="resolution of PNG figures (150)")
+    o.add_argument("--dpi", type=cliutil.dpi, default=150, help="resolution of PNG figures (150)")
+    add_overwrite_argument(o, "--out and the figures")
     return p
 
 
@@ -102,6 +113,9 @@ def _main(args: argparse.Namespace) -> int:
     grad_figure = check_suffix(
         args.grad_figure or out.with_name(f"{out.stem}_grad.png"), FIGURE_FORMATS, "--grad-figure"
     )
+    check_output(out, RESPONSES_FORMAT, overwrite=args.overwrite, inputs=args.sources)
+    for path, flag in ((figure, "--figure"), (grad_figure, "--grad-figure")):
+        check_output(path, "figure", overwrite=args.overwrite, inputs=args.sources, flag=flag)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None

@@ -21,11 +21,13 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import cliutil
 from .. import trajectory as traj_lib
 from ..analysis_plots import plot_path
-from ..cliutil import ArgumentParser, guarded
+from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..figures import plot_contour
-from ..store import StoreError, read_directions, read_surface
+from ..fileio import check_output
+from ..store import DIRECTIONS_FORMAT, StoreError, read_directions, read_surface
 from .common import FIGURE_FORMATS, check_suffix, save_figure
 
 __all__ = ["build_parser", "main"]
@@ -69,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--figure", metavar="PATH", help="the figure (default: --out with a .png suffix)"
     )
-    p.add_argument("--dpi", type=int, default=150, help="resolution of PNG figures (150)")
+    p.add_argument("--dpi", type=cliutil.dpi, default=150, help="resolution of PNG figures (150)")
+    add_overwrite_argument(p, "--out and --figure")
     return p
 
 
@@ -80,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
     figure = check_suffix(args.figure or out.with_suffix(".png"), FIGURE_FORMATS, "--figure")
+    inputs = [*args.sources, args.surface]
+    check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=inputs)
+    check_output(figure, "figure", overwrite=args.overwrite, inputs=inputs, flag="--figure")
     surface = read_surface(args.surface) if args.surface else None
     if surface is not None and not surface.is_2d:
         raise StoreError(f"{args.surface!r} is a 1-D surface; draw the path on a 2-D one")

@@ -1,0 +1,177 @@
+"""Ctrl-C and SIGTERM stop every long-running command the same way: exit 130, one line that
+says truthfully what was kept, and a rerun that resumes where something was kept.
+
+No timing luck: each command runs in a child process in which one library function of its
+long phase is wrapped to print ``READY`` on its `block_at`-th call and then never return, so
+the signal always lands in the middle of the work, on any machine, however busy.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import PYTHON, make_checkpoint, subprocess_env
+from procs import HANG, Proc
+
+from landscape.store import read_surface
+
+# argv: TARGET BLOCK_AT COMMAND_MODULE ARGS...; TARGET is module:attr.path of the wrapped
+# function. Calls before BLOCK_AT run for real (e.g. an epoch is trained and saved).
+_WRAPPER = r"""
+import importlib, sys, threading
+target, block_at, command, argv = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+mod_name, _, path = target.partition(":")
+owner = importlib.import_module(mod_name)
+*parents, name = path.split(".")
+for p in parents:
+    owner = getattr(owner, p)
+real, calls = getattr(owner, name), []
+def wrapped(*args, **kwargs):
+    calls.append(1)
+    if len(calls) < block_at:
+        return real(*args, **kwargs)
+    print("\nREADY", file=sys.stderr, flush=True)  # on a line of its own, after any bar
+    threading.Event().wait()  # the work never finishes; only the signal ends it
+setattr(owner, name, wrapped)
+sys.exit(importlib.import_module(command).main(argv))
+"""
+
+
+def _interrupt(target: str, command: str, argv: list[str], sig: int, *, block_at: int = 1):
+    """Run `command` with `target` blocking, send `sig` once it says READY; (code, stderr)."""
+    cmd = [PYTHON, "-c", _WRAPPER, target, str(block_at), command, *map(str, argv)]
+    with Proc(cmd) as proc:
+        proc.wait_for(r"^READY$")  # (a progress bar's \r never precedes it on its line)
+        proc.send_signal(sig)
+        code, _, err = proc.finish()
+    return code, err.replace("\nREADY\n", "")
+
+
+def _last_line(err: str) -> str:
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    return lines[-1]
+
+
+SIGNALS = [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGTERM, id="sigterm")]
+DATA = ["--dataset", "tinydata:tiny", "--samples", "16"]
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_compute_keeps_finished_points_and_resumes(tmp_path, sig):
+    ckpt, out = make_checkpoint(tmp_path / "m.pt"), tmp_path / "s.h5"
+    argv = ["--ckpt", ckpt, *DATA, "--x", "-1:1:9", "--chunk-size", "1", "--batch-size", "16"]
+    argv += ["--strategy", "pointwise", "--out", out, "--quiet"]
+    # The second chunk never finishes: the first is on disk when the signal comes.
+    code, err = _interrupt(
+        "landscape.store:SurfaceWriter.write", "landscape.compute", argv, sig, block_at=2
+    )
+    assert code == 130, err
+    assert "interrupted; everything computed so far is saved" in _last_line(err)
+    done = int(read_surface(out).computed.sum())
+    assert 0 < done < 9
+    resumed = subprocess.run(
+        [PYTHON, "-m", "landscape.compute", *map(str, argv)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_surface(out).computed.all()
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
+    out = tmp_path / "run"
+    argv = ["--model", "resnet20", *DATA, "--test-samples", "8", "--epochs", "3"]
+    argv += ["--batch-size", "8", "--out", out, "--device", "cpu", "--no-progress"]
+    code, err = _interrupt(
+        "landscape.training:_train_epoch", "landscape.train", argv, sig, block_at=2
+    )
+    assert code == 130, err
+    assert "every finished epoch is saved" in _last_line(err)
+    assert sorted(p.name for p in out.glob("epoch_*.pt")) == ["epoch_000.pt", "epoch_001.pt"]
+    assert not (out / "final.pt").exists()
+    resumed = subprocess.run(
+        [PYTHON, "-m", "landscape.train", *map(str, argv)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout and "epoch 1/3" not in resumed.stdout
+    assert "epoch 2/3" in resumed.stdout
+    assert (out / "final.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "target", "argv", "outputs"),
+    [
+        (
+            "landscape.analyze.hessian",
+            "landscape.hessian:lanczos",
+            ["--ckpt", "{ckpt}", *DATA, "--out", "{tmp}/h.json"],
+            ["h.json", "h.png"],
+        ),
+        (
+            "landscape.analyze.hessian",
+            "landscape.hessian:extreme_eigenvalue_map",
+            ["--surface", "{tmp}/s.h5", *DATA, "--quiet"],
+            ["s_curvature.png"],
+        ),
+        (
+            "landscape.analyze.responses",
+            "landscape.analyze.responses:layer_response_std",
+            ["{ckpt}", *DATA, "--out", "{tmp}/r.json"],
+            ["r.json", "r.png", "r_grad.png"],
+        ),
+        (
+            "landscape.analyze.trajectory",
+            "landscape.trajectory:pca_directions",
+            ["{tmp}/run", "--out", "{tmp}/t.h5"],
+            ["t.h5", "t.png"],
+        ),
+    ],
+    ids=["hessian", "hessian-surface", "responses", "trajectory"],
+)
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_analysis_commands_stop_cleanly_and_say_nothing_was_written(
+    tmp_path, sig, command, target, argv, outputs
+):
+    ckpt = make_checkpoint(tmp_path / "m.pt")
+    for epoch in range(3):
+        make_checkpoint(tmp_path / "run" / f"epoch_{epoch:03d}.pt", seed=epoch)
+    if "--surface" in argv:
+        from landscape import compute
+
+        base = ["--ckpt", str(ckpt), *DATA, "--x", "-1:1:3", "--out", str(tmp_path / "s.h5")]
+        assert compute.main([*base, "--quiet"]) == 0
+    before = read_surface(tmp_path / "s.h5").values if "--surface" in argv else None
+    argv = [a.format(ckpt=ckpt, tmp=tmp_path) for a in argv]
+    code, err = _interrupt(target, command, argv, sig)
+    assert code == 130, err
+    assert "interrupted; nothing was written" in _last_line(err)
+    assert "Traceback" not in err
+    assert not [name for name in outputs if (tmp_path / name).exists()]
+    assert not list(tmp_path.glob(".*.tmp"))
+    if before is not None:  # the surface the map goes into is untouched
+        after = read_surface(tmp_path / "s.h5").values
+        assert after.keys() == before.keys()
+        for k in before:
+            np.testing.assert_array_equal(after[k], before[k])
+
+
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_demo_keeps_its_surfaces_and_resumes(tmp_path, sig):
+    out = tmp_path / "demo"
+    argv = ["--grid", "3", "--samples", "16", "--out", out, "--quiet", "--device", "cpu"]
+    code, err = _interrupt("landscape.surface:fill_surface", "landscape.demo", argv, sig)
+    assert code == 130, err
+    assert "the surfaces computed so far are kept" in _last_line(err)
+    # The first surface file exists, no point in it yet, and is resumed by a rerun.
+    (first,) = out.glob("*_2d.h5")
+    assert not read_surface(first).computed.any()
