@@ -7,12 +7,18 @@ import errno
 import io
 import logging
 import math
+import os
 import re
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, NoReturn
+
+from models import ModelError
+
+from .errors import InputError
 
 __all__ = [
     "ArgumentParser",
@@ -20,6 +26,7 @@ __all__ = [
     "add_overwrite_argument",
     "EXIT_BAD_INPUT",
     "EXIT_INTERRUPTED",
+    "EXIT_BUG",
     "EXIT_OK",
     "NOTHING_WRITTEN",
     "RESUMABLE",
@@ -34,11 +41,9 @@ __all__ = [
 ]
 
 EXIT_OK = 0
+EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
-# Bad input surfaces as ValueError (DataError, StoreError, CheckpointError derive
-# from it) or as an OS error about a path or the disk; anything else is a bug and
-# keeps its traceback.
 _NEGATIVE_VALUE = re.compile(r"^-(\.?\d|inf|nan)", re.I)
 _DISK_FULL = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122))
 _DISK_FULL_TEXT = re.compile(r"errno = (28|27|122)\b|No space left|File too large|quota", re.I)
@@ -60,6 +65,12 @@ def os_error_message(e: OSError) -> str:
     return f"cannot write{where}: {reason}; check the path"
 
 
+def _debug_traceback() -> None:
+    """With LANDSCAPE_DEBUG=1, bad input shows its traceback too (to find where it came from)."""
+    if os.environ.get("LANDSCAPE_DEBUG", "") not in ("", "0"):
+        traceback.print_exc()
+
+
 def bad_input(prog: str, message: str) -> int:
     """Print one line naming the problem and the fix; return exit code 2."""
     first = " ".join(str(message).split())
@@ -77,8 +88,36 @@ def terminate_as_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _redeliver_interrupt(unraisable: Any) -> None:
+    """A Ctrl-C or SIGTERM that lands inside a finalizer (``__del__``, a weakref callback)
+    is swallowed by Python and the command would run on: raise it again at the next line
+    the main thread runs after the finalizer (a one-shot trace function, then removed)."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    previous = sys.gettrace()
+
+    def raise_interrupt(frame: Any, event: str, arg: Any) -> Any:
+        sys.settrace(previous)
+        traced = frame
+        while traced is not None:
+            traced.f_trace = None
+            traced = traced.f_back
+        raise KeyboardInterrupt
+
+    sys.settrace(raise_interrupt)  # frames called from now on
+    frame = sys._getframe(1)  # and the frames running now, from the innermost
+    while frame is not None:
+        frame.f_trace = raise_interrupt
+        frame = frame.f_back
+
+
 def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) -> int:
-    """Run a command body: bad input -> 2 and one line; Ctrl-C or SIGTERM -> 130.
+    """Run a command body: bad input -> 2 and one line; Ctrl-C or SIGTERM -> 130; a bug ->
+    its traceback, a line asking to report it, and 1.
+
+    Bad input is an `InputError` (or `models.ModelError`) raised where input is checked,
+    or an OS error about a path or the disk; every other exception is a bug.
 
     `kept` says what an interruption leaves behind (e.g. `RESUMABLE`).
     """
@@ -90,16 +129,30 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
             stream.reconfigure(errors="backslashreplace")
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt) if in_main else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
     try:
         return fn()
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except ValueError as e:
-        return bad_input(prog, str(e) or type(e).__name__)
+    except (InputError, ModelError) as e:
+        _debug_traceback()
+        text = e.as_flag() if isinstance(e, InputError) else str(e)
+        return bad_input(prog, text or type(e).__name__)
     except OSError as e:
+        _debug_traceback()
         return bad_input(prog, os_error_message(e))
+    except Exception:  # noqa: BLE001 - anything else is a bug: say so, with its traceback
+        traceback.print_exc()
+        print(
+            f"{prog}: this is a bug, not a problem with your input: in your own dataset or model "
+            "function if the traceback ends there, else in landscape - please report it to "
+            "the landscape developers with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
     finally:
+        sys.unraisablehook = previous_hook
         if in_main:
             signal.signal(signal.SIGTERM, previous)
 
@@ -158,7 +211,7 @@ def positive_float(text: str) -> float:
     return value
 
 
-class UsageError(ValueError):
+class UsageError(InputError):
     """A command-line usage error; `guarded` prints it on one line and returns 2."""
 
 

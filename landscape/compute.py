@@ -17,6 +17,7 @@ from . import cliutil, distributed
 from .cliutil import RESUMABLE, ArgumentParser, guarded, terminate_as_interrupt
 from .data import add_data_arguments
 from .directions import IGNORES, NORMS
+from .errors import InputError
 from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES
 from .fileio import check_output
 from .pretrained import resolve_checkpoint
@@ -118,11 +119,11 @@ def config_from_args(args: argparse.Namespace) -> SurfaceConfig:
     try:
         model_kwargs = json.loads(args.model_kwargs)
     except json.JSONDecodeError as err:
-        raise ValueError(
+        raise InputError(
             f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}"
         ) from err
     if not isinstance(model_kwargs, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}")
+        raise InputError(f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}")
     return SurfaceConfig(
         ckpt=args.ckpt,
         model=args.model,
@@ -163,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if not str(args.out).endswith((".h5", ".hdf5")):
-        raise ValueError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
+        raise InputError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
     # --overwrite replaces a surface, never one of the command's inputs.
     inputs = [resolve_checkpoint(c) for c in (config.ckpt, config.ckpt2, config.ckpt3) if c]
     check_output(

@@ -28,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 
 from . import cliutil
 from .cliutil import ArgumentParser, add_overwrite_argument, guarded
+from .errors import InputError
 from .fileio import atomic_savefig, check_output
 
 __all__ = [
@@ -51,7 +52,7 @@ _STYLE = {"train": {"linestyle": "--", "linewidth": 1.0}, "test": {"linewidth": 
 Run = str | Path | Mapping[str, np.ndarray]
 
 
-class CurvesError(ValueError):
+class CurvesError(InputError):
     """A run without a readable metrics file; the message names the file and the fix."""
 
 

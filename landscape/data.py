@@ -54,6 +54,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import InputError
+
 __all__ = [
     "DEFAULT_DATASET",
     "DEFAULT_DATA_ROOT",
@@ -115,7 +117,7 @@ _CACHE_DIRNAME = ".landscape-cache"
 _CACHE_VERSION = 1
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A bad dataset name or missing files; the one-line message names the problem and the fix."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import plot, view
 from .cliutil import ArgumentParser, guarded
 from .data import DEFAULT_DATASET
+from .errors import InputError
 from .fileio import make_parent
 from .metrics import format_table
 from .surface import SurfaceConfig, resolve_device, run
@@ -63,9 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     gpu = resolve_device(args.device).type == "cuda"
     if args.grid is not None and args.grid < 3:
-        raise ValueError(f"--grid must be at least 3; got {args.grid}")
+        raise InputError(f"--grid must be at least 3; got {args.grid}")
     if args.samples is not None and args.samples < 1:
-        raise ValueError(f"--samples must be a positive integer; got {args.samples}")
+        raise InputError(f"--samples must be a positive integer; got {args.samples}")
     grid = args.grid if args.grid is not None else (25 if gpu else 15)
     samples = args.samples if args.samples is not None else (None if gpu else 500)
     make_parent(out / "view.html")

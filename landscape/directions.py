@@ -11,6 +11,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
+from .errors import InputError
+
 __all__ = [
     "NORMS",
     "IGNORES",
@@ -53,7 +55,7 @@ def normalize_direction(d: Tensor, w: Tensor, norm: str) -> Tensor:
             torch.linalg.vector_norm(d, dim=dims, keepdim=True) + _EPS
         )
         return d * scale
-    raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    raise InputError(f"norm must be one of {NORMS}, got {norm!r}", arg="norm")
 
 
 def random_direction(
@@ -78,9 +80,9 @@ def random_direction(
     not, so a direction does not depend on `ignore` except where it is zeroed.
     """
     if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        raise InputError(f"norm must be one of {NORMS}, got {norm!r}", arg="norm")
     if ignore not in IGNORES:
-        raise ValueError(f"ignore must be one of {IGNORES}, got {ignore!r}")
+        raise InputError(f"ignore must be one of {IGNORES}, got {ignore!r}", arg="ignore")
     out: Direction = {}
     for name, w in params.items():
         w = w.detach()
@@ -99,7 +101,7 @@ def interpolation_direction(start: Mapping[str, Tensor], end: Mapping[str, Tenso
     """
     missing = sorted(set(start) ^ set(end))
     if missing:
-        raise ValueError(
+        raise InputError(
             f"the two models are different networks (tensors {missing[:3]} are in one only); "
             "interpolate between checkpoints of the same network"
         )
@@ -107,7 +109,7 @@ def interpolation_direction(start: Mapping[str, Tensor], end: Mapping[str, Tenso
     for name, a in start.items():
         b = end[name]
         if a.shape != b.shape:
-            raise ValueError(
+            raise InputError(
                 f"the two models are different networks ({name}: shapes {tuple(a.shape)} and "
                 f"{tuple(b.shape)}); interpolate between checkpoints of the same network"
             )
@@ -147,13 +149,13 @@ def check_direction(
     """Refuse a direction whose names or shapes do not fit the model's tensors."""
     unknown = sorted(set(direction) - set(state))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"{what} names tensors the model lacks: {', '.join(unknown[:5])}"
             f"{' ...' if len(unknown) > 5 else ''}; were the directions made for another model?"
         )
     for name, d in direction.items():
         if tuple(d.shape) != tuple(state[name].shape):
-            raise ValueError(
+            raise InputError(
                 f"{what} {name} has shape {tuple(d.shape)}, the model "
                 f"{tuple(state[name].shape)}; were the directions made for another model?"
             )

@@ -53,7 +53,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from models import ModelError
+
 from .cliutil import os_error_message
+from .errors import InputError
 from .evaluate import Evaluator
 from .store import Surface, SurfaceWriter, read_surface
 from .surface import (
@@ -103,16 +106,16 @@ def rank_device(name: str, local_rank: int, local_world_size: int) -> torch.devi
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         n = torch.cuda.device_count()
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: no CUDA device here; use --device cpu")
+            raise InputError(f"--device {name}: no CUDA device here; use --device cpu")
         if local_rank >= n:
-            raise ValueError(
+            raise InputError(
                 f"--device {name}: local rank {local_rank} needs cuda:{local_rank} but this "
                 f"node has {n} GPU(s); start at most {n} processes per node (--nproc_per_node)"
             )
         return torch.device("cuda", local_rank)
     device = resolve_device(name)
     if device.type == "cuda" and local_world_size > 1:
-        raise ValueError(
+        raise InputError(
             f"--device {name} puts all {local_world_size} ranks of this node on one GPU; "
             "use --device cuda (each rank takes cuda:LOCAL_RANK)"
         )
@@ -197,8 +200,9 @@ class Team:
         try:
             if step is not None:
                 result = step()
-        except ValueError as e:
-            error = str(e) or type(e).__name__
+        except (InputError, ModelError) as e:  # bad input; anything else is a bug
+            text = e.as_flag() if isinstance(e, InputError) else str(e)
+            error = text or type(e).__name__
         except OSError as e:
             error = os_error_message(e)
         errors: list[str | None] = [None] * self.world_size
@@ -210,7 +214,7 @@ class Team:
             if self.rank != 0:
                 self._wait_for_rank_0_to_exit()
                 raise QuietExit(2)
-            raise ValueError(message if rank == 0 else f"rank {rank}: {message}")
+            raise InputError(message if rank == 0 else f"rank {rank}: {message}")
         return result
 
     def _wait_for_rank_0_to_exit(self) -> None:

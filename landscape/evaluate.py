@@ -31,6 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from .errors import InputError
+
 __all__ = [
     "LOSSES",
     "PRECISIONS",
@@ -129,7 +131,9 @@ def is_out_of_memory(error: BaseException) -> bool:
 def precision_context(precision: str, device: torch.device) -> Iterator[None]:
     """fp32 (exact), tf32 (CUDA TensorFloat-32 matmuls/convs) or bf16 (autocast)."""
     if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        raise InputError(
+            f"precision must be one of {PRECISIONS}, got {precision!r}", arg="precision"
+        )
     if precision == "bf16":
         with torch.autocast(device.type, dtype=torch.bfloat16):
             yield
@@ -184,7 +188,7 @@ class Evaluator:
         channels_last: bool = False,
     ) -> None:
         if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+            raise InputError(f"loss must be one of {LOSSES}, got {loss!r}", arg="loss")
         self.model = copy.deepcopy(model).eval()
         self.base, self.dx, self.dy = dict(base), dict(dx), (dict(dy) if dy is not None else None)
         self.channels_last = channels_last
@@ -232,9 +236,9 @@ class PointwiseEvaluator(Evaluator):
     def __init__(self, *args, bn: str = "eval", bn_data: EvalData | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if bn not in BN_MODES:
-            raise ValueError(f"bn must be one of {BN_MODES}, got {bn!r}")
+            raise InputError(f"bn must be one of {BN_MODES}, got {bn!r}", arg="bn")
         if bn == "recompute" and bn_data is None:
-            raise ValueError("bn='recompute' needs bn_data (training samples)")
+            raise InputError("bn='recompute' needs bn_data (training samples)")
         self.bn, self.bn_data = bn, bn_data
         if bn == "recompute":
             for m in self.model.modules():
@@ -426,7 +430,7 @@ def make_evaluator(
     defaults to on for CPU.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        raise InputError(f"strategy must be one of {STRATEGIES}, got {strategy!r}", arg="strategy")
     device = next(iter(base.values())).device
     n_max = max(len(d.y) for d in splits.values())
     if strategy == "auto":
@@ -435,7 +439,7 @@ def make_evaluator(
         else:
             strategy = "vmap" if device.type == "cuda" else "folded"
     if bn == "recompute" and strategy != "pointwise":
-        raise ValueError(
+        raise InputError(
             "bn='recompute' is evaluated one point at a time; use strategy='pointwise'"
         )
     if batch_size is None:

@@ -28,6 +28,8 @@ from landscape.fileio import atomic_path, atomic_write_text, check_output
 from landscape.legacy import load_any_surface
 from landscape.store import Surface
 
+from .errors import InputError
+
 __all__ = ["build_parser", "main", "surface_points", "write_csv", "write_vtk"]
 
 # vtkDataSetAttributes::HIDDENPOINT: ParaView skips points (and their cells) so marked.
@@ -57,14 +59,14 @@ def surface_points(
         z = np.minimum(z, clip)
     if log:
         if np.any(z[np.isfinite(z)] <= 0):
-            raise ValueError(f"--log needs positive {split} {metric} values; drop --log")
+            raise InputError(f"--log needs positive {split} {metric} values; drop --log")
         z = np.log10(z)
     beta = surface.beta if surface.is_2d else np.zeros(1)
     a, b = np.meshgrid(surface.alpha, beta, indexing="ij")
     z = z.reshape(a.shape)  # (nx, ny); ny = 1 for a 1-D surface
     computed = np.isfinite(z)
     if not computed.any():
-        raise ValueError(f"no computed {split} {metric} values yet; run landscape.compute")
+        raise InputError(f"no computed {split} {metric} values yet; run landscape.compute")
     z = np.where(computed, z, z[computed].min())
     # VTK orders points with the first index fastest: transpose (nx, ny) -> (ny, nx).
     points = np.stack([a.T.ravel(), b.T.ravel(), z.T.ravel()], axis=1)
@@ -174,9 +176,9 @@ def _run(args: argparse.Namespace) -> int:
     if not formats and out is not None and out.suffix.lower() in (".vts", ".csv"):
         formats = ["vtk" if out.suffix.lower() == ".vts" else "csv"]
     if not formats:
-        raise ValueError("choose a format: --vtk (ParaView .vts) or --csv")
+        raise InputError("choose a format: --vtk (ParaView .vts) or --csv")
     if out is not None and len(formats) > 1:
-        raise ValueError("--out names one file; export --vtk and --csv separately")
+        raise InputError("--out names one file; export --vtk and --csv separately")
     surface = load_any_surface(args.file)
     src = Path(args.file)
     dests = {

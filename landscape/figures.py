@@ -27,6 +27,8 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from landscape.store import StoreError, Surface
 
+from .errors import InputError
+
 __all__ = [
     "KINDS",
     "Scale",
@@ -144,49 +146,49 @@ def resolve_scale(
     """
     for name, value in (("vmin", vmin), ("vmax", vmax)):
         if value is not None and not np.isfinite(value):
-            raise ValueError(f"{name} must be a finite number, got {value}")
+            raise InputError(f"{name} must be a finite number, got {value}")
     finite = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
-        raise ValueError("no computed values to plot yet; run landscape.compute on the file")
+        raise InputError("no computed values to plot yet; run landscape.compute on the file")
     if log is None:
         lo, hi = finite.min(), finite.max()
         log = bool(lo > 0 and hi > lo and np.median(finite) < lo + _SKEW_FRACTION * (hi - lo))
     if log:
         positive = finite[finite > 0]
         if positive.size == 0:
-            raise ValueError("a log scale needs positive values; drop --log")
+            raise InputError("a log scale needs positive values; drop --log")
         finite = positive
     vmin = float(finite.min()) if vmin is None else float(vmin)
     vmax = float(finite.max()) if vmax is None else float(vmax)
     if log and vmin <= 0:
-        raise ValueError(f"a log scale needs vmin > 0, got {vmin}; raise --vmin or drop --log")
+        raise InputError(f"a log scale needs vmin > 0, got {vmin}; raise --vmin or drop --log")
     if vmin > vmax:
-        raise ValueError(f"vmin ({vmin}) is above vmax ({vmax}); swap them")
+        raise InputError(f"vmin ({vmin}) is above vmax ({vmax}); swap them")
     if vmin == vmax:  # a flat surface: widen so the colour map and levels exist
         vmin, vmax = (vmin / 2, vmax * 2) if log else (vmin - 0.5, vmax + 0.5)
     if levels is None:
         lev = _nice_levels(vmin, vmax, log)
     elif isinstance(levels, int | np.integer):
         if not 2 <= levels <= MAX_LEVELS:
-            raise ValueError(f"levels must be between 2 and {MAX_LEVELS}, got {levels}")
+            raise InputError(f"levels must be between 2 and {MAX_LEVELS}, got {levels}")
         lev = np.geomspace(vmin, vmax, levels) if log else np.linspace(vmin, vmax, levels)
     else:
         lev = np.asarray(levels, dtype=np.float64)
         if lev.ndim != 1 or not np.isfinite(lev).all():
-            raise ValueError(f"levels must be finite numbers, got {lev.tolist()}")
+            raise InputError(f"levels must be finite numbers, got {lev.tolist()}")
         if len(lev) < 1 or len(lev) > MAX_LEVELS or np.any(np.diff(lev) <= 0):
-            raise ValueError(
+            raise InputError(
                 f"levels must increase, at most {MAX_LEVELS} of them, got {lev[:10].tolist()}"
             )
         if log and lev[0] <= 0:
-            raise ValueError("log-scale levels must be positive; drop --log or the level")
+            raise InputError("log-scale levels must be positive; drop --log or the level")
     return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
 
 
 def _grid(surface: Surface) -> tuple[np.ndarray, np.ndarray]:
     if not surface.is_2d:
-        raise ValueError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
+        raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
     return np.meshgrid(surface.alpha, surface.beta, indexing="ij")  # (nx, ny) each
 
 
@@ -271,7 +273,7 @@ def plot_heatmap(
 ) -> QuadMesh:
     """One cell per grid point, centred on its real (alpha, beta); returns the QuadMesh."""
     if not surface.is_2d:
-        raise ValueError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
+        raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
     mesh = ax.pcolormesh(
         surface.alpha,
@@ -301,7 +303,7 @@ def plot_surface3d(
     drawn as log10 on a log scale. Returns the Poly3DCollection.
     """
     if getattr(ax, "name", "") != "3d":
-        raise ValueError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
+        raise InputError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
     x, y = _grid(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
     lo, hi = scale.vmin, scale.vmax
@@ -355,7 +357,7 @@ def mark_optimum(
     style.update(kwargs)
     if getattr(ax, "name", "") == "3d":
         if z is None or not np.isfinite(z):
-            raise ValueError("mark_optimum on a 3-D Axes needs a finite z (see origin_value)")
+            raise InputError("mark_optimum on a 3-D Axes needs a finite z (see origin_value)")
         return ax.plot([alpha], [beta], [z], **style)[0]
     return ax.plot([alpha], [beta], **style)[0]
 
@@ -367,7 +369,7 @@ def plot_path(
     contour Axes; the end point is marked. Keyword arguments go to ``ax.plot``."""
     alpha, beta = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     if alpha.shape != beta.shape or alpha.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"path alpha and beta must be 1-D of one length: {alpha.shape}, {beta.shape}"
         )
     style = {"marker": ".", "markersize": 4, "linewidth": 1.2, "color": "black", "label": label}
@@ -388,7 +390,7 @@ def plot_curve(
 ) -> Line2D:
     """One 1-D surface as a line over alpha (NaN points left out); returns the Line2D."""
     if surface.is_2d:
-        raise ValueError(f"surface {surface.label!r} is 2-D; use plot_contour and friends")
+        raise InputError(f"surface {surface.label!r} is 2-D; use plot_contour and friends")
     y = surface_values(surface, split, metric)
     style = {"label": escape_text(f"{surface.label} {split} {metric}")}
     style.update(kwargs)
@@ -490,9 +492,9 @@ def plot_comparison(
     name. Returns the artists, one per surface; ``artists[0]`` serves for one colorbar.
     """
     if kind not in _PLOTTERS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
     if len(axes) != len(surfaces):
-        raise ValueError(f"{len(surfaces)} surfaces need as many Axes, got {len(axes)}")
+        raise InputError(f"{len(surfaces)} surfaces need as many Axes, got {len(axes)}")
     arrays = [surface_values(s, split, metric) for s in surfaces]
     scale = resolve_scale(arrays, vmin=vmin, vmax=vmax, levels=levels, log=log)
     artists = []

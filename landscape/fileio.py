@@ -26,6 +26,7 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from . import __version__
+from .errors import InputError
 
 __all__ = [
     "OutputError",
@@ -96,7 +97,7 @@ def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ValueError(busy) from None
+                raise InputError(busy) from None
         yield
 
 
@@ -142,7 +143,7 @@ def provenance(
     return prov
 
 
-class OutputError(ValueError):
+class OutputError(InputError):
     """An output path that would destroy something: an input, a folder, another's file."""
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
+
 __all__ = ["Axis", "parse_axis", "coarse_to_fine"]
 
 
@@ -24,22 +26,22 @@ class Axis:
         return f"{self.min:g}:{self.max:g}:{self.num}"
 
 
-def parse_axis(text: str, *, flag: str = "--x") -> Axis:
-    """Parse ``MIN:MAX:NUM`` (e.g. ``-1:1:51``); errors name the flag and the fix."""
+def parse_axis(text: str, *, name: str = "x") -> Axis:
+    """Parse ``MIN:MAX:NUM`` (e.g. ``-1:1:51``); errors name the argument `name` and the fix."""
     parts = str(text).split(":")
-    hint = f"{flag} must be MIN:MAX:NUM, e.g. -1:1:51; got {text!r}"
+    hint = f"{name} must be MIN:MAX:NUM, e.g. -1:1:51; got {text!r}"
     if len(parts) != 3:
-        raise ValueError(hint)
+        raise InputError(hint, arg=name)
     try:
         lo, hi, num = float(parts[0]), float(parts[1]), int(parts[2])
     except ValueError as e:
-        raise ValueError(hint) from e
+        raise InputError(hint, arg=name) from e
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ValueError(f"{flag}: MIN and MAX must be finite numbers; got {text!r}")
+        raise InputError(f"{name}: MIN and MAX must be finite numbers; got {text!r}", arg=name)
     if num < 1:
-        raise ValueError(f"{flag}: NUM must be at least 1; got {text!r}")
+        raise InputError(f"{name}: NUM must be at least 1; got {text!r}", arg=name)
     if num > 1 and not hi > lo:
-        raise ValueError(f"{flag}: MAX must be greater than MIN; got {text!r}")
+        raise InputError(f"{name}: MAX must be greater than MIN; got {text!r}", arg=name)
     return Axis(lo, hi, num)
 
 

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .errors import InputError
 from .fileio import atomic_path
 from .store import StoreError
 
@@ -63,7 +64,7 @@ def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor
         return F.cross_entropy
     if loss == "mse":
         return F.mse_loss
-    raise ValueError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
+    raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
 
 
 @contextlib.contextmanager
@@ -108,11 +109,11 @@ def hvp_fn(
         A function mapping a vector ``{name: tensor}`` over `wrt` to ``H v`` (same keys).
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size!r}")
+        raise InputError(f"batch_size must be positive, got {batch_size!r}")
     if len(x) != len(y) or len(x) == 0:
-        raise ValueError(
+        raise InputError(
             f"x and y must hold the same positive number of samples, got {len(x)}, {len(y)}"
         )
     loss_fn = _loss_fn(loss)
@@ -122,7 +123,7 @@ def hvp_fn(
     names = list(wrt) if wrt is not None else list(params or base)
     unknown = [n for n in names if n not in base]
     if unknown:
-        raise ValueError(f"wrt names not among the parameters: {unknown[:5]}")
+        raise InputError(f"wrt names not among the parameters: {unknown[:5]}")
     fixed = {n: t for n, t in base.items() if n not in set(names)}
     point = {n: base[n] for n in names}
     device = next(iter(point.values())).device
@@ -222,12 +223,12 @@ def lanczos(
     eigenvalues are found too. Memory: ``iters`` vectors of the parameter count.
     """
     if which not in ("largest", "smallest", "both"):
-        raise ValueError(f"which must be largest | smallest | both, got {which!r}")
+        raise InputError(f"which must be largest | smallest | both, got {which!r}")
     flat = _Flat(params)
     gen = _generator(generator)
     m_max = min(iters, flat.dim)
     if k > m_max:
-        raise ValueError(f"k={k} exceeds the Krylov dimension {m_max}; raise iters")
+        raise InputError(f"k={k} exceeds the Krylov dimension {m_max}; raise iters")
     basis = torch.zeros(m_max + 1, flat.dim, device=flat.device, dtype=flat.dtype)
     alphas: list[float] = []
     betas: list[float] = []  # betas[j] couples q_j and q_{j+1}; 0 after a restart
@@ -359,7 +360,7 @@ def hutchinson_trace(
     (NaN for one sample).
     """
     if samples < 1:
-        raise ValueError(f"samples must be positive, got {samples!r}")
+        raise InputError(f"samples must be positive, got {samples!r}")
     flat = _Flat(params)
     gen = _generator(generator)
     est = []
@@ -408,13 +409,13 @@ def extreme_eigenvalue_map(
     dx = directions["x"]
     dy = directions.get("y") if beta is not None else None
     if beta is not None and dy is None:
-        raise ValueError("a 2-D grid (beta given) needs directions['y']")
+        raise InputError("a 2-D grid (beta given) needs directions['y']")
     if wrt is None:
         wrt = [
             n for n in base if any(d is not None and n in d and bool(d[n].any()) for d in (dx, dy))
         ]
     if not wrt:
-        raise ValueError("no parameter has a nonzero direction; pass wrt=[...] names")
+        raise InputError("no parameter has a nonzero direction; pass wrt=[...] names")
     alpha = np.asarray(alpha, dtype=np.float64)
     shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
     lo, hi = np.full(shape, np.nan), np.full(shape, np.nan)

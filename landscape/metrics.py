@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from . import cliutil
 from .cliutil import ArgumentParser, guarded
+from .errors import InputError
 from .legacy import load_any_surface
 from .surface_metrics import METRIC_NAMES, surface_metrics
 
@@ -88,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.rays < 1:
-        raise ValueError(f"--rays must be at least 1; got {args.rays}")
+        raise InputError(f"--rays must be at least 1; got {args.rays}")
     rows = []
     for path in args.files:
         surface = load_any_surface(path)

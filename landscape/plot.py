@@ -27,6 +27,8 @@ from landscape.legacy import load_any_surface
 from landscape.store import Surface
 from landscape.trajectory import read_path
 
+from .errors import InputError
+
 __all__ = ["build_parser", "main", "make_figure"]
 
 FORMATS = (".png", ".pdf", ".svg")
@@ -94,7 +96,7 @@ def _parse_levels(text: str | None) -> int | list[float] | None:
             return int(text)
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"--levels takes a count or comma-separated values, got {text!r}; e.g. --levels 20"
         ) from None
 
@@ -107,7 +109,7 @@ def _default_out(files: list[str], tag: str) -> Path:
 def _figure_2d(surfaces: list[Surface], args: argparse.Namespace, kind: str) -> Figure:
     splits = args.split.split(",")
     if len(splits) != 1:
-        raise ValueError("2-D figures show one split; pass --split train or --split test")
+        raise InputError("2-D figures show one split; pass --split train or --split test")
     split = splits[0]
     arrays = [figures.surface_values(s, split, args.metric) for s in surfaces]
     scale = figures.resolve_scale(
@@ -138,7 +140,7 @@ def _figure_2d(surfaces: list[Surface], args: argparse.Namespace, kind: str) -> 
     fig.colorbar(artists[0], ax=axes, label=label, shrink=0.85)
     trajectory = read_path(args.path) if args.path else None
     if args.path and trajectory is None:
-        raise ValueError(f"{args.path!r} holds no training path; make it with landscape trajectory")
+        raise InputError(f"{args.path!r} holds no training path; make it with landscape trajectory")
     if trajectory is not None and kind != "surface":
         for ax in axes:
             figures.plot_path(ax, trajectory[0], trajectory[1], label="training path")
@@ -158,7 +160,7 @@ def _figure_2d(surfaces: list[Surface], args: argparse.Namespace, kind: str) -> 
 
 def _figure_1d(surfaces: list[Surface], args: argparse.Namespace) -> Figure:
     if args.path:
-        raise ValueError("--path draws a training path on 2-D contours; drop it for 1-D files")
+        raise InputError("--path draws a training path on 2-D contours; drop it for 1-D files")
     splits = args.split.split(",")
     twin = args.twin
     if twin == "auto":
@@ -190,13 +192,13 @@ def make_figure(surfaces: list[Surface], args: argparse.Namespace) -> Figure:
     """The figure that the parsed command line `args` asks for (not saved)."""
     dims = {s.is_2d for s in surfaces}
     if len(dims) > 1:
-        raise ValueError("the files mix 1-D and 2-D surfaces; plot them separately")
+        raise InputError("the files mix 1-D and 2-D surfaces; plot them separately")
     is_2d = dims.pop()
     kind = args.kind or ("contour" if is_2d else "1d")
     if is_2d and kind == "1d":
-        raise ValueError(f"--kind 1d needs 1-D files; use one of {', '.join(figures.KINDS)}")
+        raise InputError(f"--kind 1d needs 1-D files; use one of {', '.join(figures.KINDS)}")
     if not is_2d and kind != "1d":
-        raise ValueError(f"the files are 1-D surfaces; --kind {kind} needs 2-D ones, use --kind 1d")
+        raise InputError(f"the files are 1-D surfaces; --kind {kind} needs 2-D ones, use --kind 1d")
     return _figure_2d(surfaces, args, kind) if is_2d else _figure_1d(surfaces, args)
 
 
@@ -206,7 +208,7 @@ def _run(args: argparse.Namespace) -> int:
     tag = f"{args.split.replace(',', '+')}_{args.metric}_{kind}"
     out = Path(args.out) if args.out else _default_out(args.files, tag)
     if out.suffix.lower() not in FORMATS:
-        raise ValueError(f"--out must end in {', '.join(FORMATS)}, got {out.name!r}")
+        raise InputError(f"--out must end in {', '.join(FORMATS)}, got {out.name!r}")
     check_output(out, "figure", overwrite=args.overwrite, inputs=[*args.files, args.path])
     fig = make_figure(surfaces, args)
     atomic_savefig(fig, out, dpi=args.dpi)

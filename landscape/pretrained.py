@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from .errors import InputError
+
 __all__ = ["PREFIX", "list_pretrained", "resolve_checkpoint"]
 
 PREFIX = "pretrained:"
@@ -28,5 +30,5 @@ def resolve_checkpoint(spec: str) -> Path:
     path = _folder() / f"{name}.pt"
     if not path.is_file():
         known = ", ".join(list_pretrained()) or "none shipped in this version"
-        raise ValueError(f"no pretrained checkpoint {name!r}; available: {known}")
+        raise InputError(f"no pretrained checkpoint {name!r}; available: {known}")
     return path

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from .errors import InputError
 from .fileio import atomic_write_text
 
 __all__ = [
@@ -167,7 +168,7 @@ def gradient_norms(
         {"ce": F.cross_entropy, "mse": F.mse_loss}.get(loss) if isinstance(loss, str) else loss
     )
     if loss_fn is None:
-        raise ValueError(f"loss must be 'ce', 'mse' or a callable, got {loss!r}")
+        raise InputError(f"loss must be 'ce', 'mse' or a callable, got {loss!r}")
     wanted = [
         f"{n}.weight" if n else "weight"
         for n, m in model.named_modules()
@@ -206,7 +207,7 @@ class ResponseSeries:
     ) -> ResponseSeries:
         """Build from the ``[(name, value), ...]`` of `layer_response_std` / `gradient_norms`."""
         if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+            raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
         return cls(label, kind, [n for n, _ in pairs], [float(v) for _, v in pairs], **kwargs)
 
 
@@ -236,7 +237,7 @@ def load_responses(path: str | os.PathLike) -> list[ResponseSeries]:
     try:
         doc = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"cannot read responses file {str(path)!r} ({e})") from e
+        raise InputError(f"cannot read responses file {str(path)!r} ({e})") from e
     if not isinstance(doc, dict) or doc.get("format") != RESPONSES_FORMAT:
-        raise ValueError(f"{str(path)!r} is not a {RESPONSES_FORMAT} file")
+        raise InputError(f"{str(path)!r} is not a {RESPONSES_FORMAT} file")
     return [ResponseSeries(**s) for s in doc["series"]]

@@ -34,6 +34,7 @@ try:
 except ImportError:  # Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
+from .errors import InputError
 from .fileio import atomic_path
 
 __all__ = [
@@ -58,7 +59,7 @@ DIRECTIONS_FORMAT = "landscape-directions"
 METRICS = ("loss", "accuracy")
 
 
-class StoreError(ValueError):
+class StoreError(InputError):
     """A surface file that cannot be used as asked; the message names the fix."""
 
 
@@ -177,7 +178,7 @@ def read_surface(path: str | os.PathLike) -> Surface:
             }
             shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
             if not values or any(v.shape != shape for v in values.values()):
-                raise ValueError("value arrays missing or not the shape of the grid")
+                raise InputError("value arrays missing or not the shape of the grid")
             return Surface(
                 alpha=alpha,
                 beta=beta,

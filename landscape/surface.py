@@ -41,6 +41,7 @@ from .directions import (
     orthogonalize,
     random_direction,
 )
+from .errors import InputError
 from .evaluate import (
     BN_MODES,
     LOSSES,
@@ -121,32 +122,35 @@ class SurfaceConfig:
             ("strategy", self.strategy, STRATEGIES),
         ):
             if value not in allowed:
-                raise ValueError(f"--{name} must be one of {', '.join(allowed)}; got {value!r}")
+                raise InputError(
+                    f"{name} must be one of {', '.join(allowed)}; got {value!r}", arg=name
+                )
         if not self.split or any(s not in ("train", "test") for s in self.split):
-            raise ValueError(
-                f"--split must be train, test or train,test; got {','.join(self.split)!r}"
+            raise InputError(
+                f"split must be train, test or train,test; got {','.join(self.split)!r}",
+                arg="split",
             )
         if len(set(self.split)) != len(self.split):
-            raise ValueError(f"--split lists a split twice: {','.join(self.split)!r}")
-        nx = parse_axis(self.x, flag="--x").num
-        ny = parse_axis(self.y, flag="--y").num if self.y is not None else 1
+            raise InputError(f"split lists a split twice: {','.join(self.split)!r}", arg="split")
+        nx = parse_axis(self.x, name="x").num
+        ny = parse_axis(self.y, name="y").num if self.y is not None else 1
         if nx * ny > MAX_POINTS:
-            raise ValueError(
-                f"--x/--y: a grid of {nx * ny:,} points is beyond what one file holds and one "
-                f"run finishes; use at most {MAX_POINTS:,} (e.g. -1:1:1001 on both axes)"
+            raise InputError(
+                f"a grid of {nx * ny:,} points (x times y) is beyond what one file holds and "
+                f"one run finishes; use at most {MAX_POINTS:,} (e.g. -1:1:1001 on both axes)"
             )
         if self.ckpt3 and not self.ckpt2:
-            raise ValueError("--ckpt3 needs --ckpt2 (a plane through three models)")
+            raise InputError(
+                "ckpt3 needs ckpt2 (a plane through three models)", arg=("ckpt3", "ckpt2")
+            )
         if self.ckpt3 and self.y is None:
-            raise ValueError("--ckpt3 makes a plane: give --y MIN:MAX:NUM too")
+            raise InputError("ckpt3 makes a plane: give y MIN:MAX:NUM too", arg=("ckpt3", "y"))
         if self.ckpt2 and self.directions:
-            raise ValueError("--ckpt2 and --directions both set the directions; give one")
+            raise InputError("ckpt2 and directions both choose the plane; give one of them", arg="ckpt2")
         for name in ("samples", "batch_size", "chunk_size", "bn_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(
-                    f"--{name.replace('_', '-')} must be a positive integer; got {value}"
-                )
+                raise InputError(f"{name} must be a positive integer; got {value}", arg=name)
 
     @property
     def is_2d(self) -> bool:
@@ -174,16 +178,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}") from e
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}") from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name}: no CUDA device here; use --device cpu")
+            raise InputError(f"--device {name}: no CUDA device here; use --device cpu")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(
+            raise InputError(
                 f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0.."
             )
     elif device.type != "cpu":
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}")
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}")
     return device
 
 
@@ -201,7 +205,7 @@ def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
     for name, tensor in loaded.model.state_dict().items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             kind = "NaN" if torch.isnan(tensor).any() else "inf"
-            raise ValueError(
+            raise InputError(
                 f"checkpoint {spec!r} has {kind} weights in {name} (a diverged run?); "
                 "use a checkpoint from before it diverged"
             )
@@ -270,7 +274,7 @@ def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
     for split, d in splits.items():
         top = int(d.y.max()) if len(d.y) else -1
         if top >= n_out:
-            raise ValueError(
+            raise InputError(
                 f"{split} labels go up to {top} but the model has {n_out} outputs; "
                 "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
             )
@@ -388,8 +392,8 @@ def open_surface(
         )
         for axis, d in dirs.items():
             check_direction(d, base, f"direction {axis}")
-        alpha = parse_axis(config.x, flag="--x").values()
-        beta = parse_axis(config.y, flag="--y").values() if config.is_2d else None
+        alpha = parse_axis(config.x, name="x").values()
+        beta = parse_axis(config.y, name="y").values() if config.is_2d else None
         attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
         with replacing(out):
             create_surface_file(
@@ -559,7 +563,7 @@ class Inputs(NamedTuple):
 def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> Inputs:
     """Load the checkpoint and data `config` names (provenance recorded for `device`)."""
     if not config.ckpt:
-        raise ValueError("--ckpt is required: a checkpoint file or pretrained:NAME")
+        raise InputError("--ckpt is required: a checkpoint file or pretrained:NAME")
     loaded = _load(config.ckpt, config)
     data = {
         s: load_split(

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from .errors import InputError
 from .store import Surface
 
 __all__ = [
@@ -91,7 +92,7 @@ def finite_difference_hessian(
 def _check_2d(alpha, beta, f):
     alpha, beta, f = np.asarray(alpha, float), np.asarray(beta, float), np.asarray(f, float)
     if f.shape != (len(alpha), len(beta)):
-        raise ValueError(f"values have shape {f.shape}, the grid is ({len(alpha)}, {len(beta)})")
+        raise InputError(f"values have shape {f.shape}, the grid is ({len(alpha)}, {len(beta)})")
     return alpha, beta, f
 
 
@@ -328,14 +329,14 @@ def grid_metrics(
     f = np.asarray(f, float)
     expected = (len(alpha),) if beta is None else (len(alpha), len(beta))
     if f.shape != expected:
-        raise ValueError(f"values have shape {f.shape}, the grid is {expected}")
+        raise InputError(f"values have shape {f.shape}, the grid is {expected}")
     reach = max(np.abs(c).max() for c in (alpha, beta) if c is not None)
     if not 0 < radius <= reach:
-        raise ValueError(
+        raise InputError(
             f"radius must be above 0 and inside the grid (at most {reach:g}); got {radius:g}"
         )
     if not (n_rays >= 1 and math.isfinite(basin_delta) and basin_delta > 0):
-        raise ValueError(
+        raise InputError(
             f"n_rays must be at least 1 and basin_delta a positive number; got {n_rays}, "
             f"{basin_delta:g}"
         )

@@ -47,6 +47,7 @@ from models import create_model, load_state_dict_strict, read_checkpoint, save_c
 from models.checkpoint import CheckpointError
 
 from .data import DEFAULT_DATASET, SUBSETS, DataTensors, load_split, normalize
+from .errors import InputError
 from .fileio import atomic_write_text, exclusive_lock
 
 __all__ = [
@@ -90,7 +91,7 @@ RUNTIME_FIELDS = (
 _EPOCH_FILE = re.compile(r"^epoch_(\d+)\.pt$")
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(InputError):
     """Bad training settings, or settings that differ from the run already in ``out``."""
 
 
@@ -184,7 +185,9 @@ class TrainConfig:
         ]
         for name, ok, rule in checks:
             if not ok:
-                raise TrainConfigError(f"{name} must be {rule}, got {getattr(self, name)!r}")
+                raise TrainConfigError(
+                    f"{name} must be {rule}, got {getattr(self, name)!r}", arg=name
+                )
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -450,7 +453,8 @@ def train(
     final = out / "final.pt"
     if out.exists() and not out.is_dir():
         raise TrainConfigError(
-            f"out {str(out)!r} is a file; a run is a folder of checkpoints - choose a folder"
+            f"out {str(out)!r} is a file; a run is a folder of checkpoints - choose a folder",
+            arg="out",
         )
     _check_existing(config, out)
 

@@ -27,6 +27,7 @@ from torch import Tensor
 
 from models import CheckpointError, clean_state_dict, read_checkpoint
 
+from .errors import InputError
 from .store import DIRECTIONS_FORMAT, open_readonly, write_directions_file
 
 __all__ = [
@@ -169,9 +170,9 @@ def pca_directions(
     used = [n for n in names if not (ignore_1d and final[n].dim() <= 1)]
     n_states = len(states)
     if n_states < 2:
-        raise ValueError(f"PCA needs at least 2 checkpoints, got {n_states}")
+        raise InputError(f"PCA needs at least 2 checkpoints, got {n_states}")
     if not used:
-        raise ValueError("no parameter left for the PCA; pass names= or ignore_1d=False")
+        raise InputError("no parameter left for the PCA; pass names= or ignore_1d=False")
 
     def rows(name: str) -> Tensor:  # (T, numel) in float64
         ref = final[name].detach().to("cpu", torch.float64).reshape(-1)
@@ -308,9 +309,9 @@ def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) == 0:
-        raise ValueError(f"coords must be (T, 2) path coordinates, got shape {coords.shape}")
+        raise InputError(f"coords must be (T, 2) path coordinates, got shape {coords.shape}")
     if num < 2:
-        raise ValueError(f"num must be at least 2, got {num}")
+        raise InputError(f"num must be at least 2, got {num}")
     lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)
     hi = np.maximum(coords.max(axis=0), 0.0)
     scale = float((hi - lo).max()) or 1.0

@@ -20,6 +20,8 @@ from landscape.surface_metrics import surface_metrics
 from landscape.trajectory import read_path
 from landscape.viewer import write_viewer
 
+from .errors import InputError
+
 __all__ = ["build_parser", "main"]
 
 
@@ -49,7 +51,7 @@ def build_parser() -> ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.files[0]).with_suffix(".html")
     if out.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"--out must end in .html, got {out.name!r}")
+        raise InputError(f"--out must end in .html, got {out.name!r}")
     check_output(out, "html", overwrite=args.overwrite, inputs=[*args.files, args.path])
     surfaces = [load_any_surface(f) for f in args.files]
     # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
@@ -61,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.path:
         trajectory = read_path(args.path)
         if trajectory is None:
-            raise ValueError(f"{args.path!r} holds no training path; use landscape trajectory")
+            raise InputError(f"{args.path!r} holds no training path; use landscape trajectory")
         paths = {"training path": (trajectory[0], trajectory[1])}
     write_viewer(out, surfaces, title=args.title, metrics=metrics, paths=paths)
     print(out)

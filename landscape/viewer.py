@@ -29,6 +29,8 @@ from landscape.figures import display_names, metric_label, resolve_scale, surfac
 from landscape.fileio import atomic_write_text
 from landscape.store import Surface
 
+from .errors import InputError
+
 __all__ = ["SETTINGS_SHOWN", "build_viewer_html", "plotly_comparison", "write_viewer"]
 
 SETTINGS_SHOWN = ("model", "norm", "ignore", "seed", "samples", "dataset", "source")
@@ -68,7 +70,7 @@ def _surface_paths(paths: Paths | Sequence[Paths | None] | None, k: int) -> list
     for label, (a, b) in (chosen or {}).items():
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         if a.shape != b.shape or a.ndim != 1:
-            raise ValueError(f"path {label!r}: alpha and beta must be 1-D of one length")
+            raise InputError(f"path {label!r}: alpha and beta must be 1-D of one length")
         out.append({"label": str(label), "alpha": _jsonable(a), "beta": _jsonable(b)})
     return out
 
@@ -151,12 +153,12 @@ def build_viewer_html(
         title: page title.
     """
     if not surfaces:
-        raise ValueError("the viewer needs at least one surface")
+        raise InputError("the viewer needs at least one surface")
     names = list(names) if names is not None else display_names(surfaces)
     if len(names) != len(surfaces):
-        raise ValueError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
+        raise InputError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
     if paths is not None and not isinstance(paths, Mapping) and len(paths) != len(surfaces):
-        raise ValueError(f"paths: give one mapping, or one per surface ({len(surfaces)})")
+        raise InputError(f"paths: give one mapping, or one per surface ({len(surfaces)})")
     splits = sorted({sp for s in surfaces for sp in s.splits}, key=lambda sp: (sp != "train", sp))
     has_acc = any(k.endswith("_accuracy") for s in surfaces for k in s.values)
     data = {
@@ -226,13 +228,13 @@ def plotly_comparison(
         height: figure height in pixels.
     """
     if not surfaces:
-        raise ValueError("plotly_comparison needs at least one surface")
+        raise InputError("plotly_comparison needs at least one surface")
     flat = [s.label for s in surfaces if not s.is_2d]
     if flat:
-        raise ValueError(f"surface {flat[0]!r} is 1-D; plotly_comparison draws 2-D surfaces")
+        raise InputError(f"surface {flat[0]!r} is 1-D; plotly_comparison draws 2-D surfaces")
     names = list(names) if names is not None else display_names(surfaces)
     if len(names) != len(surfaces):
-        raise ValueError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
+        raise InputError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
     arrays = [surface_values(s, split, metric) for s in surfaces]
     scale = resolve_scale(arrays, log=log)
     lo, hi = scale.vmin, scale.vmax

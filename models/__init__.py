@@ -12,7 +12,7 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .registry import create_model, is_model, list_models, register_model
+from .registry import ModelError, create_model, is_model, list_models, register_model
 from .resnet import BasicBlock, Bottleneck, CifarResNet, ResNet, has_skip_connections
 from .summary import count_macs, count_parameters, format_table, model_stats
 
@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointError",
     "CifarResNet",
     "LoadedCheckpoint",
+    "ModelError",
     "ResNet",
     "clean_state_dict",
     "count_macs",

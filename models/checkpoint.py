@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .registry import create_model, is_model
+from .registry import ModelError, create_model, is_model
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -42,7 +42,7 @@ CHECKPOINT_VERSION = 1
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(ModelError):
     """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 
@@ -110,7 +110,7 @@ def save_checkpoint(
     """
     name = model_name or getattr(model, "model_name", None)
     if name is None:
-        raise ValueError("model_name is required for a model not built by create_model")
+        raise ModelError("model_name is required for a model not built by create_model")
     kwargs = model_kwargs if model_kwargs is not None else getattr(model, "model_kwargs", {})
     ckpt = {
         "format": CHECKPOINT_FORMAT,

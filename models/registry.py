@@ -13,16 +13,28 @@ from collections.abc import Callable
 
 from torch import nn
 
-__all__ = ["register_model", "create_model", "list_models", "is_model", "resolve_factory"]
+__all__ = [
+    "ModelError",
+    "register_model",
+    "create_model",
+    "list_models",
+    "is_model",
+    "resolve_factory",
+]
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+class ModelError(ValueError):
+    """A model name, builder, argument or checkpoint the caller must change; the message
+    says what and how (command lines print it as bad input, exit 2)."""
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     """Register a builder under its function name (decorator)."""
     name = fn.__name__
     if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
+        raise ModelError(f"model {name!r} is already registered")
     _REGISTRY[name] = fn
     return fn
 
@@ -45,16 +57,16 @@ def resolve_factory(name: str) -> Callable[..., nn.Module]:
         try:
             module = importlib.import_module(module_name)
         except ImportError as e:
-            raise ValueError(
+            raise ModelError(
                 f"cannot import module {module_name!r} for model {name!r} ({e}); "
                 "make sure it is on sys.path (e.g. run from its directory)"
             ) from e
         fn = getattr(module, attr, None)
         if not callable(fn):
-            raise ValueError(f"{module_name!r} has no callable {attr!r} (model {name!r})")
+            raise ModelError(f"{module_name!r} has no callable {attr!r} (model {name!r})")
         return fn
     known = ", ".join(list_models())
-    raise ValueError(
+    raise ModelError(
         f"unknown model {name!r}; known models: {known} (or module.path:function for your own)"
     )
 
@@ -67,7 +79,7 @@ def create_model(name: str, **kwargs) -> nn.Module:
     """
     model = resolve_factory(name)(**kwargs)
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model factory {name!r} returned {type(model).__name__}, not nn.Module")
+        raise ModelError(f"model factory {name!r} returned {type(model).__name__}, not nn.Module")
     model.model_name = name
     model.model_kwargs = dict(kwargs)
     return model

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .registry import register_model
+from .registry import ModelError, register_model
 
 __all__ = [
     "BasicBlock",
@@ -166,11 +166,11 @@ class CifarResNet(nn.Module):
     ) -> None:
         super().__init__()
         if shortcut_type not in SHORTCUT_TYPES:
-            raise ValueError(
+            raise ModelError(
                 f"shortcut_type must be one of {SHORTCUT_TYPES}, got {shortcut_type!r}"
             )
         if width < 1:
-            raise ValueError(f"width must be a positive integer, got {width!r}")
+            raise ModelError(f"width must be a positive integer, got {width!r}")
         self.shortcut = shortcut
         self.shortcut_type = shortcut_type
         widths = [16 * width, 32 * width, 64 * width]

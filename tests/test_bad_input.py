@@ -503,3 +503,43 @@ def test_bad_input_is_one_line_exit_2_and_nothing_is_damaged(world, case, capsys
     assert not [k for k in after if k not in before and not k.startswith(".")], "half-written"
     assert not (world.root / "ran").exists()  # no file ever ran code
     sys.path.remove(str(world.root))
+
+
+# ------------------------------------------------- bad input and bugs told apart (issue #15)
+
+
+def test_a_bug_is_not_reported_as_bad_input(world, tmp_path, capsys, monkeypatch) -> None:
+    """A ValueError from inside a model's forward is a bug: traceback, exit 1, a report line."""
+
+    def broken_forward(self, x):
+        raise ValueError("operands could not be broadcast together (an injected bug)")
+
+    monkeypatch.setattr(models.CifarResNet, "forward", broken_forward)
+    code = compute.main(_compute(world, out=str(tmp_path / "bug.h5")))
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "Traceback" in err and "injected bug" in err
+    assert (
+        err.strip().splitlines()[-1].startswith("landscape compute: this is a bug, not a problem")
+    )
+
+
+def test_debug_shows_the_traceback_of_bad_input(world, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("LANDSCAPE_DEBUG", "1")
+    assert compute.main(_compute(world, "--x", "1:-1:5")) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "InputError" in err
+    assert err.strip().splitlines()[-1].startswith("landscape compute: error: --x: MAX must be")
+
+
+def test_library_errors_name_arguments_and_the_command_line_adds_flags(capsys) -> None:
+    from landscape.errors import InputError
+    from landscape.surface import SurfaceConfig
+
+    with pytest.raises(InputError, match=r"^batch_size must be a positive integer") as info:
+        SurfaceConfig(ckpt="m.pt", batch_size=0)
+    assert info.value.as_flag().startswith("--batch-size must be a positive integer")
+    with pytest.raises(InputError, match=r"^norm must be one of"):
+        SurfaceConfig(ckpt="m.pt", norm="l2")
+    assert compute.main(["--ckpt", "m.pt", "--x", "-1:1:3", "--out", "x.h5", "--norm", "l2"]) == 2
+    assert "--norm" in capsys.readouterr().err

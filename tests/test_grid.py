@@ -16,7 +16,7 @@ def test_parse_axis() -> None:
 
 @pytest.mark.parametrize("text", ["-1:1", "a:b:c", "1:-1:5", "-1:1:0", "-1:inf:3", "0:1:2.5"])
 def test_parse_axis_errors(text: str) -> None:
-    with pytest.raises(ValueError, match="--x"):
+    with pytest.raises(ValueError, match="^x"):
         parse_axis(text)
 
 

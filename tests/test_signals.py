@@ -175,3 +175,22 @@ def test_demo_keeps_its_surfaces_and_resumes(tmp_path, sig):
     # The first surface file exists, no point in it yet, and is resumed by a rerun.
     (first,) = out.glob("*_2d.h5")
     assert not read_surface(first).computed.any()
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_command(capsys):
+    """Python ignores an exception raised in ``__del__`` or a weakref callback, so a Ctrl-C
+    landing there used to be lost and the command ran on; it is raised again."""
+    from landscape.cliutil import guarded
+
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt  # as a signal arriving while a finalizer runs
+
+    def body() -> int:
+        Finalized()  # finalized at once; Python reports and swallows the exception
+        for _ in range(10**9):  # only the interrupt ends this early (else ~1 min, then 0)
+            pass
+        return 0
+
+    assert guarded("landscape test", body) == 130
+    assert "interrupted" in capsys.readouterr().err

@@ -6,6 +6,8 @@ import os
 
 import torch
 
+from landscape.data import DataError
+
 
 def tiny(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """48 train / 32 test normalized 8x8 RGB images, 10 classes, fixed by a seed per split."""
@@ -19,5 +21,7 @@ def tiny(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 def refused_on_rank_1(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """`tiny`, except under torchrun's rank 1, which refuses it (bad input on one rank only)."""
     if os.environ.get("RANK") == "1":
-        raise ValueError("tinydata: rank 1 refuses this dataset; use tinydata:tiny")
+        # A plugin reports bad input with landscape's InputError (DataError is one);
+        # any other exception is a bug in the plugin and keeps its traceback.
+        raise DataError("tinydata: rank 1 refuses this dataset; use tinydata:tiny")
     return tiny(split)

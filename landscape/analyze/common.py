@@ -19,6 +19,7 @@ from torch import Tensor, nn
 import models
 
 from ..data import DataTensors, load_split, take_subset
+from ..errors import InputError
 from ..fileio import atomic_path, atomic_savefig, provenance, sha256
 from ..pretrained import resolve_checkpoint
 
@@ -56,9 +57,9 @@ def parse_model_kwargs(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"--model-kwargs must be a JSON object; got {text!r}") from err
+        raise InputError(f"--model-kwargs must be a JSON object; got {text!r}") from err
     if not isinstance(value, dict):
-        raise ValueError(f"--model-kwargs must be a JSON object; got {text!r}")
+        raise InputError(f"--model-kwargs must be a JSON object; got {text!r}")
     return value
 
 
@@ -112,7 +113,7 @@ def check_labels(model: nn.Module, x: Tensor, y: Tensor) -> None:
         n_out = model.eval()(x[:1]).shape[-1]
     top = int(y.max()) if len(y) else -1
     if top >= n_out:
-        raise ValueError(
+        raise InputError(
             f"labels go up to {top} but the model has {n_out} outputs; "
             "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
         )
@@ -142,7 +143,7 @@ def write_json(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
 def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], flag: str) -> Path:
     path = Path(path)
     if path.suffix.lower() not in suffixes:
-        raise ValueError(f"{flag} must end in {' or '.join(suffixes)}; got {str(path)!r}")
+        raise InputError(f"{flag} must end in {' or '.join(suffixes)}; got {str(path)!r}")
     return path
 
 

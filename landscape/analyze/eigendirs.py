@@ -22,6 +22,7 @@ from .. import cliutil, hessian
 from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..data import DEFAULT_DATASET, add_data_arguments
 from ..directions import cosine
+from ..errors import InputError
 from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
 from ..store import DIRECTIONS_FORMAT, write_directions_file
@@ -77,11 +78,11 @@ def _main(args: argparse.Namespace) -> int:
     out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
     check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
     if args.iters < 2:
-        raise ValueError(f"--iters must be at least 2 (two eigenvectors); got {args.iters}")
+        raise InputError(f"--iters must be at least 2 (two eigenvectors); got {args.iters}")
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
+        raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
     if not args.tol > 0:
-        raise ValueError(f"--tol must be positive; got {args.tol}")
+        raise InputError(f"--tol must be positive; got {args.tol}")
     device = resolve_device(args.device)
     loaded = load_model(
         args.ckpt,

@@ -32,6 +32,7 @@ from .. import cliutil, hessian
 from ..analysis_plots import plot_curvature_map
 from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..data import DEFAULT_DATASET, DataTensors, add_data_arguments, is_plugin
+from ..errors import InputError
 from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
 from ..store import StoreError, Surface, read_directions, read_surface
@@ -159,20 +160,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     if not args.ckpt and not args.surface:
-        raise ValueError(
+        raise InputError(
             "give --ckpt CKPT (eigenvalues at theta*) or --surface FILE.h5 (a curvature map)"
         )
     for flag, value in (("--top-k", args.top_k), ("--iters", args.iters)):
         if value is not None and value < 1:
-            raise ValueError(f"{flag} must be a positive integer; got {value}")
+            raise InputError(f"{flag} must be a positive integer; got {value}")
     if args.trace_samples is not None and args.trace_samples < 0:
-        raise ValueError(f"--trace-samples must be 0 or more; got {args.trace_samples}")
+        raise InputError(f"--trace-samples must be 0 or more; got {args.trace_samples}")
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
+        raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
     if args.tol is not None and not args.tol > 0:
-        raise ValueError(f"--tol must be positive; got {args.tol}")
+        raise InputError(f"--tol must be positive; got {args.tol}")
     if args.split is not None and args.split not in ("train", "test"):
-        raise ValueError(f"--split must be train or test; got {args.split!r}")
+        raise InputError(f"--split must be train or test; got {args.split!r}")
     if args.figure:
         check_suffix(args.figure, FIGURE_FORMATS, "--figure")
     model_kwargs = parse_model_kwargs(args.model_kwargs)
@@ -195,7 +196,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     tol = args.tol or TOL[0]
     trace_samples = 50 if args.trace_samples is None else args.trace_samples
     if k > iters:
-        raise ValueError(f"--top-k {k} needs at least as many --iters; got --iters {iters}")
+        raise InputError(f"--top-k {k} needs at least as many --iters; got --iters {iters}")
     device = resolve_device(args.device)
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
@@ -329,9 +330,9 @@ def _spectrum_figure(
 def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     for flag, value in (("--out", args.out), ("--top-k", args.top_k)):
         if value is not None:
-            raise ValueError(f"{flag} applies to --ckpt alone; with --surface drop it")
+            raise InputError(f"{flag} applies to --ckpt alone; with --surface drop it")
     if args.trace_samples is not None:
-        raise ValueError("--trace-samples applies to --ckpt alone; with --surface drop it")
+        raise InputError("--trace-samples applies to --ckpt alone; with --surface drop it")
     path = Path(args.surface)
     surface = read_surface(path)
     _refuse_if_being_written(path)
@@ -345,12 +346,12 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         raise StoreError(f"{str(path)!r} names no checkpoint; pass --ckpt CKPT")
     ckpt_path = resolve_checkpoint(spec)
     if not ckpt_path.is_file():
-        raise ValueError(
+        raise InputError(
             f"the surface's checkpoint {spec!r} does not exist here; pass --ckpt PATH to it"
         )
     recorded = surface.provenance.get("ckpt_sha256")
     if recorded and sha256(ckpt_path) != recorded:
-        raise ValueError(
+        raise InputError(
             f"checkpoint {spec!r} differs from the one {str(path)!r} was computed with; "
             "pass --ckpt with the original weights"
         )
@@ -362,7 +363,7 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         )
     loss = cfg.get("loss", "ce")
     if loss not in hessian.LOSSES:
-        raise ValueError(f"the surface's loss {loss!r} has no Hessian here ({hessian.LOSSES})")
+        raise InputError(f"the surface's loss {loss!r} has no Hessian here ({hessian.LOSSES})")
     device = resolve_device(args.device)
     loaded = load_model(
         str(ckpt_path),
@@ -457,7 +458,7 @@ def _data(
 
     dataset = pick(args.dataset, "dataset", DEFAULT_DATASET)
     if args.dataset is None and is_plugin(dataset):
-        raise ValueError(
+        raise InputError(
             f"the surface was computed on the dataset {dataset!r}, a function of your own; "
             f"a file never names code to run - pass --dataset {dataset} to use it"
         )

@@ -28,6 +28,7 @@ from .. import cliutil
 from ..analysis_plots import plot_gradient_norms, plot_layer_response_std
 from ..cliutil import ArgumentParser, add_overwrite_argument, guarded
 from ..data import DataTensors, add_data_arguments, num_classes
+from ..errors import InputError
 from ..fileio import check_output
 from ..pretrained import resolve_checkpoint
 from ..responses import (
@@ -117,10 +118,10 @@ def _main(args: argparse.Namespace) -> int:
     for path, flag in ((figure, "--figure"), (grad_figure, "--grad-figure")):
         check_output(path, "figure", overwrite=args.overwrite, inputs=args.sources, flag=flag)
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be a positive integer; got {args.batch_size}")
+        raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
     labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
     if labels is not None and len(labels) != len(args.sources):
-        raise ValueError(
+        raise InputError(
             f"--labels has {len(labels)} entries for {len(args.sources)} sources; give one each"
         )
     model_kwargs = parse_model_kwargs(args.model_kwargs)
