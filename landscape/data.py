@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import importlib
@@ -53,6 +54,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from .errors import InputError
 
@@ -62,6 +64,7 @@ __all__ = [
     "SPLITS",
     "SUBSETS",
     "DataError",
+    "check_model_fits",
     "is_plugin",
     "DataTensors",
     "add_data_arguments",
@@ -371,6 +374,40 @@ def is_plugin(dataset: Any) -> bool:
         return _parse(dataset)[0] == "module"
     except DataError:
         return False
+
+
+def check_model_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, what: str) -> int:
+    """Run `model` (a private eval copy) on one input of `what`; return its class count.
+
+    Inputs the model rejects, outputs that are not ``(batch, classes)`` and labels outside
+    ``0 .. classes - 1`` are bad input, named in one line, before anything is computed.
+    """
+    if len(y) and int(y.min()) < 0:
+        raise DataError(f"{what} has negative labels ({int(y.min())}); labels are 0 .. C-1")
+    probe = copy.deepcopy(model).eval()
+    try:
+        with torch.inference_mode():
+            out = probe(x[:1])
+    except RuntimeError as e:  # torch's shape and dtype mismatches (anything else: a bug)
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise DataError(
+            f"the model cannot take the inputs of {what}: shape {tuple(x.shape[1:])}, "
+            f"{x.dtype} ({reason}); give inputs the model expects, e.g. (N, 3, 32, 32) images"
+        ) from e
+    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise DataError(
+            f"the model returns {shape} for one input of {what}, not (1, classes) logits; "
+            "use a classifier"
+        )
+    n_out = int(out.shape[-1])
+    top = int(y.max()) if len(y) else -1
+    if top >= n_out:
+        raise DataError(
+            f"labels of {what} go up to {top} but the model has {n_out} outputs; use a "
+            "checkpoint trained on this dataset (or model_kwargs num_classes)"
+        )
+    return n_out
 
 
 def _parse(dataset: str) -> tuple[str, str]:
@@ -745,7 +782,13 @@ def _as_tensor(value: Any, what: str, spec: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach().cpu()
     if isinstance(value, np.ndarray | int | float | list | tuple):
-        return torch.as_tensor(np.asarray(value))
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise DataError(
+                f"dataset {spec!r} returned {what} of dtype {array.dtype}; return numbers "
+                "(labels as integer class indices)"
+            )
+        return torch.as_tensor(array)
     raise DataError(
         f"dataset {spec!r} returned {what} of type {type(value).__name__}; return tensors "
         "(e.g. add torchvision.transforms.PILToTensor to the Dataset)"
@@ -764,6 +807,11 @@ def _load_user(spec: str, split: str) -> DataTensors:
         pairs = [result[i] for i in range(len(result))]
         if not pairs:
             raise DataError(f"dataset {spec!r} returned an empty {split} split")
+        if not all(isinstance(p, tuple | list) and len(p) >= 2 for p in pairs):
+            raise DataError(
+                f"dataset {spec!r}: item 0 is a {type(pairs[0]).__name__}; each item must be "
+                "an (x, y) pair"
+            )
         x = torch.stack([_as_tensor(p[0], "x", spec) for p in pairs])
         y = torch.stack([_as_tensor(p[1], "y", spec).reshape(()) for p in pairs])
     else:
@@ -773,6 +821,11 @@ def _load_user(spec: str, split: str) -> DataTensors:
         )
     if len(y) == 0:
         raise DataError(f"dataset {spec!r} returned an empty {split} split; return some samples")
+    if y.dim() == 1 and not y.is_floating_point() and len(y) and int(y.min()) < 0:
+        raise DataError(
+            f"dataset {spec!r}: {split} labels go down to {int(y.min())}; labels are class "
+            "indices 0 .. C-1"
+        )
     if y.is_floating_point() or y.dim() != 1:
         raise DataError(
             f"dataset {spec!r}: labels must be a 1-D integer tensor, got {y.dtype} "

@@ -16,6 +16,7 @@ written, so HDF5 metadata never changes and a process killed at any moment
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -132,13 +133,43 @@ class Surface:
         return mask
 
 
-def _json_attr(f: h5py.File, name: str) -> dict:
+def _json_attr(f: h5py.File, name: str, what: Path) -> dict:
+    """A JSON-object attribute (``config``, ``provenance``); absent reads as {}."""
     raw = f.attrs.get(name)
     if raw is None:
         return {}
     if isinstance(raw, bytes):
         raw = raw.decode()
-    return json.loads(raw)
+    if not isinstance(raw, str):
+        raise _damaged(what, f"attribute {name!r} is {type(raw).__name__}, not JSON text")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _damaged(what, f"attribute {name!r} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _damaged(what, f"attribute {name!r} is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _damaged(path: Path, part: str) -> StoreError:
+    return StoreError(
+        f"surface file {str(path)!r} is damaged: {part}; recompute it or use another copy"
+    )
+
+
+def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    """/alpha or /beta: a 1-D dataset of finite, strictly increasing numbers."""
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise _damaged(path, f"/{name} is missing or not a dataset")
+    if obj.ndim != 1 or obj.size < 1 or obj.dtype.kind not in "fiu":
+        raise _damaged(path, f"/{name} must be a 1-D array of numbers, not {obj.dtype} {obj.shape}")
+    values = np.asarray(obj[()], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise _damaged(path, f"/{name} holds NaN or inf")
+    if np.any(np.diff(values) <= 0):
+        raise _damaged(path, f"/{name} is not strictly increasing (a repeated or unsorted value)")
+    return values
 
 
 def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
@@ -156,10 +187,11 @@ def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
-    """Read a surface file (without directions).
+    """Read a surface file (without directions), checking every part the format defines.
 
     Raises:
-        StoreError: the file is missing or not a landscape surface file.
+        StoreError: the file is missing, not a landscape surface file, or damaged; the
+            message names the part that is wrong.
     """
     path = Path(path)
     with open_readonly(path, "surface file") as f:
@@ -169,42 +201,102 @@ def read_surface(path: str | os.PathLike) -> Surface:
                 "files of the original loss-landscape code are read by landscape.legacy"
             )
         try:
-            alpha = f["alpha"][()]
-            beta = f["beta"][()] if "beta" in f else None
-            values = {
-                name: np.asarray(obj[()], dtype=np.float64)
-                for name, obj in f.items()
-                if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
-            }
+            alpha = _coordinates(f, "alpha", path)
+            beta = _coordinates(f, "beta", path) if "beta" in f else None
             shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
-            if not values or any(v.shape != shape for v in values.values()):
-                raise InputError("value arrays missing or not the shape of the grid")
+            values = {}
+            for name, obj in f.items():
+                if name in ("alpha", "beta", "directions"):
+                    continue
+                if not isinstance(obj, h5py.Dataset):
+                    raise _damaged(path, f"/{name} is a group, not an array of values")
+                if obj.shape != shape or obj.dtype.kind not in "fiu":
+                    raise _damaged(
+                        path,
+                        f"/{name} is {obj.dtype} {obj.shape}, not numbers of the grid's "
+                        f"shape {shape}",
+                    )
+                values[name] = np.asarray(obj[()], dtype=np.float64)
+            if not any(name.endswith("_loss") for name in values):
+                raise _damaged(path, "no /{split}_loss array")
+            if "directions" in f:  # every part of the file is checked, directions too
+                _checked_directions(f, path)
             return Surface(
                 alpha=alpha,
                 beta=beta,
                 values=values,
-                config=_json_attr(f, "config"),
-                provenance=_json_attr(f, "provenance"),
+                config=_json_attr(f, "config", path),
+                provenance=_json_attr(f, "provenance", path),
                 path=path,
             )
-        except (KeyError, OSError, TypeError, ValueError) as e:
-            raise StoreError(
-                f"surface file {str(path)!r} is damaged ({e}); recompute it or use another copy"
-            ) from e
+        except StoreError:
+            raise
+        except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
+            raise _damaged(path, f"{type(e).__name__}: {e}") from e
+
+
+def directions_sha256(directions: Mapping[str, Mapping[str, torch.Tensor | np.ndarray]]) -> str:
+    """A hash of direction tensors as stored (float32, by axis and name): edits change it."""
+    h = hashlib.sha256()
+    for axis in sorted(directions):
+        for name in sorted(directions[axis]):
+            t = directions[axis][name]
+            a = np.ascontiguousarray(
+                t.detach().to("cpu", torch.float32).numpy()
+                if isinstance(t, torch.Tensor)
+                else np.asarray(t, dtype=np.float32)
+            )
+            h.update(f"{axis}/{name}:{a.shape};".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
-    """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``."""
+    """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``.
+
+    Checked: the layout, finite numbers, and the ``directions_sha256`` attribute where the
+    file has one (so directions edited after the file was made are refused).
+    """
+    path = Path(path)
     with open_readonly(path, "directions file") as f:
-        if "directions" not in f:
+        if f.get("directions") is None:
             raise StoreError(
                 f"{str(path)!r} holds no /directions group; pass a surface or directions file "
                 "written by landscape"
             )
-        return {
-            axis: {name: torch.from_numpy(ds[()]) for name, ds in group.items()}
-            for axis, group in f["directions"].items()
-        }
+        return _checked_directions(f, path)
+
+
+def _checked_directions(f: h5py.File, path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    def bad(part: str) -> StoreError:
+        return StoreError(
+            f"directions in {str(path)!r} are damaged: {part}; recompute the file or use "
+            "another copy"
+        )
+
+    group = f["directions"]
+    if not isinstance(group, h5py.Group):
+        raise bad("/directions is not a group")
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for axis, sub in group.items():
+        if axis not in ("x", "y") or not isinstance(sub, h5py.Group):
+            raise bad(f"/directions/{axis} is not an x or y group of tensors")
+        out[axis] = {}
+        for name, ds in sub.items():
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+                raise bad(f"/directions/{axis}/{name} is not an array of floats")
+            array = ds[()]
+            if not np.isfinite(array).all():
+                raise bad(f"/directions/{axis}/{name} holds NaN or inf")
+            out[axis][name] = torch.from_numpy(np.asarray(array))
+    if "y" in out and "x" not in out:
+        raise bad("a y direction without an x direction")
+    recorded = f.attrs.get("directions_sha256")
+    if isinstance(recorded, bytes):
+        recorded = recorded.decode()
+    if recorded is not None and recorded != directions_sha256(out):
+        raise bad("they differ from the ones the file was made with (directions_sha256)")
+    return out
 
 
 @contextmanager
@@ -244,6 +336,8 @@ def create_surface_file(
         f.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True)
         for k, v in (extra_attrs or {}).items():
             f.attrs[k] = v
+        if directions:
+            f.attrs["directions_sha256"] = directions_sha256(directions)
         scales = []
         for name, coords in (("alpha", alpha), ("beta", beta)):
             if coords is None:
@@ -297,6 +391,7 @@ def write_directions_file(
         f.attrs["config"] = json.dumps(dict(config or {}), sort_keys=True)
         for k, v in (attrs or {}).items():
             f.attrs[k] = v
+        f.attrs["directions_sha256"] = directions_sha256(directions)
         _write_directions_group(f, directions)
         for gname, arrays in (groups or {}).items():
             g = f.create_group(gname)

@@ -31,7 +31,14 @@ from tqdm.auto import tqdm
 
 import models
 
-from .data import DEFAULT_DATASET, DataError, DataTensors, load_split, take_subset
+from .data import (
+    DEFAULT_DATASET,
+    DataError,
+    DataTensors,
+    check_model_fits,
+    load_split,
+    take_subset,
+)
 from .directions import (
     IGNORES,
     NORMS,
@@ -146,7 +153,10 @@ class SurfaceConfig:
         if self.ckpt3 and self.y is None:
             raise InputError("ckpt3 makes a plane: give y MIN:MAX:NUM too", arg=("ckpt3", "y"))
         if self.ckpt2 and self.directions:
-            raise InputError("ckpt2 and directions both choose the plane; give one of them", arg="ckpt2")
+            raise InputError(
+                "ckpt2 and directions both choose the plane; give one of them",
+                arg=("ckpt2", "directions"),
+            )
         for name in ("samples", "batch_size", "chunk_size", "bn_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -198,18 +208,10 @@ def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, 
 
 
 def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
-    loaded = models.load_checkpoint(
+    # NaN weights (a diverged run) are refused by load_checkpoint, as in every command.
+    return models.load_checkpoint(
         resolve_checkpoint(spec), model_name=config.model, model_kwargs=config.model_kwargs or None
     )
-    # A diverged run saves NaN weights; every point of its surface would be NaN.
-    for name, tensor in loaded.model.state_dict().items():
-        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            kind = "NaN" if torch.isnan(tensor).any() else "inf"
-            raise InputError(
-                f"checkpoint {spec!r} has {kind} weights in {name} (a diverged run?); "
-                "use a checkpoint from before it diverged"
-            )
-    return loaded
 
 
 def _directions(
@@ -268,16 +270,8 @@ def _eval_splits(
 
 
 def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
-    with torch.inference_mode():
-        probe = next(iter(splits.values()))
-        n_out = copy_eval(model)(probe.x[:1]).shape[-1]
     for split, d in splits.items():
-        top = int(d.y.max()) if len(d.y) else -1
-        if top >= n_out:
-            raise InputError(
-                f"{split} labels go up to {top} but the model has {n_out} outputs; "
-                "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
-            )
+        check_model_fits(model, d.x, d.y, what=f"the {split} split")
 
 
 def copy_eval(model: nn.Module) -> nn.Module:
@@ -300,6 +294,13 @@ def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, An
     except StoreError as e:  # never overwritten unasked: it may be someone's result
         raise StoreError(f"--out: {e}; use another --out, or --overwrite to replace it") from e
     diffs = config.differences(existing.config)
+    for axis, name, text in (("alpha", "x", config.x), ("beta", "y", config.y)):
+        stored = getattr(existing, axis)
+        wanted = parse_axis(text, name=name).values() if text is not None else None
+        if (stored is None) != (wanted is None) or (
+            stored is not None and not np.array_equal(stored, wanted)
+        ):
+            diffs.append(f"/{axis} differs from the grid {name}={text} (coordinates edited?)")
     for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
         if existing.provenance.get(key) != provenance.get(key):
             diffs.append(f"{key.split('_')[0]} content differs from the one the file was made with")
@@ -383,6 +384,14 @@ def open_surface(
     if out.exists() and not overwrite:
         _check_resume(out, config, provenance)
         stored = read_directions(out)
+        expected = ("x", "y") if config.is_2d else ("x",)
+        if tuple(sorted(stored)) != expected:
+            raise StoreError(
+                f"{str(out)!r} stores directions {sorted(stored)}, the grid needs {list(expected)}"
+                "; use another --out, or --overwrite to replace it"
+            )
+        for axis, d in stored.items():
+            check_direction(d, base, f"the stored direction {axis} of {str(out)!r}")
         dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
     else:
         dirs = (

@@ -46,7 +46,14 @@ from torch import nn
 from models import create_model, load_state_dict_strict, read_checkpoint, save_checkpoint
 from models.checkpoint import CheckpointError
 
-from .data import DEFAULT_DATASET, SUBSETS, DataTensors, load_split, normalize
+from .data import (
+    DEFAULT_DATASET,
+    SUBSETS,
+    DataTensors,
+    check_model_fits,
+    load_split,
+    normalize,
+)
 from .errors import InputError
 from .fileio import atomic_write_text, exclusive_lock
 
@@ -410,11 +417,10 @@ def _check_existing(config: TrainConfig, out: Path) -> None:
 
 
 def _check_outputs(model: nn.Module, data: DataTensors) -> None:
-    """Refuse a model with fewer outputs than the data has classes, before any training."""
-    was_training = model.training
-    with torch.no_grad():
-        n_out = model.eval()(normalize(data.x[:1], data.mean, data.std)).shape[-1]
-    model.train(was_training)
+    """Refuse inputs the model rejects, and a model with fewer outputs than the data has
+    classes, before any training."""
+    x = normalize(data.x[:1], data.mean, data.std)
+    n_out = check_model_fits(model, x, data.y[:0], what="the training data")
     if n_out < data.num_classes:
         raise TrainConfigError(
             f"the model has {n_out} classes but the dataset has {data.num_classes}; "

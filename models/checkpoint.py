@@ -249,13 +249,18 @@ def load_checkpoint(
                 f"{CHECKPOINT_VERSION}; upgrade the landscape package"
             )
         if "state_dict" not in obj:
-            raise CheckpointError(f"checkpoint {str(path)!r} has no 'state_dict'")
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has no 'state_dict'; the file is damaged - use another "
+                "copy or re-save it with models.save_checkpoint"
+            )
         state_dict = obj["state_dict"]
         stored_name, stored_kwargs = obj.get("model"), obj.get("model_kwargs", {})
         for key, value, kind in (
             ("state_dict", state_dict, dict),
             ("model", stored_name, str),
             ("model_kwargs", stored_kwargs, dict),
+            ("metrics", obj.get("metrics", {}), dict),
+            ("dataset", obj.get("dataset", {}), dict),
         ):
             if not isinstance(value, kind):
                 raise CheckpointError(
@@ -300,6 +305,13 @@ def load_checkpoint(
             f"checkpoint {str(path)!r}: state_dict entries that are not tensors: "
             f"{', '.join(map(str, bad[:5]))}; the file is damaged or not a state_dict"
         )
+    for key, tensor in state_dict.items():  # a diverged run saves NaN weights
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            kind = "NaN" if torch.isnan(tensor).any() else "inf"
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} has {kind} weights in {key} (a diverged run?); "
+                "use a checkpoint from before it diverged"
+            )
     load_state_dict_strict(model, state_dict, name=name)
     return LoadedCheckpoint(
         model=model,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import os
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 __all__ = [
@@ -71,13 +73,38 @@ def resolve_factory(name: str) -> Callable[..., nn.Module]:
     )
 
 
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not POSIX
+        return None
+
+
+def _check_size(name: str, factory: Callable[..., nn.Module], kwargs: dict) -> None:
+    """Build the network on the meta device first (no memory): one that cannot fit in this
+    machine's memory is refused before it is allocated."""
+    with torch.device("meta"):
+        probe = factory(**kwargs)
+    count = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    memory = _physical_memory()
+    if memory is not None and 4 * count > memory:
+        raise ModelError(
+            f"model {name!r} with {kwargs} has {count:,} parameters ({4 * count / 2**30:,.0f} "
+            f"GiB in float32), more than this machine's {memory / 2**30:,.0f} GiB; "
+            "check --model-kwargs"
+        )
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build model `name` with builder keyword arguments `kwargs`.
 
     The returned module carries ``model_name`` and ``model_kwargs`` attributes so
     that a checkpoint can record how to rebuild it.
     """
-    model = resolve_factory(name)(**kwargs)
+    factory = resolve_factory(name)
+    if name in _REGISTRY:  # a user's factory is called once only: it is their code
+        _check_size(name, factory, kwargs)
+    model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise ModelError(f"model factory {name!r} returned {type(model).__name__}, not nn.Module")
     model.model_name = name

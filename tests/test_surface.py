@@ -258,7 +258,7 @@ def test_file_layout_and_provenance(tmp_path, tiny_ckpt) -> None:
 def test_label_mismatch_is_refused(tmp_path) -> None:
     x, y = tiny("train")
     bad = {"train": (x, y + 10)}
-    with pytest.raises(ValueError, match="labels go up to 19 but the model has 10 outputs"):
+    with pytest.raises(ValueError, match="train split go up to 19 but the model has 10 outputs"):
         compute_surface(
             models.create_model("resnet20"),
             bad,

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 import models
 
-from ..data import DataTensors, load_split, take_subset
+from ..data import DataTensors, check_model_fits, load_split, take_subset
 from ..errors import InputError
 from ..fileio import atomic_path, atomic_savefig, provenance, sha256
 from ..pretrained import resolve_checkpoint
@@ -108,15 +108,9 @@ def weight_names(model: nn.Module, wrt: str) -> list[str]:
 
 
 def check_labels(model: nn.Module, x: Tensor, y: Tensor) -> None:
-    """Refuse labels the model has no output for (cross-entropy would fail deep inside)."""
-    with torch.no_grad():
-        n_out = model.eval()(x[:1]).shape[-1]
-    top = int(y.max()) if len(y) else -1
-    if top >= n_out:
-        raise InputError(
-            f"labels go up to {top} but the model has {n_out} outputs; "
-            "use a checkpoint trained on this dataset (or --model-kwargs num_classes)"
-        )
+    """Refuse inputs the model rejects and labels it has no output for (see
+    `landscape.data.check_model_fits`), before any long computation."""
+    check_model_fits(model, x, y, what="the data")
 
 
 def json_safe(value: Any) -> Any:
