@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -22,6 +23,13 @@ from conftest import REPO, subprocess_env
 
 HANG = 300.0  # seconds: only a hung child or test takes this long, whatever the machine
 POLL = 0.02  # seconds between looks at a predicate on disk (a pause, not a sign)
+
+
+def default_sigint() -> None:
+    """Give a child the default Ctrl-C: a suite started in the background of a
+    non-interactive shell (`make test &`, some CI runners) inherits SIGINT *ignored*, and
+    a child that ignores it could never show how it handles Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_until(
@@ -68,6 +76,7 @@ class Proc:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
+            preexec_fn=default_sigint,
             **popen,
         )
         self.pid = self.popen.pid

@@ -37,6 +37,9 @@ class Child:
         if self.pid == 0:  # the child: run the command, never return into pytest
             code = 99
             try:
+                # Ctrl-C as in a terminal, even when the suite runs in the background of a
+                # shell (which starts it with SIGINT ignored).
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until os._exit
                 sys.stderr = open(self.err_path, "w", buffering=1)  # noqa: SIM115
                 if fsize is not None:
