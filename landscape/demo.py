@@ -96,13 +96,23 @@ def _run(args: argparse.Namespace) -> int:
         "slices_1d.png": [*files_1d, "--split", "train,test"],
     }
     for name, plot_args in figures.items():
-        if plot.main([*plot_args, "--out", str(out / name)]) != 0:
+        # The demo owns its folder: its figures replace earlier ones (even from versions
+        # that did not mark their figures as landscape's).
+        if plot.main([*plot_args, "--out", str(out / name), "--overwrite"]) != 0:
             return 2
     table = format_table(rows)
     (out / "metrics.txt").write_text(table + "\n")
     if (
         view.main(
-            [*files_2d, *files_1d, "--out", str(out / "view.html"), "--title", "Skip vs no-skip"]
+            [
+                *files_2d,
+                *files_1d,
+                "--out",
+                str(out / "view.html"),
+                "--title",
+                "Skip vs no-skip",
+                "--overwrite",
+            ]
         )
         != 0
     ):

@@ -47,16 +47,16 @@ for depth in 20 56; do
   pair="resnet$depth plain$depth"
   [ -f "$res/resnet${depth}_2d.h5" ] && [ -f "$res/plain${depth}_2d.h5" ] || continue
   suffix=$([ "$depth" = 20 ] && echo "" || echo "_56")
-  $PY -m landscape.plot $(files "$pair" 2d) --kind contour --log \
+  $PY -m landscape.plot --overwrite $(files "$pair" 2d) --kind contour --log \
       --out "$res/compare${suffix}_contour.png" --dpi 90
-  $PY -m landscape.plot $(files "$pair" 2d) --kind surface --out "$res/compare${suffix}_3d.png" --dpi 90
+  $PY -m landscape.plot --overwrite $(files "$pair" 2d) --kind surface --out "$res/compare${suffix}_3d.png" --dpi 90
 done
-$PY -m landscape.plot $(files "$have" 1d) --split train,test --out "$res/slices_1d.png" --dpi 90
-$PY -m landscape.curves $(for n in $have; do printf 'runs/%s ' "$n"; done) \
+$PY -m landscape.plot --overwrite $(files "$have" 1d) --split train,test --out "$res/slices_1d.png" --dpi 90
+$PY -m landscape.curves --overwrite $(for n in $have; do printf 'runs/%s ' "$n"; done) \
     --out "$res/degradation.png" --dpi 90
 $PY -m landscape.metrics $(files "$have" 2d) > "$res/metrics.txt"
-$PY -m landscape.analyze responses $(for n in $have; do printf 'runs/%s/final.pt ' "$n"; done) \
+$PY -m landscape.analyze responses --overwrite $(for n in $have; do printf 'runs/%s/final.pt ' "$n"; done) \
     --dataset "imagefolder:$data" --samples 500 --out "$res/responses.json" \
     --figure "$res/responses.png" --grad-figure "$res/gradients.png"
-$PY -m landscape.view $(files "$have" 2d) $(files "$have" 1d) --out "$res/view.html" \
+$PY -m landscape.view --overwrite $(files "$have" 2d) $(files "$have" 1d) --out "$res/view.html" \
     --title "CIFAR-10: skip vs no-skip"
