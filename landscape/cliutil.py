@@ -170,26 +170,24 @@ MAX_SEED = 2**63 - 1  # what torch.Generator.manual_seed takes
 MAX_DPI = 2400  # a 6.4x4.8-inch figure is then 15360x11520 pixels, 0.5 GB of RGBA
 
 
-def seed(text: str) -> int:
-    """argparse type of a random seed: an integer in 0 .. 2**63 - 1."""
+def _int_between(text: str, low: int, high: int, high_text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 2**63 - 1, got {text}")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high_text}, got {text}")
     return value
+
+
+def seed(text: str) -> int:
+    """argparse type of a random seed: an integer in 0 .. 2**63 - 1."""
+    return _int_between(text, 0, MAX_SEED, "2**63 - 1")
 
 
 def dpi(text: str) -> int:
     """argparse type of a figure resolution: an integer in 1 .. `MAX_DPI`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if not 1 <= value <= MAX_DPI:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_DPI}, got {text}")
-    return value
+    return _int_between(text, 1, MAX_DPI, str(MAX_DPI))
 
 
 def finite_float(text: str) -> float:

@@ -50,6 +50,17 @@ def _interrupt(target: str, command: str, argv: list[str], sig: int, *, block_at
     return code, err.replace("\nREADY\n", "")
 
 
+def _rerun(command: str, argv: list) -> subprocess.CompletedProcess:
+    """The same command again, to its end (it resumes)."""
+    return subprocess.run(
+        [PYTHON, "-m", command, *map(str, argv)],
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+    )
+
+
 def _last_line(err: str) -> str:
     lines = [line for line in err.strip().splitlines() if line.strip()]
     return lines[-1]
@@ -72,13 +83,7 @@ def test_compute_keeps_finished_points_and_resumes(tmp_path, sig):
     assert "interrupted; everything computed so far is saved" in _last_line(err)
     done = int(read_surface(out).computed.sum())
     assert 0 < done < 9
-    resumed = subprocess.run(
-        [PYTHON, "-m", "landscape.compute", *map(str, argv)],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
+    resumed = _rerun("landscape.compute", argv)
     assert resumed.returncode == 0, resumed.stderr
     assert read_surface(out).computed.all()
 
@@ -95,13 +100,7 @@ def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
     assert "every finished epoch is saved" in _last_line(err)
     assert sorted(p.name for p in out.glob("epoch_*.pt")) == ["epoch_000.pt", "epoch_001.pt"]
     assert not (out / "final.pt").exists()
-    resumed = subprocess.run(
-        [PYTHON, "-m", "landscape.train", *map(str, argv)],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=HANG,
-    )
+    resumed = _rerun("landscape.train", argv)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stdout and "epoch 1/3" not in resumed.stdout
     assert "epoch 2/3" in resumed.stdout
