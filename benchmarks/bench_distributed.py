@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 import models
-from landscape.store import read_surface
+from landscape.io.surface_file import read_surface
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 The baseline behaves like the original loss-landscape code: at every grid point
 it copies theta* + alpha*dx + beta*dy into the model's parameters, then reads the
 samples through a DataLoader (per-image ToTensor + Normalize, batches of 128)
-in eval mode. Ours is `landscape.evaluate.make_evaluator` with the strategy
+in eval mode. Ours is `landscape.surface.evaluate.make_evaluator` with the strategy
 picked for the device. Both evaluate the same model, data, directions and grid.
 
     python benchmarks/bench_surface.py                      # resnet20, 5x5, 1,024 samples
@@ -29,10 +29,11 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 import models
-from landscape.data import load_split
-from landscape.directions import random_direction
-from landscape.evaluate import EvalData, make_evaluator
-from landscape.surface import resolve_device, state_of
+from landscape.core.device import resolve_device
+from landscape.data.datasets import load_split
+from landscape.surface.directions import random_direction
+from landscape.surface.engine import state_of
+from landscape.surface.evaluate import EvalData, make_evaluator
 
 
 class PerImageDataset(Dataset):

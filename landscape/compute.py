@@ -2,27 +2,28 @@
 
 Exit codes: 0 done; 2 bad input (one line on stderr); 130 interrupted (the file
 is consistent and a rerun resumes it). Started by ``torchrun``, the ranks share
-the grid and rank 0 writes the file (`landscape.distributed`, docs/distributed.md).
+the grid and rank 0 writes the file (`landscape.surface.distributed`, docs/distributed.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Sequence
 
-from . import cliutil, distributed
-from .cliutil import RESUMABLE, ArgumentParser, guarded, terminate_as_interrupt
-from .data import add_data_arguments
-from .directions import IGNORES, NORMS
-from .errors import InputError
-from .evaluate import BN_MODES, LOSSES, PRECISIONS, STRATEGIES
-from .fileio import check_output
-from .pretrained import resolve_checkpoint
-from .store import SURFACE_FORMAT
-from .surface import SurfaceConfig, run
+from landscape.cli import options
+from landscape.cli.options import add_data_arguments, add_model_arguments
+from landscape.cli.runner import RESUMABLE, ArgumentParser, guarded, terminate_as_interrupt
+from landscape.core.checkpoints import resolve_checkpoint
+from landscape.core.errors import InputError
+from landscape.core.files import check_output
+from landscape.io.surface_file import SURFACE_FORMAT
+from landscape.surface import distributed
+from landscape.surface.config import SurfaceConfig
+from landscape.surface.directions import IGNORES, NORMS
+from landscape.surface.engine import run
+from landscape.surface.evaluate import BN_MODES, EVAL_PRECISIONS, LOSSES, STRATEGIES
 
 __all__ = ["build_parser", "config_from_args", "main"]
 
@@ -40,13 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="trained weights: a checkpoint, a bare state_dict, or pretrained:NAME",
     )
-    m.add_argument("--model", metavar="NAME", help="model name, needed only for a bare state_dict")
-    m.add_argument(
-        "--model-kwargs",
-        default="{}",
-        metavar="JSON",
-        help="builder arguments, e.g. '{\"num_classes\": 100}'",
-    )
+    add_model_arguments(m)
     add_data_arguments(p)
     p.add_argument("--split", default="train", metavar="LIST", help="train, test or train,test")
     g = p.add_argument_group("grid and directions")
@@ -59,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=IGNORES,
         help="biasbn: 1-D parameters get a zero direction (default)",
     )
-    g.add_argument("--seed", type=cliutil.seed, default=0, help="direction seed (0)")
+    g.add_argument("--seed", type=options.seed, default=0, help="direction seed")
     g.add_argument("--orthogonalize", action="store_true", help="make dy orthogonal to dx")
     g.add_argument("--ckpt2", metavar="PATH", help="interpolate: alpha=0 is --ckpt, alpha=1 this")
     g.add_argument("--ckpt3", metavar="PATH", help="with --ckpt2: the plane through three models")
@@ -76,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--bn-samples", type=int, default=2048, metavar="N")
     e.add_argument("--loss", default="ce", choices=LOSSES)
-    e.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    e.add_argument("--precision", default="fp32", choices=EVAL_PRECISIONS)
     e.add_argument(
         "--batch-size",
         type=int,
@@ -106,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     o.add_argument(
         "--dist-timeout",
-        type=cliutil.positive_float,
+        type=options.positive_float,
         default=distributed.DEFAULT_TIMEOUT_MIN,
         metavar="MIN",
         help="under torchrun: minutes a rank waits for another before the run stops "
@@ -116,43 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> SurfaceConfig:
-    try:
-        model_kwargs = json.loads(args.model_kwargs)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}"
-        ) from err
-    if not isinstance(model_kwargs, dict):
-        raise InputError(f"--model-kwargs must be a JSON object; got {args.model_kwargs!r}")
-    return SurfaceConfig(
-        ckpt=args.ckpt,
-        model=args.model,
-        model_kwargs=model_kwargs,
-        ckpt2=args.ckpt2,
-        ckpt3=args.ckpt3,
-        directions=args.directions,
-        dataset=args.dataset,
-        data_root=args.data_root,
-        split=tuple(s.strip() for s in args.split.split(",") if s.strip()),
-        samples=args.samples,
-        subset=args.subset,
-        data_seed=args.data_seed,
-        x=args.x,
-        y=args.y,
-        norm=args.norm,
-        ignore=args.ignore,
-        seed=args.seed,
-        orthogonalize=args.orthogonalize,
-        bn=args.bn,
-        bn_samples=args.bn_samples,
-        loss=args.loss,
-        precision=args.precision,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        strategy=args.strategy,
-        device=args.device,
-        label=args.label,
-    )
+    split = tuple(s.strip() for s in args.split.split(",") if s.strip())
+    return SurfaceConfig(**options.fields_from_args(SurfaceConfig, args, split=split))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,16 +132,13 @@ def _main(args: argparse.Namespace) -> int:
     )
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
-        if distributed.launched():  # one rank of a torchrun job (docs/distributed.md)
-            surface = distributed.run(
-                config,
-                args.out,
-                overwrite=args.overwrite,
-                progress=not args.quiet,
-                timeout_min=args.dist_timeout,
-            )
-        else:
-            surface = run(config, args.out, overwrite=args.overwrite, progress=not args.quiet)
+        surface = run(
+            config,
+            args.out,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            dist_timeout_min=args.dist_timeout,
+        )
     except distributed.QuietExit as e:  # rank 0 reported for the whole job
         # This rank is done: torchrun stopping the rest must not change its exit code.
         previous = signal.SIG_IGN
@@ -198,7 +155,7 @@ def _main(args: argparse.Namespace) -> int:
         + (f"; {int(diverged.sum())} points diverged (loss NaN or inf)" if diverged.any() else "")
     )
     if args.plot:
-        from .plot import main as plot_main
+        from landscape.plot import main as plot_main
 
         return plot_main([str(args.out)])
     return 0

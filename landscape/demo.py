@@ -15,14 +15,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import plot, view
-from .cliutil import ArgumentParser, guarded
-from .data import DEFAULT_DATASET
-from .errors import InputError
-from .fileio import make_parent
-from .metrics import format_table
-from .surface import SurfaceConfig, resolve_device, run
-from .surface_metrics import surface_metrics
+from landscape.analysis.metrics import metrics_table, surface_metrics
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.device import resolve_device
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_savefig, atomic_write_text, make_parent
+from landscape.data import DEFAULT_DATASET
+from landscape.io.legacy import load_any_surface
+from landscape.surface.config import SurfaceConfig
+from landscape.surface.engine import run
+from landscape.viz.figures import surface_figure
+from landscape.viz.viewer import metrics_by_name, write_viewer
 
 __all__ = ["main"]
 
@@ -89,34 +92,24 @@ def _run(args: argparse.Namespace) -> int:
         )
         files_1d.append(str(line.path))
 
-    figures = {
-        "compare_contour.png": [*files_2d, "--kind", "contour", "--log"],
-        "compare_3d.png": [*files_2d, "--kind", "surface"],
-        "compare_filled.png": [*files_2d, "--kind", "contourf"],
-        "slices_1d.png": [*files_1d, "--split", "train,test"],
-    }
-    for name, plot_args in figures.items():
-        # The demo owns its folder: its figures replace earlier ones (even from versions
-        # that did not mark their figures as landscape's).
-        if plot.main([*plot_args, "--out", str(out / name), "--overwrite"]) != 0:
-            return 2
-    table = format_table(rows)
-    (out / "metrics.txt").write_text(table + "\n")
-    if (
-        view.main(
-            [
-                *files_2d,
-                *files_1d,
-                "--out",
-                str(out / "view.html"),
-                "--title",
-                "Skip vs no-skip",
-                "--overwrite",
-            ]
-        )
-        != 0
-    ):
-        return 2
+    surfaces_2d = [load_any_surface(f) for f in files_2d]
+    surfaces_1d = [load_any_surface(f) for f in files_1d]
+    # The demo owns its folder: its figures and page replace earlier ones.
+    for name, options in {
+        "compare_contour.png": dict(kind="contour", log=True),
+        "compare_3d.png": dict(kind="surface"),
+        "compare_filled.png": dict(kind="contourf"),
+    }.items():
+        atomic_savefig(surface_figure(surfaces_2d, **options), out / name, dpi=150)
+    atomic_savefig(surface_figure(surfaces_1d, split="train,test"), out / "slices_1d.png", dpi=150)
+    table = metrics_table(rows)
+    atomic_write_text(out / "metrics.txt", table + "\n")
+    write_viewer(
+        out / "view.html",
+        [*surfaces_2d, *surfaces_1d],
+        title="Skip vs no-skip",
+        metrics=metrics_by_name([*surfaces_2d, *surfaces_1d]),
+    )
 
     print("\nSurface metrics (train loss):\n" + table)
     print(f"\nEverything is in {out}/ - open {out / 'view.html'} first (interactive, offline),")

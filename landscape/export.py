@@ -1,150 +1,25 @@
-"""Export a surface for other tools: VTK XML structured grid (ParaView) and CSV.
+"""``landscape export FILE.h5 --vtk | --csv | --publish``: a surface for other tools.
 
-``landscape export FILE.h5 --vtk`` writes ``FILE_train_loss.vts``: a VTK XML
-StructuredGrid whose points are ``(alpha, beta, value)``, written by hand (no VTK
-dependency), for any grid shape. Every stored value array travels along as point data
-(NaN where not computed), and points not computed yet are blanked with VTK's
-``vtkGhostType`` so ParaView hides them. ``--log`` puts log10 of the value on the z axis
-and ``--clip Z`` clamps values above Z first, so one huge peak does not flatten the view
-(the original code's ``h52vtp.py --zmax --log``). ``--csv`` writes one row per grid point.
-Files of the original loss-landscape code are accepted too.
+``--vtk`` writes ``FILE_train_loss.vts`` (ParaView; ``--log`` and ``--clip Z`` as the
+original code's ``h52vtp.py --log --zmax``), ``--csv`` one row per grid point,
+``--publish`` a copy without the direction tensors, for sharing. Files of the
+original loss-landscape code are accepted too. The writers are `landscape.io.export`.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import csv
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from landscape import cliutil
-from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
-from landscape.figures import surface_values
-from landscape.fileio import atomic_path, atomic_write_text, check_output
-from landscape.legacy import load_any_surface
-from landscape.store import Surface
-
-from .errors import InputError
-
-__all__ = ["build_parser", "main", "surface_points", "write_csv", "write_vtk"]
-
-# vtkDataSetAttributes::HIDDENPOINT: ParaView skips points (and their cells) so marked.
-_HIDDEN_POINT = 2
-
-
-def surface_points(
-    surface: Surface,
-    *,
-    split: str = "train",
-    metric: str = "loss",
-    log: bool = False,
-    clip: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Grid points ``(alpha, beta, z)`` in VTK order (alpha fastest) and the computed mask.
-
-    Returns:
-        ``points`` of shape (nx * ny, 3) and ``computed`` of shape (nx * ny,). Points not
-        computed get the lowest computed z, so the geometry stays finite.
-
-    Raises:
-        StoreError: no such split or metric. ValueError: nothing computed, or `log` with
-        values that are not positive.
-    """
-    z = surface_values(surface, split, metric)
-    if clip is not None:
-        z = np.minimum(z, clip)
-    if log:
-        if np.any(z[np.isfinite(z)] <= 0):
-            raise InputError(f"--log needs positive {split} {metric} values; drop --log")
-        z = np.log10(z)
-    beta = surface.beta if surface.is_2d else np.zeros(1)
-    a, b = np.meshgrid(surface.alpha, beta, indexing="ij")
-    z = z.reshape(a.shape)  # (nx, ny); ny = 1 for a 1-D surface
-    computed = np.isfinite(z)
-    if not computed.any():
-        raise InputError(f"no computed {split} {metric} values yet; run landscape.compute")
-    z = np.where(computed, z, z[computed].min())
-    # VTK orders points with the first index fastest: transpose (nx, ny) -> (ny, nx).
-    points = np.stack([a.T.ravel(), b.T.ravel(), z.T.ravel()], axis=1)
-    return points, computed.T.ravel()
-
-
-def _data_array(name: str | None, values: np.ndarray, vtk_type: str, components: int = 1) -> str:
-    """A binary inline DataArray: base64 of a UInt64 byte count followed by the data."""
-    raw = np.ascontiguousarray(values).astype({"Float64": "<f8", "UInt8": "u1"}[vtk_type])
-    blob = base64.b64encode(np.uint64(raw.nbytes).astype("<u8").tobytes() + raw.tobytes())
-    named = f' Name="{name}"' if name else ""
-    return (
-        f'<DataArray type="{vtk_type}"{named} NumberOfComponents="{components}" '
-        f'format="binary">{blob.decode("ascii")}</DataArray>'
-    )
-
-
-def write_vtk(
-    surface: Surface,
-    path: str | os.PathLike,
-    *,
-    split: str = "train",
-    metric: str = "loss",
-    log: bool = False,
-    clip: float | None = None,
-) -> Path:
-    """Write the surface as a VTK XML StructuredGrid (.vts) with z = the chosen value.
-
-    Point data: every stored value array (raw, NaN where not computed), ``z`` (what the
-    geometry shows) and ``vtkGhostType`` (hides points not computed yet).
-    """
-    points, computed = surface_points(surface, split=split, metric=metric, log=log, clip=clip)
-    nx = len(surface.alpha)
-    ny = len(surface.beta) if surface.is_2d else 1
-    extent = f"0 {nx - 1} 0 {ny - 1} 0 0"
-    arrays = [_data_array("z", points[:, 2], "Float64")]
-    for name, v in sorted(surface.values.items()):
-        flat = (v.T if surface.is_2d else v).ravel()
-        arrays.append(_data_array(name, flat, "Float64"))
-    ghost = np.where(computed, 0, _HIDDEN_POINT)
-    arrays.append(_data_array("vtkGhostType", ghost, "UInt8"))
-    text = (
-        '<?xml version="1.0"?>\n'
-        "<!-- landscape export -->\n"
-        '<VTKFile type="StructuredGrid" version="0.1" byte_order="LittleEndian" '
-        'header_type="UInt64">\n'
-        f'<StructuredGrid WholeExtent="{extent}">\n<Piece Extent="{extent}">\n'
-        f'<PointData Scalars="z">\n{chr(10).join(arrays)}\n</PointData>\n'
-        f"<Points>\n{_data_array(None, points.ravel(), 'Float64', 3)}\n</Points>\n"
-        "</Piece>\n</StructuredGrid>\n</VTKFile>\n"
-    )
-    path = Path(path)
-    atomic_write_text(path, text, encoding="ascii")
-    return path
-
-
-def write_csv(surface: Surface, path: str | os.PathLike) -> Path:
-    """One row per grid point: alpha, beta (2-D), then every stored value ("nan" if not computed).
-
-    Rows follow the arrays' order, alpha outer and beta inner (``indexing="ij"``).
-    """
-    names = sorted(surface.values)
-    if surface.is_2d:
-        a, b = np.meshgrid(surface.alpha, surface.beta, indexing="ij")
-        columns = [a.ravel(), b.ravel()]
-        header = ["alpha", "beta", *names]
-    else:
-        columns = [surface.alpha]
-        header = ["alpha", *names]
-    columns += [surface.values[n].ravel() for n in names]
-    path = Path(path)
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        for row in zip(*columns, strict=True):
-            writer.writerow(repr(float(v)) for v in row)
-    return path
-
+from landscape.cli import options
+from landscape.cli.options import add_overwrite_argument
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.errors import InputError
+from landscape.core.files import check_output
+from landscape.io.export import write_csv, write_vtk
+from landscape.io.legacy import load_any_surface
+from landscape.io.surface_file import SURFACE_FORMAT, write_without_directions
 
 PROG = "landscape export"
 
@@ -157,6 +32,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("file", metavar="FILE.h5", help="surface file")
     p.add_argument("--vtk", action="store_true", help="write a VTK XML structured grid (.vts)")
     p.add_argument("--csv", action="store_true", help="write a CSV table of every value")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="write an HDF5 copy without the direction tensors (most of the size): landscape "
+        "regenerates them from the stored checkpoint and seed, checked by directions_sha256",
+    )
     p.add_argument("--out", help="output file (default: beside FILE, .vts / .csv)")
     p.add_argument("--split", default="train", help="VTK: split whose values are z")
     p.add_argument(
@@ -164,7 +45,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--log", action="store_true", help="VTK: z = log10(value)")
     p.add_argument(
-        "--clip", type=cliutil.positive_float, help="VTK: clamp values above CLIP (before --log)"
+        "--clip", type=options.positive_float, help="VTK: clamp values above CLIP (before --log)"
     )
     add_overwrite_argument(p, "the output file")
     return p
@@ -172,27 +53,33 @@ def build_parser() -> ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
-    formats = [f for f in ("vtk", "csv") if getattr(args, f)]
+    formats = [f for f in ("vtk", "csv", "publish") if getattr(args, f)]
     if not formats and out is not None and out.suffix.lower() in (".vts", ".csv"):
         formats = ["vtk" if out.suffix.lower() == ".vts" else "csv"]
     if not formats:
-        raise InputError("choose a format: --vtk (ParaView .vts) or --csv")
+        raise InputError("choose a format: --vtk (ParaView .vts), --csv or --publish (.h5)")
     if out is not None and len(formats) > 1:
-        raise InputError("--out names one file; export --vtk and --csv separately")
+        raise InputError("--out names one file; export one format at a time")
+    if "publish" in formats and out is not None and out.suffix.lower() not in (".h5", ".hdf5"):
+        raise InputError(f"--publish writes HDF5: --out must end in .h5; got {str(out)!r}")
     surface = load_any_surface(args.file)
     src = Path(args.file)
     dests = {
         "vtk": out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts"),
         "csv": out or src.with_suffix(".csv"),
+        "publish": out or src.with_name(f"{src.stem}_published.h5"),
     }
+    kinds = {"vtk": "vtk", "csv": "csv", "publish": SURFACE_FORMAT}
     for fmt in formats:  # every output checked before anything is written
-        check_output(dests[fmt], fmt, overwrite=args.overwrite, inputs=[src])
+        check_output(dests[fmt], kinds[fmt], overwrite=args.overwrite, inputs=[src])
     for fmt in formats:
         if fmt == "vtk":
             opts = {"split": args.split, "metric": args.metric, "log": args.log, "clip": args.clip}
             dest = write_vtk(surface, dests[fmt], **opts)
-        else:
+        elif fmt == "csv":
             dest = write_csv(surface, dests[fmt])
+        else:
+            dest = write_without_directions(src, dests[fmt])
         print(dest)
     return 0
 

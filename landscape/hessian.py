@@ -1,557 +1,411 @@
-"""Hessian curvature of the dataset-mean loss: HVPs, Lanczos eigenvalues, Hutchinson trace.
+"""``landscape hessian``: Hessian eigenvalues at theta*, or a curvature map over a surface.
 
-The loss is the mean over the whole data subset (per-batch means weighted by batch
-size), so eigenvalues are those of one well-defined function and do not grow with
-the number of batches. The model is evaluated with `torch.func.functional_call` in
-eval mode (BatchNorm uses its running statistics) and is never modified.
+    landscape hessian --ckpt CKPT [--top-k 3] [--trace-samples 50] [--out result.json]
+    landscape hessian --surface FILE.h5 [--samples 128] [--iters 20] [--figure map.png]
 
-Li et al. 2018, Sec. 6: the map of ``|lambda_min / lambda_max|`` over a surface
-grid tells convex regions (near 0) from regions of strong negative curvature.
+At theta*: the top-k eigenvalues, lambda_min, ``|lambda_min / lambda_max|`` and
+Hutchinson's trace estimate of the Hessian of the mean loss on a data subset, printed
+as a table and saved as JSON. With ``--surface``: ``|lambda_min / lambda_max|`` at every
+grid point of a surface file (Li et al. 2018, Sec. 6, Fig. 8), stored in that file as
+``/{split}_curvature_ratio`` (beside ``_lambda_min`` and ``_lambda_max``) and drawn as
+a heatmap. Near 0: locally convex; large: strong negative curvature.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import logging
+import argparse
 import math
-import os
-import shutil
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.func import functional_call
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
 
-from .errors import InputError
-from .fileio import atomic_path
-from .store import StoreError
+from landscape.analysis import curvature, hessian
+from landscape.analysis.curvature import (
+    load_data_for,
+    refuse_if_being_written,
+    surface_curvature_map,
+    value_at_origin,
+)
+from landscape.analysis.hessian import LanczosWarnings, weight_names
+from landscape.cli import options
+from landscape.cli.options import (
+    FIGURE_FORMATS,
+    add_data_arguments,
+    add_overwrite_argument,
+    check_suffix,
+    set_default,
+)
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.checkpoints import load_model, resolve_checkpoint
+from landscape.core.device import resolve_device
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_savefig, check_output, provenance, write_json
+from landscape.data import (
+    DEFAULT_DATASET,
+    check_model_fits,
+)
+from landscape.io.surface_file import Surface, read_surface
+from landscape.viz.analysis_figures import plot_curvature_map
 
-__all__ = [
-    "LOSSES",
-    "LanczosResult",
-    "hvp_fn",
-    "lanczos",
-    "top_eigenvalues",
-    "min_eigenvalue",
-    "extreme_eigenvalues",
-    "hutchinson_trace",
-    "curvature_ratio",
-    "extreme_eigenvalue_map",
-    "curvature_map",
-    "eigenvector_directions",
-    "write_curvature_map",
-]
+__all__ = ["build_parser", "main"]
 
-log = logging.getLogger(__name__)
-
-Params = dict[str, Tensor]
-HVP = Callable[[Mapping[str, Tensor]], Params]
-LOSSES = ("ce", "mse")
-METHODS = ("double_backward", "forward_over_reverse")
-
-
-def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
-    if callable(loss):
-        return loss
-    if loss == "ce":
-        return F.cross_entropy
-    if loss == "mse":
-        return F.mse_loss
-    raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
-
-
-@contextlib.contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode for the duration; every module's own flag restored afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.train(flag)
+PROG = "landscape hessian"
+RESULT_FORMAT = "landscape-hessian"
+WRT = ("weights", "all")
+# (theta*, per grid point): a map runs one Lanczos per point, so it gets a cheaper default.
+SAMPLES = (1000, curvature.SAMPLES)
+ITERS = (100, curvature.ITERS)
+TOL = (1e-4, curvature.TOL)
 
 
-def hvp_fn(
-    model: nn.Module,
-    params: Mapping[str, Tensor] | None,
-    buffers: Mapping[str, Tensor] | None,
-    x: Tensor,
-    y: Tensor,
-    *,
-    batch_size: int,
-    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
-    wrt: Sequence[str] | None = None,
-    method: str = "double_backward",
-) -> HVP:
-    """Hessian-vector product of the dataset-mean loss at `params`.
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Hessian eigenvalues (Lanczos) and trace (Hutchinson) of the mean loss at "
+        "theta* (--ckpt), or |lambda_min/lambda_max| at every point of a surface file "
+        "(--surface; Li et al. 2018, Sec. 6).",
+    )
+    m = p.add_argument_group("model")
+    m.add_argument(
+        "--ckpt",
+        metavar="PATH",
+        help="theta*: a checkpoint or pretrained:NAME (with --surface: replaces the file's "
+        "checkpoint path, same content required)",
+    )
+    m.add_argument(
+        "--surface",
+        metavar="FILE.h5",
+        help="compute a curvature map over this surface's grid and directions",
+    )
+    options.add_model_arguments(m)
+    add_data_arguments(p)
+    # With --surface, the data settings default to the surface's own.
+    set_default(p, "dataset", None, f"dataset (default: the surface's, else {DEFAULT_DATASET})")
+    set_default(p, "data_root", None, "folder of the CIFAR files (default: the surface's)")
+    set_default(p, "subset", None, "first | stratified (default: the surface's, else first)")
+    set_default(p, "data_seed", None, "seed of --subset stratified (default: the surface's)")
+    set_default(
+        p,
+        "samples",
+        None,
+        f"use N samples (default {SAMPLES[0]} at theta*; {SAMPLES[1]} per grid point "
+        "with --surface, or fewer if the surface used fewer)",
+    )
+    p.add_argument(
+        "--split", default=None, help="train | test (default: train, or the surface's first)"
+    )
+    h = p.add_argument_group("hessian")
+    h.add_argument(
+        "--wrt",
+        default="weights",
+        choices=WRT,
+        help="parameters the Hessian is over: weights (conv and linear, as --ignore biasbn; "
+        "default) or all",
+    )
+    h.add_argument("--top-k", type=int, default=None, metavar="K", help="eigenvalues (3)")
+    h.add_argument(
+        "--trace-samples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Hutchinson probes for the trace (50; 0 skips the trace)",
+    )
+    h.add_argument(
+        "--iters",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"most Lanczos steps ({ITERS[0]}; {ITERS[1]} per grid point with --surface)",
+    )
+    h.add_argument(
+        "--tol",
+        type=float,
+        default=None,
+        help=f"relative residual of a converged eigenvalue ({TOL[0]:g}; {TOL[1]:g} with --surface)",
+    )
+    h.add_argument("--seed", type=options.seed, default=0, help="seed of the random start vectors")
+    h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass")
+    h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    o = p.add_argument_group("output")
+    o.add_argument(
+        "--out",
+        metavar="PATH",
+        help="the result, .json (default: <checkpoint name>_hessian.json); not with --surface, "
+        "whose map goes into the surface file",
+    )
+    o.add_argument(
+        "--figure",
+        metavar="PATH",
+        help="the figure, .png/.pdf/.svg (default: beside the result, or "
+        "<surface>_curvature.png with --surface)",
+    )
+    o.add_argument("--dpi", type=options.dpi, default=150, help="resolution of PNG figures")
+    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_overwrite_argument(o, "--out and --figure")
+    return p
 
-    Args:
-        model: the network; only its structure is used (and parameters missing from `params`).
-        params: parameter values by name (None: the model's own).
-        buffers: buffer values by name (None: the model's own); BN uses them as running stats.
-        x: inputs of the data subset, (N, ...).
-        y: targets, (N,) class indices for "ce".
-        batch_size: samples per forward pass; the result does not depend on it.
-        loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
-        wrt: names of the parameters the Hessian is taken over (default: all of `params`);
-            the others are held fixed.
-        method: "double_backward" | "forward_over_reverse" (`torch.func.jvp` of `grad`).
 
-    Returns:
-        A function mapping a vector ``{name: tensor}`` over `wrt` to ``H v`` (same keys).
-    """
-    if method not in METHODS:
-        raise InputError(f"method must be one of {METHODS}, got {method!r}")
-    if batch_size < 1:
-        raise InputError(f"batch_size must be positive, got {batch_size!r}")
-    if len(x) != len(y) or len(x) == 0:
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(PROG, lambda: _main(build_parser().parse_args(argv)))
+
+
+def _main(args: argparse.Namespace) -> int:
+    if not args.ckpt and not args.surface:
         raise InputError(
-            f"x and y must hold the same positive number of samples, got {len(x)}, {len(y)}"
+            "give --ckpt CKPT (eigenvalues at theta*) or --surface FILE.h5 (a curvature map)"
         )
-    loss_fn = _loss_fn(loss)
-    base = {n: p.detach() for n, p in model.named_parameters()}
-    base.update({n: p.detach() for n, p in (params or {}).items()})
-    bufs = dict(model.named_buffers()) if buffers is None else dict(buffers)
-    names = list(wrt) if wrt is not None else list(params or base)
-    unknown = [n for n in names if n not in base]
-    if unknown:
-        raise InputError(f"wrt names not among the parameters: {unknown[:5]}")
-    fixed = {n: t for n, t in base.items() if n not in set(names)}
-    point = {n: base[n] for n in names}
-    device = next(iter(point.values())).device
-    n_total = len(x)
-
-    def batch_loss(sub: Mapping[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
-        out = functional_call(model, ({**fixed, **sub}, bufs), (xb,))
-        return loss_fn(out, yb)
-
-    def hvp(v: Mapping[str, Tensor]) -> Params:
-        result = {n: torch.zeros_like(point[n]) for n in names}
-        with _eval_mode(model):
-            for start in range(0, n_total, batch_size):
-                xb = x[start : start + batch_size].to(device)
-                yb = y[start : start + batch_size].to(device)
-                weight = len(xb) / n_total  # the dataset mean, not a sum over batches
-                tangents = {n: v[n].to(point[n]) for n in names}
-                if method == "double_backward":
-                    primals = {n: t.detach().requires_grad_(True) for n, t in point.items()}
-                    inputs = list(primals.values())
-                    grads = torch.autograd.grad(
-                        batch_loss(primals, xb, yb), inputs, create_graph=True, allow_unused=True
-                    )
-                    terms = [
-                        (g * tangents[n]).sum()
-                        for n, g in zip(names, grads, strict=True)
-                        if g is not None and g.requires_grad
-                    ]
-                    hv = dict.fromkeys(names)
-                    if terms:
-                        hv2 = torch.autograd.grad(sum(terms), inputs, allow_unused=True)
-                        hv = dict(zip(names, hv2, strict=True))
-                else:
-                    grad_fn = torch.func.grad(lambda p: batch_loss(p, xb, yb))  # noqa: B023
-                    _, hv = torch.func.jvp(grad_fn, (point,), (tangents,))
-                for n in names:
-                    if hv[n] is not None:
-                        result[n].add_(hv[n].detach(), alpha=weight)
-        return result
-
-    return hvp
+    for flag, value in (("--top-k", args.top_k), ("--iters", args.iters)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be a positive integer; got {value}")
+    if args.trace_samples is not None and args.trace_samples < 0:
+        raise InputError(f"--trace-samples must be 0 or more; got {args.trace_samples}")
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
+    if args.tol is not None and not args.tol > 0:
+        raise InputError(f"--tol must be positive; got {args.tol}")
+    if args.split is not None and args.split not in ("train", "test"):
+        raise InputError(f"--split must be train or test; got {args.split!r}")
+    if args.figure:
+        check_suffix(args.figure, FIGURE_FORMATS, "--figure")
+    model_kwargs = args.model_kwargs
+    if args.surface:
+        return _surface_map(args, model_kwargs)
+    return _at_optimum(args, model_kwargs)
 
 
-class _Flat:
-    """Maps ``{name: tensor}`` to one flat vector and back."""
-
-    def __init__(self, template: Mapping[str, Tensor]) -> None:
-        self.names = list(template)
-        self.shapes = [template[n].shape for n in self.names]
-        self.sizes = [template[n].numel() for n in self.names]
-        first = template[self.names[0]]
-        self.device, self.dtype = first.device, first.dtype
-        self.dim = sum(self.sizes)
-
-    def flatten(self, d: Mapping[str, Tensor]) -> Tensor:
-        return torch.cat([d[n].reshape(-1).to(self.dtype) for n in self.names])
-
-    def unflatten(self, v: Tensor) -> Params:
-        parts = torch.split(v, self.sizes)
-        return {n: p.reshape(s) for n, p, s in zip(self.names, parts, self.shapes, strict=True)}
-
-    def random(self, generator: torch.Generator) -> Tensor:
-        v = torch.randn(self.dim, generator=generator, dtype=torch.float64)
-        return v.to(self.device, self.dtype)
+# ---------------------------------------------------------------- at theta*
 
 
-@dataclass(frozen=True)
-class LanczosResult:
-    """Ritz pairs of the Lanczos tridiagonal, ascending."""
-
-    eigenvalues: np.ndarray  # (m,) ascending
-    residuals: np.ndarray  # (m,) |beta_m * s_mi|, an error bound on each Ritz value
-    vectors: Tensor  # (m, P) flat Ritz vectors, unit norm, rows match eigenvalues
-    iterations: int
-    converged: bool
-
-
-def _generator(generator: torch.Generator | None) -> torch.Generator:
-    return generator if generator is not None else torch.Generator().manual_seed(0)
-
-
-def lanczos(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    *,
-    iters: int = 100,
-    tol: float = 1e-4,
-    which: str = "both",
-    k: int = 1,
-    generator: torch.Generator | None = None,
-) -> LanczosResult:
-    """Lanczos with full reorthogonalization on the operator `hvp`.
-
-    Stops when the `k` wanted Ritz values (``which``: "largest" | "smallest" | "both")
-    have residual below ``tol * max|theta|`` or after `iters` steps. An invariant
-    subspace restarts from a fresh random vector orthogonal to the basis, so repeated
-    eigenvalues are found too. Memory: ``iters`` vectors of the parameter count.
-    """
-    if which not in ("largest", "smallest", "both"):
-        raise InputError(f"which must be largest | smallest | both, got {which!r}")
-    flat = _Flat(params)
-    gen = _generator(generator)
-    m_max = min(iters, flat.dim)
-    if k > m_max:
-        raise InputError(f"k={k} exceeds the Krylov dimension {m_max}; raise iters")
-    basis = torch.zeros(m_max + 1, flat.dim, device=flat.device, dtype=flat.dtype)
-    alphas: list[float] = []
-    betas: list[float] = []  # betas[j] couples q_j and q_{j+1}; 0 after a restart
-    breakdown = torch.finfo(flat.dtype).eps ** (2 / 3)
-    q = flat.random(gen)
-    basis[0] = q / q.norm()
-    theta, s, resid, converged = np.zeros(0), np.zeros((0, 0)), np.zeros(0), False
-    for j in range(m_max):
-        w = flat.flatten(hvp(flat.unflatten(basis[j])))
-        a = float(w @ basis[j])
-        alphas.append(a)
-        for _ in range(2):  # full reorthogonalization, twice is enough (Parlett)
-            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
-        b = float(w.norm())
-        tri = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
-        theta, s = np.linalg.eigh(tri)
-        anorm = max(np.abs(theta).max(), 1e-30)
-        if j + 1 == m_max:
-            b_eff = b if m_max < flat.dim else 0.0
-            resid = np.abs(b_eff * s[-1])
-            converged = bool(_wanted(resid, which, k).max() <= tol * anorm)
-            break
-        if b <= breakdown * anorm:
-            # Invariant subspace: restart orthogonally to the basis and keep going, since
-            # a random start misses the extra copies of a repeated eigenvalue.
-            w = flat.random(gen)
-            for _ in range(2):
-                w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
-            resid = np.zeros(len(theta))
-            basis[j + 1] = w / w.norm()
-            betas.append(0.0)
-            continue
-        basis[j + 1] = w / b
-        resid = np.abs(b * s[-1])
-        if len(alphas) >= k and _wanted(resid, which, k).max() <= tol * anorm:
-            converged = True
-            break
-        betas.append(b)
-    m = len(alphas)
-    if not converged:
-        log.warning("Lanczos did not converge in %d steps (tol %g)", m, tol)
-    s_t = torch.from_numpy(s).to(flat.device, flat.dtype)  # (m, m)
-    vectors = s_t.T @ basis[:m]  # (m, P)
-    return LanczosResult(theta, resid, vectors, m, converged)
-
-
-def _wanted(resid: np.ndarray, which: str, k: int) -> np.ndarray:
-    if which == "largest":
-        return resid[-k:]
-    if which == "smallest":
-        return resid[:k]
-    return np.concatenate([resid[:k], resid[-k:]])
-
-
-def top_eigenvalues(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    k: int = 1,
-    *,
-    iters: int = 100,
-    tol: float = 1e-4,
-    generator: torch.Generator | None = None,
-) -> tuple[np.ndarray, list[Params]]:
-    """The `k` largest (algebraic) Hessian eigenvalues, descending, and unit eigenvectors.
-
-    Args:
-        hvp: from `hvp_fn`.
-        params: a template of the vectors `hvp` takes (names, shapes, dtype, device).
-        k: how many.
-        iters: most Lanczos steps.
-        tol: relative residual at which a Ritz value counts as converged.
-        generator: for the random start vector (default: a fresh one seeded 0).
-    """
-    res = lanczos(hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=generator)
-    flat = _Flat(params)
-    order = np.arange(len(res.eigenvalues) - 1, len(res.eigenvalues) - 1 - k, -1)
-    return res.eigenvalues[order], [flat.unflatten(res.vectors[i]) for i in order]
-
-
-def min_eigenvalue(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    *,
-    iters: int = 100,
-    tol: float = 1e-4,
-    generator: torch.Generator | None = None,
-) -> tuple[float, Params]:
-    """The most negative (smallest algebraic) eigenvalue and its unit eigenvector (Lanczos)."""
-    res = lanczos(hvp, params, iters=iters, tol=tol, which="smallest", generator=generator)
-    return float(res.eigenvalues[0]), _Flat(params).unflatten(res.vectors[0])
-
-
-def extreme_eigenvalues(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    *,
-    iters: int = 100,
-    tol: float = 1e-4,
-    generator: torch.Generator | None = None,
-) -> tuple[float, float]:
-    """``(lambda_min, lambda_max)`` from one Lanczos run converged at both ends."""
-    res = lanczos(hvp, params, iters=iters, tol=tol, which="both", generator=generator)
-    return float(res.eigenvalues[0]), float(res.eigenvalues[-1])
-
-
-def curvature_ratio(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    *,
-    iters: int = 100,
-    tol: float = 1e-4,
-    generator: torch.Generator | None = None,
-) -> float:
-    """``|lambda_min / lambda_max|`` (Li et al. 2018, Sec. 6); NaN when lambda_max is 0."""
-    lo, hi = extreme_eigenvalues(hvp, params, iters=iters, tol=tol, generator=generator)
-    return abs(lo / hi) if hi != 0 else math.nan
-
-
-def hutchinson_trace(
-    hvp: HVP,
-    params: Mapping[str, Tensor],
-    *,
-    samples: int = 100,
-    generator: torch.Generator | None = None,
-) -> tuple[float, float]:
-    """Hutchinson's estimate of tr(H) with Rademacher probes: ``(trace, standard error)``.
-
-    The standard error is the sample standard deviation of ``v^T H v`` over sqrt(samples)
-    (NaN for one sample).
-    """
-    if samples < 1:
-        raise InputError(f"samples must be positive, got {samples!r}")
-    flat = _Flat(params)
-    gen = _generator(generator)
-    est = []
-    for _ in range(samples):
-        v = torch.randint(0, 2, (flat.dim,), generator=gen).to(flat.device, flat.dtype) * 2 - 1
-        est.append(float(v @ flat.flatten(hvp(flat.unflatten(v)))))
-    arr = np.asarray(est)
-    stderr = float(arr.std(ddof=1) / math.sqrt(samples)) if samples > 1 else math.nan
-    return float(arr.mean()), stderr
-
-
-def _default_params(model: nn.Module, params: Mapping[str, Tensor] | None) -> Params:
-    base = {n: p.detach() for n, p in model.named_parameters()}
-    base.update({n: p.detach() for n, p in (params or {}).items()})
-    return base
-
-
-def extreme_eigenvalue_map(
-    model: nn.Module,
-    params: Mapping[str, Tensor] | None,
-    directions: Mapping[str, Mapping[str, Tensor]],
-    x: Tensor,
-    y: Tensor,
-    *,
-    alpha: np.ndarray,
-    beta: np.ndarray | None = None,
-    buffers: Mapping[str, Tensor] | None = None,
-    batch_size: int = 256,
-    wrt: Sequence[str] | None = None,
-    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
-    iters: int = 50,
-    tol: float = 1e-3,
-    generator: torch.Generator | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(lambda_min, lambda_max)`` of the Hessian at every grid point of a surface.
-
-    The point ``(i, j)`` is ``params + alpha[i] * directions["x"] + beta[j] * directions["y"]``
-    (as in the surface file). The Hessian is taken over `wrt`, by default the parameters
-    whose direction is nonzero in some axis (with ``ignore=biasbn``, the weights).
-
-    Returns:
-        Two float64 arrays of shape (nx, ny), or (nx,) when `beta` is None.
-    """
-    base = _default_params(model, params)
-    dx = directions["x"]
-    dy = directions.get("y") if beta is not None else None
-    if beta is not None and dy is None:
-        raise InputError("a 2-D grid (beta given) needs directions['y']")
-    if wrt is None:
-        wrt = [
-            n for n in base if any(d is not None and n in d and bool(d[n].any()) for d in (dx, dy))
-        ]
-    if not wrt:
-        raise InputError("no parameter has a nonzero direction; pass wrt=[...] names")
-    alpha = np.asarray(alpha, dtype=np.float64)
-    shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
-    lo, hi = np.full(shape, np.nan), np.full(shape, np.nan)
-    gen = _generator(generator)
-    total = int(np.prod(shape))
-    for done, idx in enumerate(np.ndindex(*shape)):
-        point = dict(base)
-        for d, coord in ((dx, alpha[idx[0]]), (dy, None if beta is None else beta[idx[1]])):
-            if d is None or coord is None:
-                continue
-            for n, t in d.items():
-                if n in point:
-                    point[n] = point[n] + float(coord) * t.to(point[n])
-        hvp = hvp_fn(model, point, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
-        template = {n: point[n] for n in wrt}
-        lo[idx], hi[idx] = extreme_eigenvalues(hvp, template, iters=iters, tol=tol, generator=gen)
-        if progress is not None:
-            progress(done + 1, total)
-    return lo, hi
-
-
-def curvature_map(
-    model: nn.Module,
-    params: Mapping[str, Tensor] | None,
-    directions: Mapping[str, Mapping[str, Tensor]],
-    x: Tensor,
-    y: Tensor,
-    **kwargs: Any,
-) -> np.ndarray:
-    """``|lambda_min / lambda_max|`` over a surface grid (Li et al. 2018, Sec. 6, Fig. 8).
-
-    Near 0: locally convex (no significant negative curvature); large: strong negative
-    curvature. Takes the arguments of `extreme_eigenvalue_map`.
-    """
-    lo, hi = extreme_eigenvalue_map(model, params, directions, x, y, **kwargs)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.abs(lo / hi)
-    ratio[~np.isfinite(ratio)] = np.nan
-    return ratio
-
-
-def eigenvector_directions(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    params: Mapping[str, Tensor] | None = None,
-    buffers: Mapping[str, Tensor] | None = None,
-    batch_size: int = 256,
-    wrt: Sequence[str] | None = None,
-    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
-    iters: int = 100,
-    tol: float = 1e-4,
-    generator: torch.Generator | None = None,
-) -> dict[str, Params]:
-    """The two sharpest Hessian eigenvectors as plotting directions ``{"x": ..., "y": ...}``.
-
-    The Hessian is taken over `wrt`, by default every parameter with more than one
-    dimension (bias and BN held fixed, like ``ignore=biasbn``); every other parameter gets
-    a zero direction. Each direction has unit norm (use them with ``norm=none``: the
-    coordinates are then Euclidean distances) and a fixed sign (largest entry positive).
-    """
-    base = _default_params(model, params)
-    if wrt is None:
-        wrt = [n for n, t in base.items() if t.dim() > 1]
-    hvp = hvp_fn(model, base, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
-    _, vecs = top_eigenvalues(
-        hvp, {n: base[n] for n in wrt}, 2, iters=iters, tol=tol, generator=generator
+def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
+    out = Path(args.out or f"{_stem(args.ckpt)}_hessian.json")
+    check_suffix(out, (".json",), "--out")
+    figure = Path(args.figure) if args.figure else out.with_suffix(".png")
+    check_output(out, RESULT_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
+    check_output(figure, "figure", overwrite=args.overwrite, inputs=[args.ckpt], flag="--figure")
+    k = args.top_k or 3
+    iters = args.iters or ITERS[0]
+    tol = args.tol or TOL[0]
+    trace_samples = 50 if args.trace_samples is None else args.trace_samples
+    if k > iters:
+        raise InputError(f"--top-k {k} needs at least as many --iters; got --iters {iters}")
+    device = resolve_device(args.device)
+    loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
+    split = args.split or "train"
+    data = load_data_for(
+        split,
+        at_most=SAMPLES[0],
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        samples=args.samples,
+        subset=args.subset,
+        data_seed=args.data_seed,
     )
-    out = {}
-    for axis, vec in zip(("x", "y"), vecs, strict=True):
-        flat = torch.cat([t.reshape(-1) for t in vec.values()])
-        sign = 1.0 if float(flat[flat.abs().argmax()]) >= 0 else -1.0
-        out[axis] = {
-            n: (sign * vec[n]).float() if n in vec else torch.zeros_like(t, dtype=torch.float32)
-            for n, t in base.items()
-        }
-    return out
-
-
-def _attr(value: Any) -> Any:
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def write_curvature_map(
-    path: str | os.PathLike,
-    ratio: np.ndarray,
-    *,
-    split: str = "train",
-    attrs: Mapping[str, Any] | None = None,
-    extra: Mapping[str, np.ndarray] | None = None,
-) -> None:
-    """Store a curvature map as ``/{split}_curvature_ratio`` beside the loss in a surface file.
-
-    Crash-safe: the file is copied to a temporary file, the datasets added (replacing
-    any of the same name) with the grid's dimension scales, the copy fsynced and renamed
-    over the original, all under a shared lock on the original: a writer holding the
-    file is refused, and none can start writing into it before the rename.
-
-    Args:
-        path: an existing surface file.
-        ratio: (nx, ny) or (nx,), the surface's shape.
-        split: the data split the Hessian was computed on.
-        attrs: settings stored on the dataset (mappings and lists as JSON).
-        extra: more arrays of the same shape, stored as ``/{split}_{name}``
-            (e.g. ``{"lambda_min": ..., "lambda_max": ...}``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"surface file {str(path)!r} does not exist; compute the surface first")
-    arrays = {f"{split}_curvature_ratio": np.asarray(ratio, dtype=np.float64)}
-    arrays.update(
-        {f"{split}_{k}": np.asarray(v, dtype=np.float64) for k, v in (extra or {}).items()}
+    x, y = data.normalized(device), data.y.to(device)
+    model = loaded.model
+    check_model_fits(model, x, y, what="the data")
+    wrt = weight_names(model, args.wrt)
+    params = {n: p.detach() for n, p in model.named_parameters() if n in wrt}
+    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=args.batch_size, wrt=wrt)
+    n_params = sum(t.numel() for t in params.values())
+    print(
+        f"{PROG}: {loaded.model_name}, {split} loss on {len(y)} samples, "
+        f"{n_params:,} parameters ({args.wrt})",
+        file=sys.stderr,
     )
-    try:  # a shared lock until the rename: no SurfaceWriter can write into the old file
-        guard = h5py.File(path, "r", locking=True)
-    except OSError as e:
-        raise StoreError(
-            f"cannot open {str(path)!r} ({e}); is it being written by another process?"
-        ) from e
-    with guard, atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            scales = [f[n] for n in ("alpha", "beta") if n in f]
-            shape = tuple(len(s) for s in scales)
-            for name, data in arrays.items():
-                if data.shape != shape:
-                    raise StoreError(
-                        f"{name} has shape {data.shape}, the surface {str(path)!r} has {shape}"
-                    )
-                if name in f:
-                    del f[name]
-                ds = f.create_dataset(name, data=data, track_times=False)
-                for dim, scale in enumerate(scales):
-                    ds.dims[dim].attach_scale(scale)
-                for k, v in (attrs or {}).items():
-                    ds.attrs[k] = _attr(v)
+
+    # Each estimate starts from its own generator seeded --seed: every number is
+    # reproducible on its own with the library (e.g. hessian.top_eigenvalues).
+    with LanczosWarnings():
+        top = hessian.lanczos(
+            hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=_gen(args.seed)
+        )
+        low = hessian.lanczos(
+            hvp, params, iters=iters, tol=tol, which="smallest", generator=_gen(args.seed)
+        )
+    top_values = top.eigenvalues[::-1][:k]
+    lambda_max, lambda_min = float(top_values[0]), float(low.eigenvalues[0])
+    ratio = abs(lambda_min / lambda_max) if lambda_max != 0 else math.nan
+    trace = stderr = math.nan
+    if trace_samples:
+        trace, stderr = hessian.hutchinson_trace(
+            hvp, params, samples=trace_samples, generator=_gen(args.seed)
+        )
+
+    config = {
+        "ckpt": args.ckpt,
+        "model": loaded.model_name,
+        "model_kwargs": loaded.model_kwargs,
+        "split": split,
+        "wrt": args.wrt,
+        "top_k": k,
+        "iters": iters,
+        "tol": tol,
+        "trace_samples": trace_samples,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "loss": "ce",
+    }
+    doc = {
+        "format": RESULT_FORMAT,
+        "format_version": 1,
+        "top_eigenvalues": top_values,
+        "lambda_max": lambda_max,
+        "lambda_min": lambda_min,
+        "ratio": ratio,
+        "trace": trace,
+        "trace_stderr": stderr,
+        "parameters": n_params,
+        "lanczos": {
+            "largest": _lanczos_info(top),
+            "smallest": _lanczos_info(low),
+        },
+        "config": config,
+        "data": data.info,
+        "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
+    }
+    write_json(out, doc)
+    fig = _spectrum_figure(top, low, k=k, title=f"{loaded.model_name}: Hessian at " + r"$\theta^*$")
+    atomic_savefig(fig, figure, dpi=args.dpi)
+
+    rows = [(f"lambda_{i + 1}", f"{v:.6g}") for i, v in enumerate(top_values)]
+    rows += [
+        ("lambda_min", f"{lambda_min:.6g}"),
+        ("|lmin/lmax|", f"{ratio:.4g}"),
+        (
+            "trace",
+            f"{trace:.6g} +- {stderr:.2g} ({trace_samples} probes)" if trace_samples else "skipped",
+        ),
+        ("lanczos", f"{_status(top)} (largest), {_status(low)} (smallest)"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
+    print(f"wrote {out} and {figure}")
+    return 0
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _stem(spec: str) -> str:
+    return spec.split(":", 1)[1] if spec.startswith("pretrained:") else Path(spec).stem
+
+
+def _lanczos_info(res: hessian.LanczosResult) -> dict[str, Any]:
+    return {
+        "iterations": res.iterations,
+        "converged": res.converged,
+        "ritz_values": res.eigenvalues,
+        "residuals": res.residuals,
+    }
+
+
+def _status(res: hessian.LanczosResult) -> str:
+    return f"{res.iterations} steps, {'converged' if res.converged else 'NOT converged'}"
+
+
+def _spectrum_figure(
+    top: hessian.LanczosResult, low: hessian.LanczosResult, *, k: int, title: str
+) -> Figure:
+    """Ritz values of both Lanczos runs: the edges of the spectrum, the top k marked."""
+    fig = Figure(figsize=(6.4, 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    for res, y, name in ((top, 1.0, "largest run"), (low, 0.0, "smallest run")):
+        ax.plot(res.eigenvalues, np.full(len(res.eigenvalues), y), "|", markersize=14, label=name)
+    ax.plot(top.eigenvalues[-k:], np.ones(k), "v", color="C3", label=f"top {k}")
+    ax.plot(low.eigenvalues[:1], [0.0], "^", color="C2", label=r"$\lambda_{min}$")
+    ax.axvline(0.0, color="0.7", linewidth=0.8)
+    ax.set_yticks([0.0, 1.0], ["smallest", "largest"])
+    ax.set_ylim(-0.8, 1.8)
+    ax.set_xlabel("Ritz values (Hessian eigenvalue estimates)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper left", ncol=4)
+    return fig
+
+
+# ---------------------------------------------------------------- over a surface
+
+
+def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
+    for flag, value in (("--out", args.out), ("--top-k", args.top_k)):
+        if value is not None:
+            raise InputError(f"{flag} applies to --ckpt alone; with --surface drop it")
+    if args.trace_samples is not None:
+        raise InputError("--trace-samples applies to --ckpt alone; with --surface drop it")
+    path = Path(args.surface)
+    surface = read_surface(path)
+    refuse_if_being_written(path)
+    figure = Path(args.figure) if args.figure else path.with_name(f"{path.stem}_curvature.png")
+    check_output(
+        figure, "figure", overwrite=args.overwrite, inputs=[path, args.ckpt], flag="--figure"
+    )
+    iters, tol = args.iters or ITERS[1], args.tol or TOL[1]
+    total = int(np.prod(surface.shape))
+    print(
+        f"{PROG}: |lambda_min/lambda_max| at {total} points of {path.name} ({iters} Lanczos steps)",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=total, unit="pt", desc=path.name, disable=args.quiet, dynamic_ncols=True)
+    with bar:
+        result = surface_curvature_map(
+            path,
+            ckpt=args.ckpt,
+            model=args.model,
+            model_kwargs=model_kwargs,
+            split=args.split,
+            dataset=args.dataset,
+            data_root=args.data_root,
+            download=args.download,
+            samples=args.samples,
+            subset=args.subset,
+            data_seed=args.data_seed,
+            wrt=args.wrt,
+            iters=iters,
+            tol=tol,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            device=args.device,
+            progress=lambda done, _: bar.update(done - bar.n),
+        )
+    ratio, split = result.ratio, result.split
+    title = f"{result.label}: {split}"
+    atomic_savefig(_map_figure(surface, ratio, title=title), figure, dpi=args.dpi)
+    if result.unconverged_points:
+        print(
+            f"{PROG}: note: Lanczos did not converge at {result.unconverged_points} of {total} "
+            f"points within {iters} steps (tol {tol:g}); raise --iters for a sharper map",
+            file=sys.stderr,
+        )
+    origin = value_at_origin(surface, ratio)
+    finite = ratio[np.isfinite(ratio)]
+    print(
+        f"|lambda_min/lambda_max|: {origin:.3g} at theta*, "
+        f"median {np.median(finite) if finite.size else math.nan:.3g}, "
+        f"max {finite.max() if finite.size else math.nan:.3g}; "
+        f"{np.mean(finite < 0.1) if finite.size else 0:.0%} of points below 0.1 (nearly convex)"
+    )
+    print(f"wrote /{split}_curvature_ratio into {path} and {figure}")
+    return 0
+
+
+def _map_figure(surface: Surface, ratio: np.ndarray, *, title: str) -> Figure:
+    fig = Figure(figsize=(5.4, 4.4) if surface.is_2d else (5.4, 3.4), layout="constrained")
+    ax = fig.add_subplot()
+    artist = plot_curvature_map(ax, surface.alpha, surface.beta, ratio)
+    if surface.is_2d:
+        fig.colorbar(artist, ax=ax, label=r"$|\lambda_{min} / \lambda_{max}|$")
+        ax.set_title(f"{title} (near 0: convex)")
+    else:
+        ax.set_title(f"{title}: " + r"$|\lambda_{min} / \lambda_{max}|$ (near 0: convex)")
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

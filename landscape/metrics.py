@@ -1,6 +1,6 @@
 """``python -m landscape.metrics FILE.h5 [...]``: a table of surface metrics, one row per file.
 
-Each value is described in `landscape.surface_metrics`. ``--json`` prints a list of
+Each value is described in `landscape.analysis.metrics`. ``--json`` prints a list of
 objects instead (unknown values as null).
 """
 
@@ -12,49 +12,13 @@ import math
 import sys
 from collections.abc import Sequence
 
-from . import cliutil
-from .cliutil import ArgumentParser, guarded
-from .errors import InputError
-from .legacy import load_any_surface
-from .surface_metrics import METRIC_NAMES, surface_metrics
+from landscape.analysis.metrics import metrics_table, surface_metrics
+from landscape.cli import options
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.errors import InputError
+from landscape.io.legacy import load_any_surface
 
-__all__ = ["main", "format_table"]
-
-_SHORT = {
-    "center_loss": "center",
-    "min_loss": "min",
-    "min_alpha": "min_a",
-    "min_beta": "min_b",
-    "local_minima": "minima",
-    "nonconvex_fraction": "nonconvex",
-    "curvature_ratio": "|lmin/lmax|",
-    "basin_radius": "basin_r",
-    "basin_closed": "closed",
-    "sharpness": "sharpness",
-    "computed_fraction": "computed",
-}
-
-
-def _fmt(name: str, value: float) -> str:
-    if not math.isfinite(value):
-        return "nan"
-    if name == "local_minima":
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def format_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
-    """A fixed-width text table: the row label, then one column per metric."""
-    header = ["surface", *(_SHORT.get(n, n) for n in METRIC_NAMES)]
-    body = [[label, *(_fmt(n, m[n]) for n in METRIC_NAMES)] for label, m in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = []
-    for r in [header, *body]:
-        cells = [r[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells))
-    return "\n".join(lines)
+__all__ = ["main"]
 
 
 def _parser() -> ArgumentParser:
@@ -63,19 +27,19 @@ def _parser() -> ArgumentParser:
         description="Quantitative summaries of loss surfaces (one row per file).",
     )
     p.add_argument("files", nargs="+", metavar="FILE.h5", help="surface files")
-    p.add_argument("--split", default="train", help="data split (default: train)")
-    p.add_argument("--metric", default="loss", help="value array (default: loss)")
+    p.add_argument("--split", default="train", help="data split")
+    p.add_argument("--metric", default="loss", help="value array")
     p.add_argument(
         "--radius",
-        type=cliutil.positive_float,
+        type=options.positive_float,
         default=0.2,
-        help="radius of the sharpness (default: 0.2)",
+        help="radius of the sharpness",
     )
     p.add_argument(
         "--basin-delta",
-        type=cliutil.positive_float,
+        type=options.positive_float,
         default=1.0,
-        help="the basin ends where the loss exceeds center + DELTA (default: 1.0)",
+        help="the basin ends where the loss exceeds center + DELTA",
     )
     p.add_argument("--rays", type=int, default=32, help="rays for basin and sharpness (2-D)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -113,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
         ]
         print(json.dumps(doc, indent=1))
     else:
-        print(format_table([(str(path), m) for path, _, m in rows]))
+        print(metrics_table([(str(path), m) for path, _, m in rows]))
     return 0
 
 

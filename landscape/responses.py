@@ -1,243 +1,252 @@
-"""Layer responses and gradient norms, plain vs residual (He et al. 2015, Sec. 4.2, Fig. 7).
+"""``landscape responses``: layer-response std and gradient norms (He et al. 2015, Fig. 7).
 
-* The response of a 3x3 layer is its output after BN, before the addition and ReLU;
-  its standard deviation is taken over every element (samples, channels, positions)
-  of the data subset. ResNets' responses come out smaller than plain nets': the
-  residual functions are closer to zero.
-* Per-layer gradient norms of the dataset-mean loss, at initialization and after
-  training: plain nets' are healthy too, so their degradation is not vanishing
-  gradients.
+    landscape responses runs/plain20/final.pt runs/resnet20/final.pt --out responses.json
+    landscape responses plain20 resnet20 --init --out init.json
+
+For each network, the standard deviation of every 3x3 layer's response (after BN,
+before the addition and ReLU), in network order and sorted by magnitude, and the
+norm of the loss gradient of every conv and linear weight. ResNets' responses are
+smaller than plain nets' (the residual functions stay near zero); healthy gradients
+in the plain nets show their degradation is not vanishing gradients.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
-import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
-from torch.func import functional_call
+from matplotlib.figure import Figure
 
-from .errors import InputError
-from .fileio import atomic_write_text
+import models
+from landscape.analysis.responses import (
+    RESPONSES_FORMAT,
+    ResponseSeries,
+    gradient_norms,
+    layer_response_std,
+    save_responses,
+)
+from landscape.cli import options
+from landscape.cli.options import (
+    FIGURE_FORMATS,
+    add_data_arguments,
+    add_overwrite_argument,
+    check_suffix,
+    set_default,
+)
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.checkpoints import load_model, resolve_checkpoint
+from landscape.core.device import resolve_device
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_savefig, check_output, provenance
+from landscape.data import DataTensors, check_model_fits, load_split_capped, num_classes
+from landscape.viz.analysis_figures import plot_gradient_norms, plot_layer_response_std
 
-__all__ = [
-    "RESPONSES_FORMAT",
-    "ResponseSeries",
-    "layer_response_std",
-    "gradient_norms",
-    "save_responses",
-    "load_responses",
-]
+__all__ = ["build_parser", "main"]
 
-RESPONSES_FORMAT = "landscape-responses"
-KINDS = ("response_std", "gradient_norm")
-
-
-@contextlib.contextmanager
-def _mode(model: nn.Module, *, train: bool) -> Iterator[None]:
-    """Train or eval mode for the duration; every module's own flag restored afterwards."""
-    flags = [(m, m.training) for m in model.modules()]
-    model.train(train)
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.train(flag)
-
-
-class _Moments:
-    """Running mean and variance over batches (Chan et al.'s pairwise update), float64."""
-
-    def __init__(self) -> None:
-        self.n, self.mean, self.m2 = 0, 0.0, 0.0
-
-    def add(self, t: Tensor) -> None:
-        t = t.detach().double()
-        n_b = t.numel()
-        mean_b = float(t.mean())
-        m2_b = float(((t - mean_b) ** 2).sum())
-        n = self.n + n_b
-        delta = mean_b - self.mean
-        self.mean += delta * n_b / n
-        self.m2 += m2_b + delta * delta * self.n * n_b / n
-        self.n = n
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / self.n) if self.n else math.nan
+PROG = "landscape responses"
+SAMPLES = 1000
+BN_MODES = ("eval", "batch")
 
 
-def _is_3x3(m: nn.Module) -> bool:
-    return isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (3, 3)
-
-
-@torch.no_grad()
-def layer_response_std(
-    model: nn.Module,
-    x: Tensor,
-    *,
-    batch_size: int = 256,
-    batch_stats: bool = False,
-) -> list[tuple[str, float]]:
-    """Standard deviation of every 3x3 layer's response, in the order the network runs them.
-
-    The response is the output of the BatchNorm that directly consumes the conv's output
-    (after BN, before addition and ReLU), or the conv's own output when no BN follows.
-    Found with forward hooks, so any architecture works.
-
-    Args:
-        model: the network; left unchanged (hooks removed, modes and buffers restored).
-        x: inputs of the data subset, (N, C, H, W).
-        batch_size: samples per forward pass.
-        batch_stats: BN normalizes with each batch's statistics (train mode) instead of its
-            running statistics; the model's buffers are not updated either way.
-
-    Returns:
-        ``[(conv_name, std), ...]``, e.g. ``("layer1.0.conv1", 0.83)``.
-    """
-    convs = {m: n for n, m in model.named_modules() if _is_3x3(m)}
-    own: dict[str, _Moments] = {}  # conv outputs, used where no BN follows
-    after_bn: dict[str, _Moments] = {}
-    last: list[tuple[str, Tensor]] = []
-
-    def conv_hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-        name = convs[module]
-        own.setdefault(name, _Moments()).add(output)
-        last[:] = [(name, output)]
-
-    def bn_hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-        # Read now: an in-place ReLU overwrites this tensor right after.
-        if last and inputs[0] is last[0][1]:
-            after_bn.setdefault(last[0][0], _Moments()).add(output)
-        last.clear()
-
-    handles = [m.register_forward_hook(conv_hook) for m in convs]
-    handles += [
-        m.register_forward_hook(bn_hook)
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-    ]
-    device = next(model.parameters()).device
-    try:
-        with _mode(model, train=batch_stats):
-            for start in range(0, len(x), batch_size):
-                xb = x[start : start + batch_size].to(device)
-                last.clear()
-                if batch_stats:  # BN would update running stats: run on copies of buffers
-                    bufs = {n: b.clone() for n, b in model.named_buffers()}
-                    functional_call(model, bufs, (xb,), strict=False)
-                else:
-                    model(xb)
-    finally:
-        for h in handles:
-            h.remove()
-    return [(name, (after_bn.get(name) or own[name]).std) for name in own]
-
-
-def gradient_norms(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    batch_size: int = 256,
-    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
-    batch_stats: bool = True,
-) -> list[tuple[str, float]]:
-    """L2 norm of the gradient of the dataset-mean loss for each conv and linear weight.
-
-    Args:
-        model: the network; left unchanged (no ``.grad`` set, buffers and modes restored).
-        x: inputs, (N, ...).
-        y: targets, (N,) class indices for "ce".
-        batch_size: samples per forward pass; per-batch gradients are weighted by batch size.
-        loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
-        batch_stats: BN uses each batch's statistics, as during training (default).
-
-    Returns:
-        ``[(param_name, norm), ...]`` in module order, e.g. ``("layer1.0.conv1.weight", 0.02)``.
-    """
-    loss_fn = (
-        {"ce": F.cross_entropy, "mse": F.mse_loss}.get(loss) if isinstance(loss, str) else loss
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Std of each 3x3 layer's response and per-layer gradient norms of several "
+        "networks (He et al. 2015, Fig. 7), saved as JSON with two figures.",
     )
-    if loss_fn is None:
-        raise InputError(f"loss must be 'ce', 'mse' or a callable, got {loss!r}")
-    wanted = [
-        f"{n}.weight" if n else "weight"
-        for n, m in model.named_modules()
-        if isinstance(m, nn.Conv2d | nn.Linear)
-    ]
-    params = {n: p.detach() for n, p in model.named_parameters()}
-    leaves = {n: params[n].clone().requires_grad_(True) for n in wanted}
-    grads = {n: torch.zeros_like(t) for n, t in leaves.items()}
-    device = leaves[wanted[0]].device
-    with _mode(model, train=batch_stats):
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].to(device)
-            yb = y[start : start + batch_size].to(device)
-            bufs = {n: b.clone() for n, b in model.named_buffers()}
-            out = functional_call(model, ({**params, **leaves}, bufs), (xb,))
-            value = loss_fn(out, yb) * (len(xb) / len(x))
-            for n, g in zip(wanted, torch.autograd.grad(value, list(leaves.values())), strict=True):
-                grads[n] += g
-    return [(n, float(g.norm())) for n, g in grads.items()]
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="CKPT_OR_MODEL",
+        help="checkpoints or pretrained:NAME; with --init, model names (e.g. plain20 resnet20)",
+    )
+    p.add_argument(
+        "--init",
+        action="store_true",
+        help="the sources are model names: measure freshly initialized networks",
+    )
+    p.add_argument("--seed", type=options.seed, default=0, help="initialization seed with --init")
+    options.add_model_arguments(p)
+    p.add_argument("--labels", metavar="LIST", help="comma-separated legend labels, one a source")
+    add_data_arguments(p)
+    set_default(p, "samples", None, f"use N samples (at most {SAMPLES})")
+    p.add_argument("--split", default="train", choices=("train", "test"), help="data split")
+    p.add_argument(
+        "--bn",
+        default="eval",
+        choices=BN_MODES,
+        help="BN statistics for the responses: eval, the running statistics (default), or "
+        "batch, each batch's (a fresh network's responses are then 1 by construction)",
+    )
+    p.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", default="responses.json", help="the result (.json; responses.json)")
+    o.add_argument("--figure", metavar="PATH", help="response std figure (default: <out>.png)")
+    o.add_argument(
+        "--grad-figure", metavar="PATH", help="gradient norm figure (default: <out>_grad.png)"
+    )
+    o.add_argument("--dpi", type=options.dpi, default=150, help="resolution of PNG figures")
+    add_overwrite_argument(o, "--out and the figures")
+    return p
 
 
-@dataclass(frozen=True)
-class ResponseSeries:
-    """One curve of Fig. 7: a value per layer for one network at one stage of training."""
-
-    label: str  # e.g. "plain20"
-    kind: str  # response_std | gradient_norm
-    layers: list[str]
-    values: list[float]
-    stage: str = "trained"  # e.g. "init" | "trained"
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_pairs(
-        cls, label: str, kind: str, pairs: Sequence[tuple[str, float]], **kwargs: Any
-    ) -> ResponseSeries:
-        """Build from the ``[(name, value), ...]`` of `layer_response_std` / `gradient_norms`."""
-        if kind not in KINDS:
-            raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
-        return cls(label, kind, [n for n, _ in pairs], [float(v) for _, v in pairs], **kwargs)
+def main(argv: Sequence[str] | None = None) -> int:
+    return guarded(PROG, lambda: _main(build_parser().parse_args(argv)))
 
 
-def save_responses(
-    path: str | os.PathLike,
-    series: Sequence[ResponseSeries],
-    *,
-    meta: dict[str, Any] | None = None,
-) -> None:
-    """Write series as JSON (``{"format": "landscape-responses", "series": [...]}``), atomically."""
-    doc = {
-        "format": RESPONSES_FORMAT,
-        "format_version": 1,
-        "meta": dict(meta or {}),
-        "series": [asdict(s) for s in series],
+def _main(args: argparse.Namespace) -> int:
+    out = check_suffix(args.out, (".json",), "--out")
+    figure = check_suffix(args.figure or out.with_suffix(".png"), FIGURE_FORMATS, "--figure")
+    grad_figure = check_suffix(
+        args.grad_figure or out.with_name(f"{out.stem}_grad.png"), FIGURE_FORMATS, "--grad-figure"
+    )
+    check_output(out, RESPONSES_FORMAT, overwrite=args.overwrite, inputs=args.sources)
+    for path, flag in ((figure, "--figure"), (grad_figure, "--grad-figure")):
+        check_output(path, "figure", overwrite=args.overwrite, inputs=args.sources, flag=flag)
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
+    labels = [s.strip() for s in args.labels.split(",")] if args.labels else None
+    if labels is not None and len(labels) != len(args.sources):
+        raise InputError(
+            f"--labels has {len(labels)} entries for {len(args.sources)} sources; give one each"
+        )
+    model_kwargs = args.model_kwargs
+    device = resolve_device(args.device)
+    data = load_split_capped(
+        args.dataset,
+        args.split,
+        samples=args.samples,
+        at_most=SAMPLES,
+        data_root=args.data_root,
+        download=args.download,
+        subset=args.subset,
+        seed=args.data_seed,
+    )
+    x, y = data.normalized(device), data.y.to(device)
+    batch_stats = args.bn == "batch"
+    stage = "init" if args.init else "trained"
+
+    nets = [_network(s, args, model_kwargs, data, device) for s in args.sources]
+    names = labels or _labels([(name, src) for name, _, src in nets])
+    series: list[ResponseSeries] = []
+    files: dict[str, Path] = {}
+    for i, ((name, model, src), label) in enumerate(zip(nets, names, strict=True)):
+        check_model_fits(model, x, y, what="the data")
+        attrs: dict[str, Any] = {"source": src, "model": name}
+        if not args.init:
+            files[f"source{i}"] = resolve_checkpoint(src)
+        stds = layer_response_std(model, x, batch_size=args.batch_size, batch_stats=batch_stats)
+        grads = gradient_norms(model, x, y, batch_size=args.batch_size)
+        series.append(
+            ResponseSeries.from_pairs(
+                label,
+                "response_std",
+                stds,
+                stage=stage,
+                attrs={**attrs, "batch_stats": batch_stats},
+            )
+        )
+        series.append(
+            ResponseSeries.from_pairs(
+                label, "gradient_norm", grads, stage=stage, attrs={**attrs, "batch_stats": True}
+            )
+        )
+    meta = {
+        "config": {
+            "sources": list(args.sources),
+            "init": args.init,
+            "seed": args.seed if args.init else None,
+            "model_kwargs": model_kwargs,
+            "split": args.split,
+            "bn": args.bn,
+            "batch_size": args.batch_size,
+            "loss": "ce",
+        },
+        "data": data.info,
+        "provenance": provenance(device, files),
     }
-    atomic_write_text(path, json.dumps(doc, indent=1))
+    save_responses(out, series, meta=meta)
+    atomic_savefig(_response_figure(series, stage), figure, dpi=args.dpi)
+    atomic_savefig(_gradient_figure(series, stage), grad_figure, dpi=args.dpi)
+
+    width = max(len(s.label) for s in series)
+    print(f"{'network':<{width}}  {'layers':>6}  {'mean std':>9}  {'median grad norm':>16}")
+    for resp, grad in zip(series[::2], series[1::2], strict=True):
+        print(
+            f"{resp.label:<{width}}  {len(resp.values):>6}  {np.mean(resp.values):>9.4g}  "
+            f"{np.median(grad.values):>16.4g}"
+        )
+    print(f"wrote {out}, {figure} and {grad_figure}")
+    return 0
 
 
-def load_responses(path: str | os.PathLike) -> list[ResponseSeries]:
-    """Read series written by `save_responses`.
+def _network(
+    source: str,
+    args: argparse.Namespace,
+    model_kwargs: dict[str, Any],
+    data: DataTensors,
+    device: torch.device,
+) -> tuple[str, torch.nn.Module, str]:
+    """``(model name, model in eval mode on device, source)`` of one command-line source."""
+    if not args.init:
+        loaded = load_model(source, model=args.model, model_kwargs=model_kwargs, device=device)
+        return loaded.model_name or Path(source).stem, loaded.model, source
+    kwargs = {"num_classes": num_classes(args.dataset, data_root=args.data_root), **model_kwargs}
+    if data.in_channels != 3:
+        kwargs.setdefault("in_channels", data.in_channels)
+    # A private random stream: the same seed gives the same network, and the caller's
+    # global generator is left as it was.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(args.seed)
+        model = models.create_model(source, **kwargs)
+    return source, model.to(device).eval(), source
 
-    Raises:
-        ValueError: the file is missing or not a responses file.
-    """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read responses file {str(path)!r} ({e})") from e
-    if not isinstance(doc, dict) or doc.get("format") != RESPONSES_FORMAT:
-        raise InputError(f"{str(path)!r} is not a {RESPONSES_FORMAT} file")
-    return [ResponseSeries(**s) for s in doc["series"]]
+
+def _labels(entries: list[tuple[str, str]]) -> list[str]:
+    """Model names, with the file name added where two sources share one."""
+    names = [name for name, _ in entries]
+    stems = [Path(src).stem for _, src in entries]
+    out = []
+    for name, src in entries:
+        path = Path(src)
+        if names.count(name) == 1:
+            out.append(name)
+        elif stems.count(path.stem) == 1:
+            out.append(f"{name} ({path.stem})")
+        else:
+            out.append(f"{name} ({path.parent.name}/{path.stem})")
+    return out
+
+
+def _response_figure(series: list[ResponseSeries], stage: str) -> Figure:
+    """He et al. 2015, Fig. 7: original layer order on top, sorted by magnitude below."""
+    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
+    top, bottom = fig.subplots(2, 1)
+    for s in series:
+        if s.kind == "response_std":
+            plot_layer_response_std(top, s.values, label=s.label)
+            plot_layer_response_std(bottom, s.values, sort=True, label=s.label)
+    top.set_title(f"std of layer responses ({stage})")
+    top.legend(fontsize=8)
+    return fig
+
+
+def _gradient_figure(series: list[ResponseSeries], stage: str) -> Figure:
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for s in series:
+        if s.kind == "gradient_norm":
+            plot_gradient_norms(ax, s.values, label=s.label)
+    ax.set_title(f"per-layer gradient norms ({stage})")
+    ax.legend(fontsize=8)
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,14 +10,13 @@ Exit codes: 0 done; 2 bad input; 130 interrupted (rerun to resume).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from . import cliutil
-from .cliutil import ArgumentParser, guarded
-from .data import add_data_arguments
-from .training import CHANNELS_LAST, PRECISIONS, SCHEDULES, TrainConfig, train
+from landscape.cli import options
+from landscape.cli.options import add_data_arguments
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.training import CHANNELS_LAST, SCHEDULES, TRAIN_PRECISIONS, TrainConfig, train
 
 __all__ = ["add_arguments", "build_parser", "config_from_args", "main"]
 
@@ -31,24 +30,16 @@ def _fractions(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected fractions like 0.5,0.75, got {text!r}") from e
 
 
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise argparse.ArgumentTypeError(f"not JSON ({e.msg}): {text!r}") from e
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"width": 2}}: {text!r}')
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of ``landscape train``; defaults are those of `TrainConfig`."""
     d = _DEFAULTS
+    parser.add_argument("--model", default=d.model, help="network name or module.path:function")
     parser.add_argument(
-        "--model", default=d.model, help=f"network name or module.path:function (default {d.model})"
-    )
-    parser.add_argument(
-        "--model-kwargs", type=_json_object, default={}, metavar="JSON", help="builder arguments"
+        "--model-kwargs",
+        type=options.json_object,
+        default={},
+        metavar="JSON",
+        help="builder arguments",
     )
     parser.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     parser.add_argument(
@@ -70,23 +61,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         default=d.batch_size,
-        help=f"samples per step (default {d.batch_size})",
+        help="samples per step",
     )
     opt.add_argument(
         "--lr",
         type=float,
         default=d.lr,
-        help=f"base (onecycle: peak) learning rate (default {d.lr})",
+        help="base (onecycle: peak) learning rate",
     )
-    opt.add_argument(
-        "--momentum", type=float, default=d.momentum, help=f"SGD momentum (default {d.momentum})"
-    )
+    opt.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum")
     opt.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
     opt.add_argument(
         "--weight-decay",
         type=float,
         default=d.weight_decay,
-        help=f"L2 on every parameter (default {d.weight_decay})",
+        help="L2 on every parameter",
     )
     opt.add_argument(
         "--schedule",
@@ -102,38 +91,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="step schedule: fractions of the epochs where lr is multiplied by --gamma "
         "(default 0.5,0.75)",
     )
-    opt.add_argument(
-        "--gamma", type=float, default=d.gamma, help=f"step schedule factor (default {d.gamma})"
-    )
+    opt.add_argument("--gamma", type=float, default=d.gamma, help="step schedule factor")
     opt.add_argument(
         "--warmup-epochs",
         type=float,
         default=d.warmup_epochs,
-        help="linear warm-up epochs (not onecycle; default 0)",
+        help="linear warm-up epochs (not onecycle)",
     )
     opt.add_argument(
         "--onecycle-pct",
         type=float,
         default=d.onecycle_pct,
-        help=f"onecycle: rising fraction (default {d.onecycle_pct})",
+        help="onecycle: rising fraction",
     )
     opt.add_argument(
         "--onecycle-div",
         type=float,
         default=d.onecycle_div,
-        help=f"onecycle: starting lr = lr / DIV (default {d.onecycle_div:g})",
+        help="onecycle: starting lr = lr / DIV",
     )
     opt.add_argument(
         "--label-smoothing",
         type=float,
         default=d.label_smoothing,
-        help="of the training loss (default 0)",
+        help="of the training loss",
     )
     opt.add_argument(
         "--seed",
-        type=cliutil.seed,
+        type=options.seed,
         default=d.seed,
-        help="seed of init, shuffling, augmentation (default 0)",
+        help="seed of init, shuffling, augmentation",
     )
     aug = parser.add_argument_group("augmentation (image datasets only)")
     aug.add_argument(
@@ -143,7 +130,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--crop-padding",
         type=int,
         default=d.crop_padding,
-        help=f"zero padding of the random crops (default {d.crop_padding})",
+        help="zero padding of the random crops",
     )
     aug.add_argument(
         "--no-flip", dest="flip", action="store_false", help="no random horizontal flips"
@@ -154,17 +141,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=d.save_every,
         metavar="K",
-        help="keep every K-th epoch checkpoint (default 1)",
+        help="keep every K-th epoch checkpoint",
     )
     run.add_argument(
         "--eval-batch-size",
         type=int,
         default=d.eval_batch_size,
-        help=f"samples per forward pass (default {d.eval_batch_size})",
+        help="samples per forward pass",
     )
     run.add_argument(
         "--precision",
-        choices=PRECISIONS,
+        choices=TRAIN_PRECISIONS,
         default=d.precision,
         help="auto (default): bf16 autocast on a GPU and on a CPU with AMX, else fp32",
     )
@@ -188,39 +175,8 @@ def build_parser() -> ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        model=args.model,
-        model_kwargs=args.model_kwargs,
-        out=args.out or f"runs/{args.model.replace(':', '_').replace('/', '_')}",
-        dataset=args.dataset,
-        data_root=args.data_root,
-        download=args.download,
-        samples=args.samples,
-        subset=args.subset,
-        data_seed=args.data_seed,
-        test_samples=args.test_samples,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        momentum=args.momentum,
-        nesterov=args.nesterov,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        milestones=args.milestones,
-        gamma=args.gamma,
-        warmup_epochs=args.warmup_epochs,
-        onecycle_pct=args.onecycle_pct,
-        onecycle_div=args.onecycle_div,
-        label_smoothing=args.label_smoothing,
-        augment=args.augment,
-        crop_padding=args.crop_padding,
-        flip=args.flip,
-        seed=args.seed,
-        save_every=args.save_every,
-        eval_batch_size=args.eval_batch_size,
-        precision=args.precision,
-        channels_last=args.channels_last,
-    )
+    out = args.out or f"runs/{args.model.replace(':', '_').replace('/', '_')}"
+    return TrainConfig(**options.fields_from_args(TrainConfig, args, out=out))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("landscape.training")
+    logger = logging.getLogger("landscape.training.trainer")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     propagate, logger.propagate = logger.propagate, False  # one line per epoch, on stdout

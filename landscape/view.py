@@ -1,7 +1,7 @@
 """``python -m landscape.view a.h5 [b.h5 ...] --out view.html [--open]``: the interactive viewer.
 
 Writes one standalone HTML file (plotly.js inlined; it works offline and opens with a
-double-click) showing the surfaces side by side; see `landscape.viewer`. Files of the
+double-click) showing the surfaces side by side; see `landscape.viz.viewer`. Files of the
 original loss-landscape code are accepted too.
 """
 
@@ -12,15 +12,13 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-from landscape.cliutil import ArgumentParser, add_overwrite_argument, guarded
-from landscape.figures import display_names
-from landscape.fileio import check_output
-from landscape.legacy import load_any_surface
-from landscape.surface_metrics import surface_metrics
-from landscape.trajectory import read_path
-from landscape.viewer import write_viewer
-
-from .errors import InputError
+from landscape.analysis.trajectory import read_path
+from landscape.cli.options import add_overwrite_argument
+from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.errors import InputError
+from landscape.core.files import check_output
+from landscape.io.legacy import load_any_surface
+from landscape.viz.viewer import metrics_by_name, write_viewer
 
 __all__ = ["build_parser", "main"]
 
@@ -55,10 +53,7 @@ def _run(args: argparse.Namespace) -> int:
     check_output(out, "html", overwrite=args.overwrite, inputs=[*args.files, args.path])
     surfaces = [load_any_surface(f) for f in args.files]
     # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
-    metrics = {
-        name: surface_metrics(s, split=s.splits[0] if s.splits else "train")
-        for name, s in zip(display_names(surfaces), surfaces, strict=True)
-    }
+    metrics = metrics_by_name(surfaces)
     paths = None
     if args.path:
         trajectory = read_path(args.path)

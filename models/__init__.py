@@ -12,9 +12,16 @@ from .checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
-from .registry import ModelError, create_model, is_model, list_models, register_model
+from .registry import (
+    ModelError,
+    create_model,
+    import_function,
+    is_model,
+    list_models,
+    register_model,
+)
 from .resnet import BasicBlock, Bottleneck, CifarResNet, ResNet, has_skip_connections
-from .summary import count_macs, count_parameters, format_table, model_stats
+from .summary import count_macs, count_parameters, model_stats, models_table
 
 __all__ = [
     "BasicBlock",
@@ -28,13 +35,14 @@ __all__ = [
     "count_macs",
     "count_parameters",
     "create_model",
-    "format_table",
     "has_skip_connections",
+    "import_function",
     "is_model",
     "list_models",
     "load_checkpoint",
     "load_state_dict_strict",
     "model_stats",
+    "models_table",
     "read_checkpoint",
     "register_model",
     "save_checkpoint",

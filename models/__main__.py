@@ -2,7 +2,7 @@
 
 import sys
 
-from .summary import format_table
+from .summary import models_table
 
 if __name__ == "__main__":
-    print(format_table(sys.argv[1] if len(sys.argv) > 1 else "*"))
+    print(models_table(sys.argv[1] if len(sys.argv) > 1 else "*"))

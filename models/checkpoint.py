@@ -1,4 +1,4 @@
-"""Checkpoints in the project's format (SPEC.md), loaded without arbitrary pickles.
+"""Checkpoints in the project's format, loaded without arbitrary pickles.
 
     {"format": "landscape-checkpoint", "format_version": 1,
      "model": "resnet56", "model_kwargs": {...}, "state_dict": {...},
@@ -9,12 +9,10 @@ Extra keys (e.g. a trainer's optimizer state) are allowed and kept.
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 import pickle
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .atomic import atomic_path
 from .registry import ModelError, create_model, is_model
 
 __all__ = [
@@ -60,37 +59,13 @@ class LoadedCheckpoint:
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """`torch.save` to a temporary file in the same folder, then rename: never half a file."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as e:
-        raise NotADirectoryError(
-            errno.ENOTDIR, "a part of the path is a file, not a folder", str(path)
-        ) from e
+    """`torch.save` through `atomic_path`: never half a file."""
     # Serialized in memory first: a failed write (full disk) is then a plain OSError
     # naming its cause, where torch.save would report an opaque RuntimeError.
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; give the file the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        if e.filename in (None, tmp):  # name the file the user asked for, not the temporary
-            raise type(e)(e.errno, e.strerror or str(e), str(path)) from e
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getbuffer())
 
 
 def save_checkpoint(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import os
+import sys
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -50,23 +52,47 @@ def is_model(name: str) -> bool:
     return name in _REGISTRY
 
 
+def import_function(spec: str, what: str) -> Callable[..., Any]:
+    """The function a ``module.path:function`` names: the project's one plugin importer.
+
+    The module is imported from ``sys.path`` and, failing that, from the working
+    directory, so a plugin beside the user works under ``python -m`` and under the
+    console script alike (which starts without the working directory on ``sys.path``).
+    `what` names the plugin in errors (e.g. ``"model 'mynets:build'"``).
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ModelError(f"{what}: expected module.path:function, got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        cwd = os.getcwd()
+        if e.name != module_name.split(".")[0] or cwd in sys.path or "" in sys.path:
+            raise ModelError(f"cannot import {module_name!r} for {what} ({e})") from e
+        sys.path.insert(0, cwd)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as e2:
+            raise ModelError(
+                f"cannot import {module_name!r} for {what} ({e2}); "
+                "make sure it is on sys.path (e.g. run from its directory)"
+            ) from e2
+        finally:
+            sys.path.remove(cwd)
+    except ImportError as e:
+        raise ModelError(f"cannot import {module_name!r} for {what} ({e})") from e
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ModelError(f"module {module_name!r} has no function {attr!r} ({what})")
+    return fn
+
+
 def resolve_factory(name: str) -> Callable[..., nn.Module]:
     """The builder for a registered `name` or a ``module.path:function`` factory."""
     if name in _REGISTRY:
         return _REGISTRY[name]
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as e:
-            raise ModelError(
-                f"cannot import module {module_name!r} for model {name!r} ({e}); "
-                "make sure it is on sys.path (e.g. run from its directory)"
-            ) from e
-        fn = getattr(module, attr, None)
-        if not callable(fn):
-            raise ModelError(f"{module_name!r} has no callable {attr!r} (model {name!r})")
-        return fn
+        return import_function(name, f"model {name!r}")
     known = ", ".join(list_models())
     raise ModelError(
         f"unknown model {name!r}; known models: {known} (or module.path:function for your own)"

@@ -10,7 +10,7 @@ from torch import nn
 from .registry import create_model, list_models
 from .resnet import BasicBlock, Bottleneck, CifarResNet, has_skip_connections
 
-__all__ = ["ModelStats", "model_stats", "count_parameters", "count_macs", "format_table"]
+__all__ = ["ModelStats", "model_stats", "count_parameters", "count_macs", "models_table"]
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def _block_kind(name: str) -> str:
     )
 
 
-def format_table(pattern: str = "*") -> str:
+def models_table(pattern: str = "*") -> str:
     """A text table of every registered model matching `pattern`."""
     header = (
         f"{'model':<11} {'block':<11} {'depth':>5} {'skips':>5} {'params':>12} {'MACs':>10}  input"

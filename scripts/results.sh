@@ -17,7 +17,8 @@ ALL="resnet20 plain20 resnet56 plain56"
 NETS=${NETS:-$ALL}
 EPOCHS=${EPOCHS:-20}
 res=docs/results
-mkdir -p "$res" runs
+surf=runs/surfaces  # full files; docs/results gets copies without direction tensors
+mkdir -p "$res" "$surf"
 
 grid_of() { case $1 in *56) echo "${GRID_56:-17}" ;; *) echo "${GRID_20:-21}" ;; esac; }
 samples_of() { case $1 in *56) echo "${SAMPLES_56:-500}" ;; *) echo "${SAMPLES_20:-2000}" ;; esac; }
@@ -32,12 +33,16 @@ for net in $NETS; do
   grid=$(grid_of "$net") samples=$(samples_of "$net")
   # Li et al. Fig. 5: filter-normalized 2-D surface of the training loss on a fixed subset.
   $PY -m landscape.compute --ckpt "runs/$net/final.pt" --dataset "imagefolder:$data" \
-      --samples "$samples" --x "-1:1:$grid" --y "-1:1:$grid" --out "$res/${net}_2d.h5" --quiet
+      --samples "$samples" --x "-1:1:$grid" --y "-1:1:$grid" --out "$surf/${net}_2d.h5" --quiet
 done
 for net in $NETS; do
   $PY -m landscape.compute --ckpt "runs/$net/final.pt" --dataset "imagefolder:$data" \
       --samples "$(samples_of "$net")" --split train,test --x -1:1:51 \
-      --out "$res/${net}_1d.h5" --quiet
+      --out "$surf/${net}_1d.h5" --quiet
+done
+# Published without the direction tensors (98% of each file): `--seed` regenerates them.
+for f in "$surf"/*.h5; do
+  $PY -m landscape.export "$f" --publish --overwrite --out "$res/$(basename "$f")"
 done
 
 # Figures and tables over every network whose results exist.
@@ -55,7 +60,7 @@ $PY -m landscape.plot --overwrite $(files "$have" 1d) --split train,test --out "
 $PY -m landscape.curves --overwrite $(for n in $have; do printf 'runs/%s ' "$n"; done) \
     --out "$res/degradation.png" --dpi 90
 $PY -m landscape.metrics $(files "$have" 2d) > "$res/metrics.txt"
-$PY -m landscape.analyze responses --overwrite $(for n in $have; do printf 'runs/%s/final.pt ' "$n"; done) \
+$PY -m landscape.responses --overwrite $(for n in $have; do printf 'runs/%s/final.pt ' "$n"; done) \
     --dataset "imagefolder:$data" --samples 500 --out "$res/responses.json" \
     --figure "$res/responses.png" --grad-figure "$res/gradients.png"
 $PY -m landscape.view --overwrite $(files "$have" 2d) $(files "$have" 1d) --out "$res/view.html" \

@@ -180,7 +180,7 @@ class Proc:
 
 def surface_points(path: Path) -> int:
     """Points computed in a surface file on disk; 0 while it does not exist yet."""
-    from landscape.store import read_surface
+    from landscape.io.surface_file import read_surface
 
     if not path.exists():
         return 0

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import torch
 
-from landscape.store import SurfaceWriter, create_surface_file, value_name
+from landscape.io.surface_file import SurfaceWriter, create_surface_file, value_name
 
 __all__ = ["KINDS", "analytic_values", "make_legacy_file", "make_surface_file"]
 
@@ -184,8 +184,8 @@ def assert_points_match_one_process(path: Path, cli_args: Sequence[str], limit: 
     strategy: every point evaluated alone, so no grid needs to be finished to compare).
     """
     from landscape.compute import build_parser, config_from_args
-    from landscape.store import read_directions, read_surface
-    from landscape.surface import load_inputs, prepare
+    from landscape.io.surface_file import read_directions, read_surface
+    from landscape.surface.engine import load_inputs, prepare
 
     config = config_from_args(build_parser().parse_args(list(cli_args)))
     cpu = torch.device("cpu")

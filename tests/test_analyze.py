@@ -19,13 +19,13 @@ from conftest import PYTHON, REPO, make_checkpoint, randomize_bn, subprocess_env
 from torch.func import functional_call
 
 import models
-from landscape import cli, hessian
-from landscape.analyze import main as analyze_main
+from landscape import __main__ as cli
+from landscape.analysis import hessian
+from landscape.analysis.responses import gradient_norms, layer_response_std, load_responses
+from landscape.analysis.trajectory import read_path
 from landscape.compute import main as compute_main
-from landscape.data import load_split
-from landscape.responses import gradient_norms, layer_response_std, load_responses
-from landscape.store import read_directions, read_surface
-from landscape.trajectory import read_path
+from landscape.data.datasets import load_split
+from landscape.io.surface_file import read_directions, read_surface
 
 DATA = ["--dataset", "tinydata:tiny"]
 
@@ -133,7 +133,7 @@ def test_hessian_refuses_surface_being_written_or_other_weights(tmp_path, tiny_c
         [
             PYTHON,
             "-c",
-            "import sys; from landscape.store import SurfaceWriter; "
+            "import sys; from landscape.io.surface_file import SurfaceWriter; "
             "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
             str(surf),
         ],
@@ -376,9 +376,9 @@ def test_bad_input_exit_2_one_line(tmp_path, tiny_ckpt, capsys, argv, message) -
 
 
 def test_dispatch(capsys) -> None:
-    assert analyze_main([]) == 0
+    assert cli.main([]) == 0
     assert "eigendirs" in capsys.readouterr().out
-    assert analyze_main(["bogus"]) == 2
+    assert cli.main(["bogus"]) == 2
     assert "unknown command 'bogus'" in capsys.readouterr().err
     for name in ("hessian", "eigendirs", "trajectory", "responses"):
         with pytest.raises(SystemExit) as exc:

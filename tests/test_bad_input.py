@@ -22,8 +22,21 @@ from PIL import Image
 from surfaces import make_surface_file
 
 import models
-from landscape import compute, curves, demo, export, legacy, metrics, plot, train, view
-from landscape.analyze import eigendirs, hessian, responses, trajectory
+from landscape import (
+    compute,
+    convert,
+    curves,
+    demo,
+    eigendirs,
+    export,
+    hessian,
+    metrics,
+    plot,
+    responses,
+    train,
+    trajectory,
+    view,
+)
 
 MAINS = {
     "train": train.main,
@@ -33,7 +46,7 @@ MAINS = {
     "export": export.main,
     "metrics": metrics.main,
     "demo": demo.main,
-    "legacy": legacy.main,
+    "convert": convert.main,
     "curves": curves.main,
     "hessian": hessian.main,
     "responses": responses.main,
@@ -419,6 +432,11 @@ CASES = {
         lambda w: ["--ckpt", w / "good.pt", "--seed", str(10**23)],
         "--seed",
     ),
+    "hessian-nan-weights": (
+        "hessian",
+        lambda w: ["--ckpt", w / "nan.pt", "--dataset", "tinydata:tiny", "--out", w / "h.json"],
+        "NaN",
+    ),
     "hessian-ckpt-names-code": (
         "hessian",
         lambda w: ["--ckpt", w / "evil.pt", "--dataset", "tinydata:tiny", "--out", w / "h.json"],
@@ -454,13 +472,13 @@ CASES = {
         lambda w: ["--ckpt", w / "evil.pt", "--dataset", "tinydata:tiny", "--out", w / "e.h5"],
         "never names",
     ),
-    "legacy-landscape-surface": (
-        "legacy",
+    "convert-landscape-surface": (
+        "convert",
         lambda w: [w / "result.h5", "--out", w / "converted.h5"],
         "needs no conversion",
     ),
-    "legacy-out-is-the-input": (
-        "legacy",
+    "convert-out-is-the-input": (
+        "convert",
         lambda w: [w / "result.h5", "--out", w / "result.h5", "--overwrite"],
         "also an input",
     ),
@@ -533,8 +551,8 @@ def test_debug_shows_the_traceback_of_bad_input(world, capsys, monkeypatch) -> N
 
 
 def test_library_errors_name_arguments_and_the_command_line_adds_flags(capsys) -> None:
-    from landscape.errors import InputError
-    from landscape.surface import SurfaceConfig
+    from landscape.core.errors import InputError
+    from landscape.surface.config import SurfaceConfig
 
     with pytest.raises(InputError, match=r"^batch_size must be a positive integer") as info:
         SurfaceConfig(ckpt="m.pt", batch_size=0)

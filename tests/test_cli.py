@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from landscape.cli import COMMANDS, main
+from landscape.__main__ import COMMANDS, main
 
 
 def test_models_table(capsys) -> None:

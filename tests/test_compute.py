@@ -8,12 +8,13 @@ import subprocess
 import h5py
 import numpy as np
 import pytest
+import torch
 from conftest import PYTHON, REPO, subprocess_env
 from procs import HANG, Proc, surface_points
 from surfaces import assert_points_match_one_process
 
 from landscape.compute import main
-from landscape.store import SurfaceWriter, read_surface
+from landscape.io.surface_file import SurfaceWriter, read_surface
 
 
 def args(ckpt, out, *extra: str) -> list[str]:
@@ -32,6 +33,46 @@ def test_compute_then_resume_keeps_points(tmp_path, tiny_ckpt, capsys) -> None:
     assert "15/15 points" in capsys.readouterr().out
 
 
+def test_published_file_regenerates_its_directions(tmp_path, tiny_ckpt, capsys) -> None:
+    """A file published without direction tensors (`export --publish`) is the same surface:
+    its directions come back bit for bit from the checkpoint and seed, checked by hash, so
+    it resumes; with another checkpoint they are refused."""
+    from conftest import make_checkpoint
+
+    from landscape import export
+    from landscape.io.surface_file import has_directions, read_directions
+    from landscape.surface.engine import surface_directions
+
+    full, pub = tmp_path / "s.h5", tmp_path / "pub.h5"
+    grid = ["--x", "-1:1:5", "--y", "-1:1:3", "--seed", "7"]
+    assert main(args(tiny_ckpt, full, *grid)) == 0
+    assert export.main([str(full), "--publish", "--out", str(pub)]) == 0
+    assert not has_directions(pub) and pub.stat().st_size < full.stat().st_size / 3
+    original, regenerated = read_directions(full), surface_directions(pub)
+    assert original.keys() == regenerated.keys()
+    for axis in original:
+        for name, tensor in original[axis].items():
+            assert torch.equal(regenerated[axis][name].float(), tensor), (axis, name)
+    # Resuming the published file regenerates the directions and fills the missing points.
+    with h5py.File(pub, "r+") as f:
+        f["train_loss"][2, :] = np.nan
+    assert main(args(tiny_ckpt, pub, *grid)) == 0
+    np.testing.assert_array_equal(
+        read_surface(pub).get("train", "loss"), read_surface(full).get("train", "loss")
+    )
+    # Other weights give other directions: refused by the hash, in one line.
+    with h5py.File(pub, "r+") as f:
+        f["train_loss"][2, :] = np.nan
+    make_checkpoint(tiny_ckpt, seed=1)
+    capsys.readouterr()
+    assert main(args(tiny_ckpt, pub, *grid)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "differs" in err, err
+    with pytest.raises(ValueError, match="directions_sha256"):
+        surface_directions(pub)  # regenerated from the new weights: another hash
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [
@@ -40,7 +81,7 @@ def test_compute_then_resume_keeps_points(tmp_path, tiny_ckpt, capsys) -> None:
         (["--split", "val"], "--split must be train, test or train,test"),
         (["--dataset", "nosuchmodule_xyz:f"], "nosuchmodule_xyz"),
         (["--device", "cuda:7"], "--device"),
-        (["--model-kwargs", "[1]"], "--model-kwargs must be a JSON object"),
+        (["--model-kwargs", "[1]"], "--model-kwargs: must be a JSON object"),
         (["--ckpt3", "x.pt"], "--ckpt3 needs --ckpt2"),
         (["--batch-size", "0"], "--batch-size must be a positive integer"),
         (["--samples", "-3"], "samples"),
@@ -133,7 +174,7 @@ def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
         [
             PYTHON,
             "-c",
-            "import sys; from landscape.store import SurfaceWriter; "
+            "import sys; from landscape.io.surface_file import SurfaceWriter; "
             "w = SurfaceWriter(sys.argv[1]); print('locked', flush=True); sys.stdin.read()",
             str(out),
         ],

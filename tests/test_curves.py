@@ -9,14 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from landscape.curves import (
-    CurvesError,
-    degradation_figure,
-    main,
-    plot_degradation,
-    read_metrics,
-    run_label,
-)
+from landscape.analysis.curves import CurvesError, read_metrics, run_label
+from landscape.curves import main
+from landscape.viz.curves import degradation_figure, plot_degradation
 
 HEADER = "epoch,train_loss,train_error,test_loss,test_error,lr,time,elapsed\n"
 

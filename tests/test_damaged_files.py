@@ -20,8 +20,7 @@ import torch
 from conftest import make_checkpoint
 
 import models
-from landscape import compute, export, metrics, plot, view
-from landscape.analyze import eigendirs, hessian, responses
+from landscape import compute, eigendirs, export, hessian, metrics, plot, responses, view
 
 DATA = ["--dataset", "tinydata:tiny", "--samples", "8"]
 GRID = ["--x", "-1:1:5", "--y", "-1:1:4"]

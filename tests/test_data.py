@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from landscape import data
-from landscape.data import DataError, load_split
+from landscape.cli.options import add_data_arguments
+from landscape.data import datasets as data
+from landscape.data.datasets import DataError, load_split
 
 
 # ------------------------------------------------------------------ fixtures
@@ -101,8 +102,10 @@ def test_cifar100_reads_torchvision_files(tmp_path):
 def test_cifar_missing_files_say_how_to_get_them(tmp_path):
     with pytest.raises(DataError) as e:
         load_split("cifar10", "test", data_root=tmp_path)
+    # The library names its arguments; the command line writes them as flags.
     message = str(e.value)
-    assert "--download" in message and "--data-root" in message and "\n" not in message
+    assert "set download" in message and "data_root" in message and "\n" not in message
+    assert "--download" in e.value.as_flag() and "--data-root" in e.value.as_flag()
 
 
 # ------------------------------------------------------------------ ImageFolder
@@ -288,7 +291,7 @@ def test_bad_dataset_specs(spec, split, match):
 
 def test_add_data_arguments_defaults_and_use():
     parser = argparse.ArgumentParser()
-    data.add_data_arguments(parser)
+    add_data_arguments(parser)
     args = parser.parse_args([])
     assert (args.dataset, args.samples, args.subset, args.data_seed) == (
         "embedded",
@@ -297,5 +300,7 @@ def test_add_data_arguments_defaults_and_use():
         0,
     )
     args = parser.parse_args(["--samples", "30", "--subset", "stratified", "--data-seed", "3"])
-    loaded = data.load_split_from_args(args, "test")
+    loaded = data.load_split(
+        args.dataset, "test", samples=args.samples, subset=args.subset, seed=args.data_seed
+    )
     assert len(loaded) == 30 and loaded.info["seed"] == 3

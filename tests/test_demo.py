@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import make_checkpoint
 
 from landscape.demo import main
-from landscape.store import read_surface
+from landscape.io.surface_file import read_surface
 
 
 def test_demo_writes_everything_and_resumes(tmp_path, capsys) -> None:

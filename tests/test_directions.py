@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import models
-from landscape.directions import (
+from landscape.surface.directions import (
     check_direction,
     cosine,
     interpolation_direction,

@@ -20,10 +20,11 @@ from procs import Proc, surface_points
 from surfaces import assert_points_match_one_process
 
 from landscape.compute import main
-from landscape.distributed import launched, rank_device
-from landscape.grid import coarse_to_fine
-from landscape.store import read_directions, read_surface
-from landscape.surface import PendingPoints
+from landscape.core.device import resolve_device
+from landscape.io.surface_file import read_directions, read_surface
+from landscape.surface.distributed import launched
+from landscape.surface.grid import coarse_to_fine
+from landscape.surface.points import PendingPoints
 
 
 def args(ckpt: Path, out: Path, *extra: str) -> list[str]:
@@ -246,6 +247,10 @@ def test_launch_detection_and_rank_devices(monkeypatch) -> None:
     assert launched()
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert not launched()
+
+    def rank_device(name: str, local_rank: int, local_world_size: int) -> torch.device:
+        return resolve_device(name, local_rank=local_rank, local_world_size=local_world_size)
+
     assert rank_device("cpu", 1, 2) == torch.device("cpu")
     if not torch.cuda.is_available():
         assert rank_device("auto", 1, 2) == torch.device("cpu")

@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from surfaces import analytic_values, make_legacy_file, make_surface_file
 
-from landscape import export, legacy, plot, view
-from landscape.store import StoreError, read_surface
+from landscape import convert, plot, view
+from landscape import export as export_cli
+from landscape.io import export, legacy
+from landscape.io.surface_file import StoreError, read_surface
 
 
 def read_vts(path) -> tuple[tuple[int, ...], np.ndarray, dict[str, np.ndarray]]:
@@ -89,9 +91,9 @@ def test_csv_rows(tmp_path):
 
 def test_export_cli(tmp_path, capsys):
     src = make_surface_file(tmp_path, "r.h5", shape=(5, 5))  # error = 0 at theta*
-    assert export.main([str(src), "--vtk", "--csv"]) == 0
+    assert export_cli.main([str(src), "--vtk", "--csv"]) == 0
     assert (tmp_path / "r_train_loss.vts").is_file() and (tmp_path / "r.csv").is_file()
-    assert export.main([str(src), "--out", str(tmp_path / "x.csv")]) == 0
+    assert export_cli.main([str(src), "--out", str(tmp_path / "x.csv")]) == 0
     assert (tmp_path / "x.csv").is_file()
     capsys.readouterr()
     for argv, message in [
@@ -101,7 +103,7 @@ def test_export_cli(tmp_path, capsys):
         ([str(tmp_path / "none.h5"), "--vtk"], "does not exist"),
         ([str(src), "--vtk", "--metric", "error", "--log"], "positive"),
     ]:
-        assert export.main(argv) == 2
+        assert export_cli.main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
 
@@ -150,19 +152,19 @@ def test_load_any_surface_dispatch(tmp_path):
 def test_convert_legacy_roundtrip(tmp_path, capsys):
     old = make_legacy_file(tmp_path, "old.h5", shape=(6, 4), uncomputed=2)
     new = tmp_path / "new.h5"
-    assert legacy.main([str(old), "--out", str(new)]) == 0
+    assert convert.main([str(old), "--out", str(new)]) == 0
     a, b = legacy.read_legacy_surface(old), read_surface(new)
     np.testing.assert_array_equal(a.alpha, b.alpha)
     np.testing.assert_array_equal(a.get("train", "loss"), b.get("train", "loss"))
     assert b.computed.sum() == 6 * 4 - 2
     # A rerun redoes its own conversion; another surface is never replaced unasked.
-    assert legacy.main([str(old), "--out", str(new)]) == 0
+    assert convert.main([str(old), "--out", str(new)]) == 0
     other = make_legacy_file(tmp_path, "other.h5", shape=(6, 4))
     capsys.readouterr()
-    assert legacy.main([str(other), "--out", str(new)]) == 2
+    assert convert.main([str(other), "--out", str(new)]) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert legacy.main([str(other), "--out", str(new), "--overwrite"]) == 0
-    assert legacy.main([str(other), "--out", str(other), "--overwrite"]) == 2
+    assert convert.main([str(other), "--out", str(new), "--overwrite"]) == 0
+    assert convert.main([str(other), "--out", str(other), "--overwrite"]) == 2
     assert "also an input" in capsys.readouterr().err
 
 
@@ -170,6 +172,6 @@ def test_clis_accept_legacy_files(tmp_path):
     old = make_legacy_file(tmp_path, "old.h5", shape=(8, 6))
     assert plot.main([str(old), "--out", str(tmp_path / "old.png")]) == 0
     assert view.main([str(old), "--out", str(tmp_path / "old.html")]) == 0
-    assert export.main([str(old), "--vtk", "--out", str(tmp_path / "old.vts")]) == 0
+    assert export_cli.main([str(old), "--vtk", "--out", str(tmp_path / "old.vts")]) == 0
     for name in ("old.png", "old.html", "old.vts"):
         assert (tmp_path / name).stat().st_size > 0

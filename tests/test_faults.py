@@ -21,8 +21,9 @@ import torch
 from procs import HANG, surface_points, wait_until
 from surfaces import assert_points_match_one_process
 
-from landscape import compute, export, figures, plot, train, view
-from landscape.store import read_directions, read_surface
+from landscape import compute, export, plot, train, view
+from landscape.io.surface_file import read_directions, read_surface
+from landscape.viz import figures
 from models import read_checkpoint
 
 Main = Callable[[Sequence[str]], int]
@@ -276,7 +277,7 @@ def test_diverged_points_are_stored_counted_and_rendered(tmp_path, tiny_ckpt, ca
 
 
 def test_a_second_training_into_the_same_folder_is_refused(tmp_path, capsys):
-    from landscape.fileio import exclusive_lock
+    from landscape.core.files import exclusive_lock
 
     out = tmp_path / "run"
     child = Child(train.main, train_args(out, "--epochs", "200"), tmp_path)

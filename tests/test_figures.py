@@ -1,4 +1,4 @@
-"""Static figures (landscape.figures) and their command line (landscape.plot)."""
+"""Static figures (landscape.viz.figures) and their command line (landscape.plot)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from matplotlib.figure import Figure
 from PIL import Image
 from surfaces import analytic_values, make_surface_file
 
-from landscape import figures, plot
-from landscape.store import StoreError, read_surface
+from landscape import plot
+from landscape.io.surface_file import StoreError, read_surface
+from landscape.viz import figures
 
 
 def image_stats(path) -> tuple[float, float]:
@@ -182,7 +183,7 @@ def test_cli_default_output_name(files, tmp_path):
         (["{bowl}", "--levels", "many"], "--levels"),
         (["{bowl}", "--levels", "3,2,1"], "levels must increase"),
         (["{bowl}", "--vmin", "5", "--vmax", "1"], "swap"),
-        (["{bowl}", "--split", "train,test"], "one split"),
+        (["{bowl}", "--split", "train,test"], "one of train or test"),
         (["{bowl}", "--out", "x.jpg"], ".png"),
         (["{line}", "--kind", "contour"], "1-D"),
         (["{line}", "{bowl}"], "mix 1-D and 2-D"),

@@ -9,9 +9,10 @@ from conftest import randomize_bn
 from tinydata import tiny
 
 import models
-from landscape.directions import random_direction
-from landscape.evaluate import EvalData, make_evaluator
-from landscape.surface import SurfaceConfig, compute_surface, state_of
+from landscape.surface.config import SurfaceConfig
+from landscape.surface.directions import random_direction
+from landscape.surface.engine import compute_surface, state_of
+from landscape.surface.evaluate import EvalData, make_evaluator
 
 pytestmark = [
     pytest.mark.gpu,

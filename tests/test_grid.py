@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landscape.grid import Axis, coarse_to_fine, parse_axis
+from landscape.surface.grid import Axis, coarse_to_fine, parse_axis
 
 
 def test_parse_axis() -> None:

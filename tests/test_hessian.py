@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from landscape import hessian
-from landscape.store import StoreError, create_surface_file, read_surface
+from landscape.analysis import hessian
+from landscape.io.surface_file import StoreError, create_surface_file, read_surface
 
 
 @pytest.fixture(autouse=True)
@@ -214,7 +214,7 @@ def test_plot_curvature_map():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from landscape.analysis_plots import plot_curvature_map
+    from landscape.viz.analysis_figures import plot_curvature_map
 
     fig, ax = plt.subplots()
     mesh = plot_curvature_map(

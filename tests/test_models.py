@@ -117,7 +117,7 @@ def test_kaiming_init_std() -> None:
 
 
 def test_summary_table() -> None:
-    table = models.format_table("resnet5*")
+    table = models.models_table("resnet5*")
     assert "resnet56" in table and "855,770" in table and "Bottleneck" in table
     s = models.model_stats("resnet50")
     assert s.macs == pytest.approx(4.09e9, rel=0.01) and s.depth == 50 and s.skips
@@ -216,5 +216,5 @@ def test_user_factory(tmp_path, monkeypatch) -> None:
         load_checkpoint(tmp_path / "t.pt")
     loaded = load_checkpoint(tmp_path / "t.pt", model_name="mynets:tiny")
     assert loaded.model[1].out_features == 5 and loaded.model_name == "mynets:tiny"
-    with pytest.raises(ValueError, match="cannot import module 'nosuch'"):
+    with pytest.raises(ValueError, match="cannot import 'nosuch'"):
         create_model("nosuch:f")

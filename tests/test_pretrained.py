@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from landscape.data import load_split
-from landscape.pretrained import list_pretrained, resolve_checkpoint
+from landscape.core.checkpoints import list_pretrained, resolve_checkpoint
+from landscape.data.datasets import load_split
 from models import load_checkpoint, read_checkpoint
 
 SHIPPED = ["plain20", "plain56", "resnet20", "resnet56"]

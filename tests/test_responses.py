@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landscape import responses
+from landscape.analysis import responses
 from models import CifarResNet
 
 
@@ -140,7 +140,7 @@ def test_plots_draw_on_given_axes():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from landscape.analysis_plots import plot_gradient_norms, plot_layer_response_std
+    from landscape.viz.analysis_figures import plot_gradient_norms, plot_layer_response_std
 
     fig, (top, bottom, right) = plt.subplots(1, 3)
     line = plot_layer_response_std(top, [1.0, 3.0, 2.0], label="plain")

@@ -16,8 +16,9 @@ import torch
 from surfaces import make_surface_file
 
 import models
-from landscape import compute, data, plot
-from landscape.store import StoreError, read_surface
+from landscape import compute, plot
+from landscape.data import datasets as data
+from landscape.io.surface_file import StoreError, read_surface
 
 REPO = Path(__file__).parent.parent
 
@@ -103,7 +104,7 @@ def test_plugins_are_imported_only_when_named(tmp_path, monkeypatch):
 
 
 def test_file_names_are_escaped_in_the_viewer(tmp_path):
-    from landscape import viewer
+    from landscape.viz import viewer
 
     path = make_surface_file(tmp_path, "<script>alert(2)<!--.h5", shape=(5, 4))
     page = viewer.build_viewer_html([read_surface(path)])
@@ -131,7 +132,7 @@ def _code_naming_checkpoint(tmp_path: Path, marker: Path) -> Path:
 
 
 def _commands_loading(evil: Path, tmp_path: Path) -> dict[str, tuple]:
-    from landscape.analyze import eigendirs, hessian, responses
+    from landscape import eigendirs, hessian, responses
 
     data_args = ["--dataset", "tinydata:tiny", "--samples", "8"]
     return {
@@ -182,7 +183,7 @@ def test_surface_config_naming_code_is_not_run(tmp_path, capsys, tiny_ckpt):
     (or model) stored there is used only when the user names it again."""
     import json
 
-    from landscape.analyze import hessian
+    from landscape import hessian
 
     surface = tmp_path / "s.h5"
     argv = ["--ckpt", str(tiny_ckpt), "--dataset", "tinydata:tiny", "--samples", "8"]
@@ -220,8 +221,7 @@ def _one_line(capsys) -> str:
 
 
 def test_no_command_overwrites_a_finished_surface_unasked(tmp_path, capsys, tiny_ckpt):
-    from landscape import export
-    from landscape.analyze import eigendirs, trajectory
+    from landscape import eigendirs, export, trajectory
 
     base = make_surface_file(tmp_path, "base.h5", shape=(5, 4))
     other = make_surface_file(tmp_path, "other.h5", shape=(5, 4))
@@ -272,7 +272,7 @@ def test_compute_never_replaces_its_own_input(tmp_path, capsys, tiny_ckpt):
 
 def test_overwrite_is_refused_while_another_process_writes(tmp_path, tiny_ckpt):
     """`--overwrite` takes the writers' lock; a writer whose file was replaced stops."""
-    from landscape.store import SurfaceWriter, replacing
+    from landscape.io.surface_file import SurfaceWriter, replacing
 
     path = make_surface_file(tmp_path, "s.h5", shape=(5, 4), partial=0.5)
     with SurfaceWriter(path):  # another process computing into it (flock is per open file)
@@ -296,7 +296,8 @@ def test_legacy_conversion_is_one_atomic_write(tmp_path, monkeypatch):
     a kill needs no --force."""
     from surfaces import make_legacy_file
 
-    from landscape import legacy
+    from landscape import convert
+    from landscape.io import legacy
 
     old = make_legacy_file(tmp_path, "old.h5", shape=(6, 4), uncomputed=2)
     new = tmp_path / "new.h5"
@@ -310,7 +311,7 @@ def test_legacy_conversion_is_one_atomic_write(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", replace)
     mtime = None
-    assert legacy.main([str(old), "--out", str(new)]) == 0
+    assert convert.main([str(old), "--out", str(new)]) == 0
     mtime = new.stat().st_mtime_ns
     assert len(renamed) == 1
     np.testing.assert_array_equal(renamed[0], expected)

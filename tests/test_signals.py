@@ -16,7 +16,7 @@ import pytest
 from conftest import PYTHON, make_checkpoint, subprocess_env
 from procs import HANG, Proc
 
-from landscape.store import read_surface
+from landscape.io.surface_file import read_surface
 
 # argv: TARGET BLOCK_AT COMMAND_MODULE ARGS...; TARGET is module:attr.path of the wrapped
 # function. Calls before BLOCK_AT run for real (e.g. an epoch is trained and saved).
@@ -77,7 +77,7 @@ def test_compute_keeps_finished_points_and_resumes(tmp_path, sig):
     argv += ["--strategy", "pointwise", "--out", out, "--quiet"]
     # The second chunk never finishes: the first is on disk when the signal comes.
     code, err = _interrupt(
-        "landscape.store:SurfaceWriter.write", "landscape.compute", argv, sig, block_at=2
+        "landscape.io.surface_file:SurfaceWriter.write", "landscape.compute", argv, sig, block_at=2
     )
     assert code == 130, err
     assert "interrupted; everything computed so far is saved" in _last_line(err)
@@ -94,7 +94,7 @@ def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
     argv = ["--model", "resnet20", *DATA, "--test-samples", "8", "--epochs", "3"]
     argv += ["--batch-size", "8", "--out", out, "--device", "cpu", "--no-progress"]
     code, err = _interrupt(
-        "landscape.training:_train_epoch", "landscape.train", argv, sig, block_at=2
+        "landscape.training.trainer:_train_epoch", "landscape.train", argv, sig, block_at=2
     )
     assert code == 130, err
     assert "every finished epoch is saved" in _last_line(err)
@@ -111,26 +111,26 @@ def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
     ("command", "target", "argv", "outputs"),
     [
         (
-            "landscape.analyze.hessian",
-            "landscape.hessian:lanczos",
+            "landscape.hessian",
+            "landscape.analysis.hessian:lanczos",
             ["--ckpt", "{ckpt}", *DATA, "--out", "{tmp}/h.json"],
             ["h.json", "h.png"],
         ),
         (
-            "landscape.analyze.hessian",
-            "landscape.hessian:extreme_eigenvalue_map",
+            "landscape.hessian",
+            "landscape.analysis.hessian:extreme_eigenvalue_map",
             ["--surface", "{tmp}/s.h5", *DATA, "--quiet"],
             ["s_curvature.png"],
         ),
         (
-            "landscape.analyze.responses",
-            "landscape.analyze.responses:layer_response_std",
+            "landscape.responses",
+            "landscape.responses:layer_response_std",
             ["{ckpt}", *DATA, "--out", "{tmp}/r.json"],
             ["r.json", "r.png", "r_grad.png"],
         ),
         (
-            "landscape.analyze.trajectory",
-            "landscape.trajectory:pca_directions",
+            "landscape.trajectory",
+            "landscape.analysis.trajectory:pca_directions",
             ["{tmp}/run", "--out", "{tmp}/t.h5"],
             ["t.h5", "t.png"],
         ),
@@ -168,7 +168,7 @@ def test_analysis_commands_stop_cleanly_and_say_nothing_was_written(
 def test_demo_keeps_its_surfaces_and_resumes(tmp_path, sig):
     out = tmp_path / "demo"
     argv = ["--grid", "3", "--samples", "16", "--out", out, "--quiet", "--device", "cpu"]
-    code, err = _interrupt("landscape.surface:fill_surface", "landscape.demo", argv, sig)
+    code, err = _interrupt("landscape.surface.engine:fill_surface", "landscape.demo", argv, sig)
     assert code == 130, err
     assert "the surfaces computed so far are kept" in _last_line(err)
     # The first surface file exists, no point in it yet, and is resumed by a rerun.
@@ -179,7 +179,7 @@ def test_demo_keeps_its_surfaces_and_resumes(tmp_path, sig):
 def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_command(capsys):
     """Python ignores an exception raised in ``__del__`` or a weakref callback, so a Ctrl-C
     landing there used to be lost and the command ran on; it is raised again."""
-    from landscape.cliutil import guarded
+    from landscape.cli.runner import guarded
 
     class Finalized:
         def __del__(self):

@@ -13,9 +13,10 @@ from conftest import make_checkpoint, randomize_bn
 from tinydata import tiny
 
 import models
-from landscape.evaluate import EvalData, make_evaluator
-from landscape.store import StoreError, read_directions
-from landscape.surface import SurfaceConfig, compute_surface, run, state_of
+from landscape.io.surface_file import StoreError, read_directions
+from landscape.surface.config import SurfaceConfig
+from landscape.surface.engine import compute_surface, run, state_of
+from landscape.surface.evaluate import EvalData, make_evaluator
 
 RTOL = 1e-5
 
@@ -88,7 +89,7 @@ def test_strategies_agree(model) -> None:
     """Batched (vmap) and folded results equal one-point-at-a-time results."""
     state = state_of(model)
     g = torch.Generator().manual_seed(0)
-    from landscape.directions import random_direction
+    from landscape.surface.directions import random_direction
 
     params = {k: v for k, v in state.items() if k in dict(model.named_parameters())}
     dx = random_direction(params, generator=g)

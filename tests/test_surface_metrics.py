@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from landscape import metrics
-from landscape.store import Surface, SurfaceWriter, create_surface_file
-from landscape.surface_metrics import (
+from landscape.analysis.metrics import (
     METRIC_NAMES,
     basin_radius,
     finite_difference_hessian,
@@ -20,6 +19,7 @@ from landscape.surface_metrics import (
     sharpness,
     surface_metrics,
 )
+from landscape.io.surface_file import Surface, SurfaceWriter, create_surface_file
 
 A = np.linspace(-2, 2, 41)
 B = np.linspace(-2, 2, 41)

@@ -13,10 +13,16 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from landscape import training
-from landscape.data import load_split
+from landscape.data.datasets import load_split
 from landscape.train import main
-from landscape.training import TrainConfig, TrainConfigError, augment_batch, lr_factor, train
+from landscape.training import trainer as training
+from landscape.training.trainer import (
+    TrainConfig,
+    TrainConfigError,
+    augment_batch,
+    lr_factor,
+    train,
+)
 from models import load_checkpoint, read_checkpoint
 
 
@@ -88,7 +94,7 @@ def test_two_epochs_lower_the_loss_and_write_the_path(folder, tmp_path):
     )
     assert all(0 <= float(r["test_error"]) <= 1 for r in rows)
 
-    # SPEC.md checkpoints: plain weights_only dicts that rebuild the model.
+    # The checkpoint format: plain weights_only dicts that rebuild the model.
     ckpt = read_checkpoint(final)
     assert ckpt["format"] == "landscape-checkpoint" and ckpt["epoch"] == 2
     assert ckpt["model_kwargs"] == {"num_classes": 2}

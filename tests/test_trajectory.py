@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from landscape import trajectory
-from landscape.store import read_directions
+from landscape.analysis import trajectory
+from landscape.io.surface_file import read_directions
 from models import CheckpointError, save_checkpoint
 
 
@@ -146,7 +146,7 @@ def test_plot_path():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from landscape.analysis_plots import plot_path
+    from landscape.viz.figures import plot_path
 
     fig, ax = plt.subplots()
     line = plot_path(

@@ -1,4 +1,4 @@
-"""The interactive viewer (landscape.viewer, landscape.view), with a headless-Chromium test.
+"""The interactive viewer (landscape.viz.viewer, landscape.view), with a headless-Chromium test.
 
 The browser test drives Chromium through the DevTools protocol over a pipe
 (``--remote-debugging-pipe``, standard library only). It runs wherever Chromium is
@@ -25,8 +25,9 @@ from PIL import Image
 from procs import HANG
 from surfaces import make_surface_file
 
-from landscape import view, viewer
-from landscape.store import read_surface
+from landscape import view
+from landscape.io.surface_file import read_surface
+from landscape.viz import viewer
 
 EVIL = '<img src=x onerror="document.body.dataset.pwned=1"><script>alert(1)</script>'
 

@@ -1,4 +1,4 @@
-"""A user dataset plugin for the tests (SPEC: ``module.path:function``): tiny, fixed, offline."""
+"""A user dataset plugin for the tests (``--dataset tinydata:tiny``): tiny, fixed, offline."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from landscape.data import DataError
+from landscape.data.datasets import DataError
 
 
 def tiny(split: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,2 @@
+"""What explains a surface: metrics, Hessian curvature, trajectories, layer responses,
+training curves."""

@@ -1,0 +1,259 @@
+"""The Hessian over a computed surface: |lambda_min / lambda_max| at every grid point.
+
+Li et al. 2018, Fig. 8: near 0, the surface is locally convex there; large values mark
+non-convex regions. `surface_curvature_map` rebuilds the network and the data a surface
+file was computed with (from its stored config, checking the checkpoint's sha256),
+evaluates the map along the file's own directions, and stores it in the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+import models
+from landscape.analysis import hessian
+from landscape.core.checkpoints import load_model, resolve_checkpoint
+from landscape.core.device import resolve_device
+from landscape.core.errors import InputError
+from landscape.core.files import sha256
+from landscape.data import (
+    DEFAULT_DATASET,
+    DataTensors,
+    check_model_fits,
+    is_plugin,
+    load_split_capped,
+)
+from landscape.io.surface_file import StoreError, Surface, read_surface
+from landscape.surface.engine import surface_directions
+
+__all__ = [
+    "CurvatureMap",
+    "load_data_for",
+    "refuse_if_being_written",
+    "surface_curvature_map",
+    "value_at_origin",
+]
+
+log = logging.getLogger(__name__)
+
+SAMPLES = 128  # per grid point: a map of 51x51 points runs 2,601 Lanczos solves
+ITERS = 20
+TOL = 1e-2
+
+
+@dataclass(frozen=True)
+class CurvatureMap:
+    """A curvature map and how it was made (the attributes stored with it)."""
+
+    surface: Surface
+    ratio: np.ndarray  # |lambda_min / lambda_max|, the grid's shape; NaN where undefined
+    lambda_min: np.ndarray
+    lambda_max: np.ndarray
+    split: str
+    label: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unconverged_points(self) -> int:
+        return int(self.attrs.get("unconverged_points", 0))
+
+
+def load_data_for(
+    split: str,
+    *,
+    at_most: int,
+    config: Mapping[str, Any] | None = None,
+    dataset: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    download: bool = False,
+    samples: int | None = None,
+    subset: str | None = None,
+    data_seed: int | None = None,
+) -> DataTensors:
+    """The data subset: the arguments first, then a surface's `config`, then the defaults.
+
+    A dataset function stored in `config` is never imported unasked: a file never names
+    code to run, so it must be passed again as `dataset`.
+    """
+    cfg = config or {}
+
+    def pick(value: Any, key: str, default: Any) -> Any:
+        return value if value is not None else cfg.get(key, default)
+
+    name = pick(dataset, "dataset", DEFAULT_DATASET)
+    if dataset is None and is_plugin(name):
+        raise InputError(
+            f"the surface was computed on the dataset {name!r}, a function of your own; "
+            f"a file never names code to run - pass dataset {name} to use it",
+            arg="dataset",
+        )
+    return load_split_capped(
+        name,
+        split,
+        samples=samples,
+        at_most=at_most,
+        data_root=pick(data_root, "data_root", None),
+        download=download,
+        subset=pick(subset, "subset", "first"),
+        seed=pick(data_seed, "data_seed", 0),
+    )
+
+
+def _builtin(name: Any) -> str | None:
+    """`name` when it is a built-in network, else None."""
+    return name if isinstance(name, str) and models.is_model(name) else None
+
+
+def refuse_if_being_written(path: str | os.PathLike) -> None:
+    """Fail now, not after the long computation, if a writer holds the file's lock."""
+    try:
+        with h5py.File(path, "r", locking=True):
+            pass
+    except OSError as e:
+        raise StoreError(
+            f"{str(path)!r} is being written by another process (landscape compute?); "
+            "wait for it to finish, then rerun"
+        ) from e
+
+
+def value_at_origin(surface: Surface, values: np.ndarray) -> float:
+    """`values` (the grid's shape) at the grid point nearest theta*."""
+    i = int(np.argmin(np.abs(surface.alpha)))
+    if surface.beta is None:
+        return float(values[i])
+    return float(values[i, int(np.argmin(np.abs(surface.beta)))])
+
+
+def surface_curvature_map(
+    path: str | os.PathLike,
+    *,
+    ckpt: str | os.PathLike | None = None,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    split: str | None = None,
+    dataset: str | None = None,
+    data_root: str | os.PathLike | None = None,
+    download: bool = False,
+    samples: int | None = None,
+    subset: str | None = None,
+    data_seed: int | None = None,
+    wrt: str = "weights",
+    iters: int = ITERS,
+    tol: float = TOL,
+    seed: int = 0,
+    batch_size: int = 256,
+    device: str | torch.device = "auto",
+    write: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> CurvatureMap:
+    """|lambda_min / lambda_max| of the Hessian at every point of the surface file `path`.
+
+    The network and data are those the surface was computed with: its checkpoint (or
+    `ckpt`, which must have the same sha256 as the one recorded), its dataset settings
+    (each overridable here) and its directions. With `write`, the map is stored in the
+    file as ``/{split}_curvature_ratio`` beside ``lambda_min`` and ``lambda_max``.
+    `progress(done, total)` is called after every point.
+    """
+    path = Path(path)
+    surface = read_surface(path)
+    if write:
+        refuse_if_being_written(path)
+    cfg = surface.config
+    spec = ckpt or cfg.get("ckpt")
+    if not spec:
+        raise StoreError(f"{str(path)!r} names no checkpoint; pass ckpt", arg="ckpt")
+    ckpt_path = resolve_checkpoint(spec)
+    if not ckpt_path.is_file():
+        raise InputError(
+            f"the surface's checkpoint {str(spec)!r} does not exist here; pass ckpt PATH to it",
+            arg="ckpt",
+        )
+    recorded = surface.provenance.get("ckpt_sha256")
+    if recorded and sha256(ckpt_path) != recorded:
+        raise InputError(
+            f"checkpoint {str(spec)!r} differs from the one {str(path)!r} was computed with; "
+            "pass ckpt with the original weights",
+            arg="ckpt",
+        )
+    if cfg.get("ckpt2") or cfg.get("bn") == "recompute":
+        log.warning(
+            "this surface also moves BatchNorm statistics; the Hessian keeps theta*'s running "
+            "statistics at every point"
+        )
+    loss = cfg.get("loss", "ce")
+    if loss not in hessian.LOSSES:
+        raise InputError(f"the surface's loss {loss!r} has no Hessian here ({hessian.LOSSES})")
+    device = resolve_device(device)
+    loaded = load_model(
+        ckpt_path,
+        # The checkpoint names its own network; the surface's name only fills in a bare
+        # state_dict, and only when it is a built-in one (a file never names code).
+        model=model or _builtin(cfg.get("model")),
+        model_kwargs=model_kwargs or cfg.get("model_kwargs"),
+        device=device,
+    )
+    split = split or (cfg.get("split") or ["train"])[0]
+    data = load_data_for(
+        split,
+        at_most=min(SAMPLES, cfg.get("samples") or SAMPLES),
+        config=cfg,
+        dataset=dataset,
+        data_root=data_root,
+        download=download,
+        samples=samples,
+        subset=subset,
+        data_seed=data_seed,
+    )
+    x, y = data.normalized(device), data.y.to(device)
+    net = loaded.model
+    check_model_fits(net, x, y, what="the data")
+    stored = surface_directions(path)
+    directions = {a: stored[a] for a in (("x", "y") if surface.is_2d else ("x",))}
+    with hessian.LanczosWarnings() as unconverged:
+        lo, hi = hessian.extreme_eigenvalue_map(
+            net,
+            None,
+            directions,
+            x,
+            y,
+            alpha=surface.alpha,
+            beta=surface.beta,
+            batch_size=batch_size,
+            wrt=hessian.weight_names(net, wrt),
+            loss=loss,
+            iters=iters,
+            tol=tol,
+            generator=torch.Generator().manual_seed(seed),
+            progress=progress,
+        )
+    # As hessian.curvature_map, keeping lambda_min and lambda_max beside the ratio.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(lo / hi)
+    ratio[~np.isfinite(ratio)] = np.nan
+    attrs = {
+        "ckpt": str(spec),
+        "model": loaded.model_name,
+        "split": split,
+        "wrt": wrt,
+        "iters": iters,
+        "tol": tol,
+        "seed": seed,
+        "loss": loss,
+        "unconverged_points": unconverged.count,
+        "data": data.info,
+    }
+    if write:
+        hessian.write_curvature_map(
+            path, ratio, split=split, attrs=attrs, extra={"lambda_min": lo, "lambda_max": hi}
+        )
+    label = cfg.get("label") or loaded.model_name or path.stem
+    return CurvatureMap(surface, ratio, lo, hi, split, label, attrs)

@@ -1,0 +1,596 @@
+"""Hessian curvature of the dataset-mean loss: HVPs, Lanczos eigenvalues, Hutchinson trace.
+
+The loss is the mean over the whole data subset (per-batch means weighted by batch
+size), so eigenvalues are those of one well-defined function and do not grow with
+the number of batches. The model is evaluated with `torch.func.functional_call` in
+eval mode (BatchNorm uses its running statistics) and is never modified.
+
+Li et al. 2018, Sec. 6: the map of ``|lambda_min / lambda_max|`` over a surface
+grid tells convex regions (near 0) from regions of strong negative curvature.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_path
+from landscape.io.surface_file import StoreError
+
+__all__ = [
+    "LOSSES",
+    "LanczosResult",
+    "hvp_fn",
+    "lanczos",
+    "top_eigenvalues",
+    "min_eigenvalue",
+    "extreme_eigenvalues",
+    "hutchinson_trace",
+    "curvature_ratio",
+    "extreme_eigenvalue_map",
+    "curvature_map",
+    "eigenvector_directions",
+    "write_curvature_map",
+]
+
+log = logging.getLogger(__name__)
+
+Params = dict[str, Tensor]
+HVP = Callable[[Mapping[str, Tensor]], Params]
+LOSSES = ("ce", "mse")
+METHODS = ("double_backward", "forward_over_reverse")
+
+
+def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
+    if callable(loss):
+        return loss
+    if loss == "ce":
+        return F.cross_entropy
+    if loss == "mse":
+        return F.mse_loss
+    raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode for the duration; every module's own flag restored afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.train(flag)
+
+
+def hvp_fn(
+    model: nn.Module,
+    params: Mapping[str, Tensor] | None,
+    buffers: Mapping[str, Tensor] | None,
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int,
+    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
+    wrt: Sequence[str] | None = None,
+    method: str = "double_backward",
+) -> HVP:
+    """Hessian-vector product of the dataset-mean loss at `params`.
+
+    Args:
+        model: the network; only its structure is used (and parameters missing from `params`).
+        params: parameter values by name (None: the model's own).
+        buffers: buffer values by name (None: the model's own); BN uses them as running stats.
+        x: inputs of the data subset, (N, ...).
+        y: targets, (N,) class indices for "ce".
+        batch_size: samples per forward pass; the result does not depend on it.
+        loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
+        wrt: names of the parameters the Hessian is taken over (default: all of `params`);
+            the others are held fixed.
+        method: "double_backward" | "forward_over_reverse" (`torch.func.jvp` of `grad`).
+
+    Returns:
+        A function mapping a vector ``{name: tensor}`` over `wrt` to ``H v`` (same keys).
+    """
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if batch_size < 1:
+        raise InputError(f"batch_size must be positive, got {batch_size!r}")
+    if len(x) != len(y) or len(x) == 0:
+        raise InputError(
+            f"x and y must hold the same positive number of samples, got {len(x)}, {len(y)}"
+        )
+    loss_fn = _loss_fn(loss)
+    base = {n: p.detach() for n, p in model.named_parameters()}
+    base.update({n: p.detach() for n, p in (params or {}).items()})
+    bufs = dict(model.named_buffers()) if buffers is None else dict(buffers)
+    names = list(wrt) if wrt is not None else list(params or base)
+    unknown = [n for n in names if n not in base]
+    if unknown:
+        raise InputError(f"wrt names not among the parameters: {unknown[:5]}")
+    fixed = {n: t for n, t in base.items() if n not in set(names)}
+    point = {n: base[n] for n in names}
+    device = next(iter(point.values())).device
+    n_total = len(x)
+
+    def batch_loss(sub: Mapping[str, Tensor], xb: Tensor, yb: Tensor) -> Tensor:
+        out = functional_call(model, ({**fixed, **sub}, bufs), (xb,))
+        return loss_fn(out, yb)
+
+    def hvp(v: Mapping[str, Tensor]) -> Params:
+        result = {n: torch.zeros_like(point[n]) for n in names}
+        with _eval_mode(model):
+            for start in range(0, n_total, batch_size):
+                xb = x[start : start + batch_size].to(device)
+                yb = y[start : start + batch_size].to(device)
+                weight = len(xb) / n_total  # the dataset mean, not a sum over batches
+                tangents = {n: v[n].to(point[n]) for n in names}
+                if method == "double_backward":
+                    primals = {n: t.detach().requires_grad_(True) for n, t in point.items()}
+                    inputs = list(primals.values())
+                    grads = torch.autograd.grad(
+                        batch_loss(primals, xb, yb), inputs, create_graph=True, allow_unused=True
+                    )
+                    terms = [
+                        (g * tangents[n]).sum()
+                        for n, g in zip(names, grads, strict=True)
+                        if g is not None and g.requires_grad
+                    ]
+                    hv = dict.fromkeys(names)
+                    if terms:
+                        hv2 = torch.autograd.grad(sum(terms), inputs, allow_unused=True)
+                        hv = dict(zip(names, hv2, strict=True))
+                else:
+                    grad_fn = torch.func.grad(lambda p: batch_loss(p, xb, yb))  # noqa: B023
+                    _, hv = torch.func.jvp(grad_fn, (point,), (tangents,))
+                for n in names:
+                    if hv[n] is not None:
+                        result[n].add_(hv[n].detach(), alpha=weight)
+        return result
+
+    return hvp
+
+
+class _Flat:
+    """Maps ``{name: tensor}`` to one flat vector and back."""
+
+    def __init__(self, template: Mapping[str, Tensor]) -> None:
+        self.names = list(template)
+        self.shapes = [template[n].shape for n in self.names]
+        self.sizes = [template[n].numel() for n in self.names]
+        first = template[self.names[0]]
+        self.device, self.dtype = first.device, first.dtype
+        self.dim = sum(self.sizes)
+
+    def flatten(self, d: Mapping[str, Tensor]) -> Tensor:
+        return torch.cat([d[n].reshape(-1).to(self.dtype) for n in self.names])
+
+    def unflatten(self, v: Tensor) -> Params:
+        parts = torch.split(v, self.sizes)
+        return {n: p.reshape(s) for n, p, s in zip(self.names, parts, self.shapes, strict=True)}
+
+    def random(self, generator: torch.Generator) -> Tensor:
+        v = torch.randn(self.dim, generator=generator, dtype=torch.float64)
+        return v.to(self.device, self.dtype)
+
+
+@dataclass(frozen=True)
+class LanczosResult:
+    """Ritz pairs of the Lanczos tridiagonal, ascending."""
+
+    eigenvalues: np.ndarray  # (m,) ascending
+    residuals: np.ndarray  # (m,) |beta_m * s_mi|, an error bound on each Ritz value
+    vectors: Tensor  # (m, P) flat Ritz vectors, unit norm, rows match eigenvalues
+    iterations: int
+    converged: bool
+
+
+def _generator(generator: torch.Generator | None) -> torch.Generator:
+    return generator if generator is not None else torch.Generator().manual_seed(0)
+
+
+def lanczos(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    *,
+    iters: int = 100,
+    tol: float = 1e-4,
+    which: str = "both",
+    k: int = 1,
+    generator: torch.Generator | None = None,
+) -> LanczosResult:
+    """Lanczos with full reorthogonalization on the operator `hvp`.
+
+    Stops when the `k` wanted Ritz values (``which``: "largest" | "smallest" | "both")
+    have residual below ``tol * max|theta|`` or after `iters` steps. An invariant
+    subspace restarts from a fresh random vector orthogonal to the basis, so repeated
+    eigenvalues are found too. Memory: ``iters`` vectors of the parameter count.
+    """
+    if which not in ("largest", "smallest", "both"):
+        raise InputError(f"which must be largest | smallest | both, got {which!r}")
+    flat = _Flat(params)
+    gen = _generator(generator)
+    m_max = min(iters, flat.dim)
+    if k > m_max:
+        raise InputError(f"k={k} exceeds the Krylov dimension {m_max}; raise iters")
+    basis = torch.zeros(m_max + 1, flat.dim, device=flat.device, dtype=flat.dtype)
+    alphas: list[float] = []
+    betas: list[float] = []  # betas[j] couples q_j and q_{j+1}; 0 after a restart
+    breakdown = torch.finfo(flat.dtype).eps ** (2 / 3)
+    q = flat.random(gen)
+    basis[0] = q / q.norm()
+    theta, s, resid, converged = np.zeros(0), np.zeros((0, 0)), np.zeros(0), False
+    for j in range(m_max):
+        w = flat.flatten(hvp(flat.unflatten(basis[j])))
+        a = float(w @ basis[j])
+        alphas.append(a)
+        for _ in range(2):  # full reorthogonalization, twice is enough (Parlett)
+            w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+        b = float(w.norm())
+        tri = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
+        theta, s = np.linalg.eigh(tri)
+        anorm = max(np.abs(theta).max(), 1e-30)
+        if j + 1 == m_max:
+            b_eff = b if m_max < flat.dim else 0.0
+            resid = np.abs(b_eff * s[-1])
+            converged = bool(_wanted(resid, which, k).max() <= tol * anorm)
+            break
+        if b <= breakdown * anorm:
+            # Invariant subspace: restart orthogonally to the basis and keep going, since
+            # a random start misses the extra copies of a repeated eigenvalue.
+            w = flat.random(gen)
+            for _ in range(2):
+                w = w - basis[: j + 1].T @ (basis[: j + 1] @ w)
+            resid = np.zeros(len(theta))
+            basis[j + 1] = w / w.norm()
+            betas.append(0.0)
+            continue
+        basis[j + 1] = w / b
+        resid = np.abs(b * s[-1])
+        if len(alphas) >= k and _wanted(resid, which, k).max() <= tol * anorm:
+            converged = True
+            break
+        betas.append(b)
+    m = len(alphas)
+    if not converged:
+        log.warning("Lanczos did not converge in %d steps (tol %g)", m, tol)
+    s_t = torch.from_numpy(s).to(flat.device, flat.dtype)  # (m, m)
+    vectors = s_t.T @ basis[:m]  # (m, P)
+    return LanczosResult(theta, resid, vectors, m, converged)
+
+
+def _wanted(resid: np.ndarray, which: str, k: int) -> np.ndarray:
+    if which == "largest":
+        return resid[-k:]
+    if which == "smallest":
+        return resid[:k]
+    return np.concatenate([resid[:k], resid[-k:]])
+
+
+def top_eigenvalues(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    k: int = 1,
+    *,
+    iters: int = 100,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> tuple[np.ndarray, list[Params]]:
+    """The `k` largest (algebraic) Hessian eigenvalues, descending, and unit eigenvectors.
+
+    Args:
+        hvp: from `hvp_fn`.
+        params: a template of the vectors `hvp` takes (names, shapes, dtype, device).
+        k: how many.
+        iters: most Lanczos steps.
+        tol: relative residual at which a Ritz value counts as converged.
+        generator: for the random start vector (default: a fresh one seeded 0).
+    """
+    res = lanczos(hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=generator)
+    flat = _Flat(params)
+    order = np.arange(len(res.eigenvalues) - 1, len(res.eigenvalues) - 1 - k, -1)
+    return res.eigenvalues[order], [flat.unflatten(res.vectors[i]) for i in order]
+
+
+def min_eigenvalue(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    *,
+    iters: int = 100,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> tuple[float, Params]:
+    """The most negative (smallest algebraic) eigenvalue and its unit eigenvector (Lanczos)."""
+    res = lanczos(hvp, params, iters=iters, tol=tol, which="smallest", generator=generator)
+    return float(res.eigenvalues[0]), _Flat(params).unflatten(res.vectors[0])
+
+
+def extreme_eigenvalues(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    *,
+    iters: int = 100,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """``(lambda_min, lambda_max)`` from one Lanczos run converged at both ends."""
+    res = lanczos(hvp, params, iters=iters, tol=tol, which="both", generator=generator)
+    return float(res.eigenvalues[0]), float(res.eigenvalues[-1])
+
+
+def curvature_ratio(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    *,
+    iters: int = 100,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> float:
+    """``|lambda_min / lambda_max|`` (Li et al. 2018, Sec. 6); NaN when lambda_max is 0."""
+    lo, hi = extreme_eigenvalues(hvp, params, iters=iters, tol=tol, generator=generator)
+    return abs(lo / hi) if hi != 0 else math.nan
+
+
+def hutchinson_trace(
+    hvp: HVP,
+    params: Mapping[str, Tensor],
+    *,
+    samples: int = 100,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """Hutchinson's estimate of tr(H) with Rademacher probes: ``(trace, standard error)``.
+
+    The standard error is the sample standard deviation of ``v^T H v`` over sqrt(samples)
+    (NaN for one sample).
+    """
+    if samples < 1:
+        raise InputError(f"samples must be positive, got {samples!r}")
+    flat = _Flat(params)
+    gen = _generator(generator)
+    est = []
+    for _ in range(samples):
+        v = torch.randint(0, 2, (flat.dim,), generator=gen).to(flat.device, flat.dtype) * 2 - 1
+        est.append(float(v @ flat.flatten(hvp(flat.unflatten(v)))))
+    arr = np.asarray(est)
+    stderr = float(arr.std(ddof=1) / math.sqrt(samples)) if samples > 1 else math.nan
+    return float(arr.mean()), stderr
+
+
+def _default_params(model: nn.Module, params: Mapping[str, Tensor] | None) -> Params:
+    base = {n: p.detach() for n, p in model.named_parameters()}
+    base.update({n: p.detach() for n, p in (params or {}).items()})
+    return base
+
+
+def extreme_eigenvalue_map(
+    model: nn.Module,
+    params: Mapping[str, Tensor] | None,
+    directions: Mapping[str, Mapping[str, Tensor]],
+    x: Tensor,
+    y: Tensor,
+    *,
+    alpha: np.ndarray,
+    beta: np.ndarray | None = None,
+    buffers: Mapping[str, Tensor] | None = None,
+    batch_size: int = 256,
+    wrt: Sequence[str] | None = None,
+    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
+    iters: int = 50,
+    tol: float = 1e-3,
+    generator: torch.Generator | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(lambda_min, lambda_max)`` of the Hessian at every grid point of a surface.
+
+    The point ``(i, j)`` is ``params + alpha[i] * directions["x"] + beta[j] * directions["y"]``
+    (as in the surface file). The Hessian is taken over `wrt`, by default the parameters
+    whose direction is nonzero in some axis (with ``ignore=biasbn``, the weights).
+
+    Returns:
+        Two float64 arrays of shape (nx, ny), or (nx,) when `beta` is None.
+    """
+    base = _default_params(model, params)
+    dx = directions["x"]
+    dy = directions.get("y") if beta is not None else None
+    if beta is not None and dy is None:
+        raise InputError("a 2-D grid (beta given) needs directions['y']")
+    if wrt is None:
+        wrt = [
+            n for n in base if any(d is not None and n in d and bool(d[n].any()) for d in (dx, dy))
+        ]
+    if not wrt:
+        raise InputError("no parameter has a nonzero direction; pass wrt=[...] names")
+    alpha = np.asarray(alpha, dtype=np.float64)
+    shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
+    lo, hi = np.full(shape, np.nan), np.full(shape, np.nan)
+    gen = _generator(generator)
+    total = int(np.prod(shape))
+    for done, idx in enumerate(np.ndindex(*shape)):
+        point = dict(base)
+        for d, coord in ((dx, alpha[idx[0]]), (dy, None if beta is None else beta[idx[1]])):
+            if d is None or coord is None:
+                continue
+            for n, t in d.items():
+                if n in point:
+                    point[n] = point[n] + float(coord) * t.to(point[n])
+        hvp = hvp_fn(model, point, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
+        template = {n: point[n] for n in wrt}
+        lo[idx], hi[idx] = extreme_eigenvalues(hvp, template, iters=iters, tol=tol, generator=gen)
+        if progress is not None:
+            progress(done + 1, total)
+    return lo, hi
+
+
+def curvature_map(
+    model: nn.Module,
+    params: Mapping[str, Tensor] | None,
+    directions: Mapping[str, Mapping[str, Tensor]],
+    x: Tensor,
+    y: Tensor,
+    **kwargs: Any,
+) -> np.ndarray:
+    """``|lambda_min / lambda_max|`` over a surface grid (Li et al. 2018, Sec. 6, Fig. 8).
+
+    Near 0: locally convex (no significant negative curvature); large: strong negative
+    curvature. Takes the arguments of `extreme_eigenvalue_map`.
+    """
+    lo, hi = extreme_eigenvalue_map(model, params, directions, x, y, **kwargs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(lo / hi)
+    ratio[~np.isfinite(ratio)] = np.nan
+    return ratio
+
+
+def eigenvector_directions(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    params: Mapping[str, Tensor] | None = None,
+    buffers: Mapping[str, Tensor] | None = None,
+    batch_size: int = 256,
+    wrt: Sequence[str] | None = None,
+    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
+    iters: int = 100,
+    tol: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> dict[str, Params]:
+    """The two sharpest Hessian eigenvectors as plotting directions ``{"x": ..., "y": ...}``.
+
+    The Hessian is taken over `wrt`, by default every parameter with more than one
+    dimension (bias and BN held fixed, like ``ignore=biasbn``); every other parameter gets
+    a zero direction. Each direction has unit norm (use them with ``norm=none``: the
+    coordinates are then Euclidean distances) and a fixed sign (largest entry positive).
+    """
+    base = _default_params(model, params)
+    if wrt is None:
+        wrt = [n for n, t in base.items() if t.dim() > 1]
+    hvp = hvp_fn(model, base, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
+    _, vecs = top_eigenvalues(
+        hvp, {n: base[n] for n in wrt}, 2, iters=iters, tol=tol, generator=generator
+    )
+    out = {}
+    for axis, vec in zip(("x", "y"), vecs, strict=True):
+        flat = torch.cat([t.reshape(-1) for t in vec.values()])
+        sign = 1.0 if float(flat[flat.abs().argmax()]) >= 0 else -1.0
+        out[axis] = {
+            n: (sign * vec[n]).float() if n in vec else torch.zeros_like(t, dtype=torch.float32)
+            for n, t in base.items()
+        }
+    return out
+
+
+def _attr(value: Any) -> Any:
+    if isinstance(value, Mapping | list | tuple):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def write_curvature_map(
+    path: str | os.PathLike,
+    ratio: np.ndarray,
+    *,
+    split: str = "train",
+    attrs: Mapping[str, Any] | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """Store a curvature map as ``/{split}_curvature_ratio`` beside the loss in a surface file.
+
+    Crash-safe: the file is copied to a temporary file, the datasets added (replacing
+    any of the same name) with the grid's dimension scales, the copy fsynced and renamed
+    over the original, all under a shared lock on the original: a writer holding the
+    file is refused, and none can start writing into it before the rename.
+
+    Args:
+        path: an existing surface file.
+        ratio: (nx, ny) or (nx,), the surface's shape.
+        split: the data split the Hessian was computed on.
+        attrs: settings stored on the dataset (mappings and lists as JSON).
+        extra: more arrays of the same shape, stored as ``/{split}_{name}``
+            (e.g. ``{"lambda_min": ..., "lambda_max": ...}``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"surface file {str(path)!r} does not exist; compute the surface first")
+    arrays = {f"{split}_curvature_ratio": np.asarray(ratio, dtype=np.float64)}
+    arrays.update(
+        {f"{split}_{k}": np.asarray(v, dtype=np.float64) for k, v in (extra or {}).items()}
+    )
+    try:  # a shared lock until the rename: no SurfaceWriter can write into the old file
+        guard = h5py.File(path, "r", locking=True)
+    except OSError as e:
+        raise StoreError(
+            f"cannot open {str(path)!r} ({e}); is it being written by another process?"
+        ) from e
+    with guard, atomic_path(path) as tmp:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            scales = [f[n] for n in ("alpha", "beta") if n in f]
+            shape = tuple(len(s) for s in scales)
+            for name, data in arrays.items():
+                if data.shape != shape:
+                    raise StoreError(
+                        f"{name} has shape {data.shape}, the surface {str(path)!r} has {shape}"
+                    )
+                if name in f:
+                    del f[name]
+                ds = f.create_dataset(name, data=data, track_times=False)
+                for dim, scale in enumerate(scales):
+                    ds.dims[dim].attach_scale(scale)
+                for k, v in (attrs or {}).items():
+                    ds.attrs[k] = _attr(v)
+
+
+def weight_names(model: nn.Module, wrt: str = "weights") -> list[str]:
+    """Parameters the Hessian is taken over: ``weights`` (dim > 1, as ignore=biasbn) | ``all``."""
+    named = list(model.named_parameters())
+    if wrt == "all":
+        return [n for n, _ in named]
+    if wrt != "weights":
+        raise InputError(f"wrt must be weights or all; got {wrt!r}", arg="wrt")
+    return [n for n, p in named if p.dim() > 1]
+
+
+class LanczosWarnings(logging.Filter):
+    """Counts (and silences) this module's per-run "did not converge" warnings.
+
+    A caller reports them once, in its own words, instead of one line per run::
+
+        with LanczosWarnings() as warned:
+            ...
+        if warned.count: ...
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self._logger = logging.getLogger(__name__)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Lanczos did not converge"):
+            self.count += 1
+            return False
+        return True
+
+    def __enter__(self) -> LanczosWarnings:
+        self._logger.addFilter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeFilter(self)

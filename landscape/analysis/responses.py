@@ -1,0 +1,243 @@
+"""Layer responses and gradient norms, plain vs residual (He et al. 2015, Sec. 4.2, Fig. 7).
+
+* The response of a 3x3 layer is its output after BN, before the addition and ReLU;
+  its standard deviation is taken over every element (samples, channels, positions)
+  of the data subset. ResNets' responses come out smaller than plain nets': the
+  residual functions are closer to zero.
+* Per-layer gradient norms of the dataset-mean loss, at initialization and after
+  training: plain nets' are healthy too, so their degradation is not vanishing
+  gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_write_text
+
+__all__ = [
+    "RESPONSES_FORMAT",
+    "ResponseSeries",
+    "layer_response_std",
+    "gradient_norms",
+    "save_responses",
+    "load_responses",
+]
+
+RESPONSES_FORMAT = "landscape-responses"
+KINDS = ("response_std", "gradient_norm")
+
+
+@contextlib.contextmanager
+def _mode(model: nn.Module, *, train: bool) -> Iterator[None]:
+    """Train or eval mode for the duration; every module's own flag restored afterwards."""
+    flags = [(m, m.training) for m in model.modules()]
+    model.train(train)
+    try:
+        yield
+    finally:
+        for m, flag in flags:
+            m.train(flag)
+
+
+class _Moments:
+    """Running mean and variance over batches (Chan et al.'s pairwise update), float64."""
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, t: Tensor) -> None:
+        t = t.detach().double()
+        n_b = t.numel()
+        mean_b = float(t.mean())
+        m2_b = float(((t - mean_b) ** 2).sum())
+        n = self.n + n_b
+        delta = mean_b - self.mean
+        self.mean += delta * n_b / n
+        self.m2 += m2_b + delta * delta * self.n * n_b / n
+        self.n = n
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else math.nan
+
+
+def _is_3x3(m: nn.Module) -> bool:
+    return isinstance(m, nn.Conv2d) and tuple(m.kernel_size) == (3, 3)
+
+
+@torch.no_grad()
+def layer_response_std(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    batch_size: int = 256,
+    batch_stats: bool = False,
+) -> list[tuple[str, float]]:
+    """Standard deviation of every 3x3 layer's response, in the order the network runs them.
+
+    The response is the output of the BatchNorm that directly consumes the conv's output
+    (after BN, before addition and ReLU), or the conv's own output when no BN follows.
+    Found with forward hooks, so any architecture works.
+
+    Args:
+        model: the network; left unchanged (hooks removed, modes and buffers restored).
+        x: inputs of the data subset, (N, C, H, W).
+        batch_size: samples per forward pass.
+        batch_stats: BN normalizes with each batch's statistics (train mode) instead of its
+            running statistics; the model's buffers are not updated either way.
+
+    Returns:
+        ``[(conv_name, std), ...]``, e.g. ``("layer1.0.conv1", 0.83)``.
+    """
+    convs = {m: n for n, m in model.named_modules() if _is_3x3(m)}
+    own: dict[str, _Moments] = {}  # conv outputs, used where no BN follows
+    after_bn: dict[str, _Moments] = {}
+    last: list[tuple[str, Tensor]] = []
+
+    def conv_hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        name = convs[module]
+        own.setdefault(name, _Moments()).add(output)
+        last[:] = [(name, output)]
+
+    def bn_hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        # Read now: an in-place ReLU overwrites this tensor right after.
+        if last and inputs[0] is last[0][1]:
+            after_bn.setdefault(last[0][0], _Moments()).add(output)
+        last.clear()
+
+    handles = [m.register_forward_hook(conv_hook) for m in convs]
+    handles += [
+        m.register_forward_hook(bn_hook)
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+    ]
+    device = next(model.parameters()).device
+    try:
+        with _mode(model, train=batch_stats):
+            for start in range(0, len(x), batch_size):
+                xb = x[start : start + batch_size].to(device)
+                last.clear()
+                if batch_stats:  # BN would update running stats: run on copies of buffers
+                    bufs = {n: b.clone() for n, b in model.named_buffers()}
+                    functional_call(model, bufs, (xb,), strict=False)
+                else:
+                    model(xb)
+    finally:
+        for h in handles:
+            h.remove()
+    return [(name, (after_bn.get(name) or own[name]).std) for name in own]
+
+
+def gradient_norms(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    batch_size: int = 256,
+    loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
+    batch_stats: bool = True,
+) -> list[tuple[str, float]]:
+    """L2 norm of the gradient of the dataset-mean loss for each conv and linear weight.
+
+    Args:
+        model: the network; left unchanged (no ``.grad`` set, buffers and modes restored).
+        x: inputs, (N, ...).
+        y: targets, (N,) class indices for "ce".
+        batch_size: samples per forward pass; per-batch gradients are weighted by batch size.
+        loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
+        batch_stats: BN uses each batch's statistics, as during training (default).
+
+    Returns:
+        ``[(param_name, norm), ...]`` in module order, e.g. ``("layer1.0.conv1.weight", 0.02)``.
+    """
+    loss_fn = (
+        {"ce": F.cross_entropy, "mse": F.mse_loss}.get(loss) if isinstance(loss, str) else loss
+    )
+    if loss_fn is None:
+        raise InputError(f"loss must be 'ce', 'mse' or a callable, got {loss!r}")
+    wanted = [
+        f"{n}.weight" if n else "weight"
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Conv2d | nn.Linear)
+    ]
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    leaves = {n: params[n].clone().requires_grad_(True) for n in wanted}
+    grads = {n: torch.zeros_like(t) for n, t in leaves.items()}
+    device = leaves[wanted[0]].device
+    with _mode(model, train=batch_stats):
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device)
+            yb = y[start : start + batch_size].to(device)
+            bufs = {n: b.clone() for n, b in model.named_buffers()}
+            out = functional_call(model, ({**params, **leaves}, bufs), (xb,))
+            value = loss_fn(out, yb) * (len(xb) / len(x))
+            for n, g in zip(wanted, torch.autograd.grad(value, list(leaves.values())), strict=True):
+                grads[n] += g
+    return [(n, float(g.norm())) for n, g in grads.items()]
+
+
+@dataclass(frozen=True)
+class ResponseSeries:
+    """One curve of Fig. 7: a value per layer for one network at one stage of training."""
+
+    label: str  # e.g. "plain20"
+    kind: str  # response_std | gradient_norm
+    layers: list[str]
+    values: list[float]
+    stage: str = "trained"  # e.g. "init" | "trained"
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_pairs(
+        cls, label: str, kind: str, pairs: Sequence[tuple[str, float]], **kwargs: Any
+    ) -> ResponseSeries:
+        """Build from the ``[(name, value), ...]`` of `layer_response_std` / `gradient_norms`."""
+        if kind not in KINDS:
+            raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
+        return cls(label, kind, [n for n, _ in pairs], [float(v) for _, v in pairs], **kwargs)
+
+
+def save_responses(
+    path: str | os.PathLike,
+    series: Sequence[ResponseSeries],
+    *,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write series as JSON (``{"format": "landscape-responses", "series": [...]}``), atomically."""
+    doc = {
+        "format": RESPONSES_FORMAT,
+        "format_version": 1,
+        "meta": dict(meta or {}),
+        "series": [asdict(s) for s in series],
+    }
+    atomic_write_text(path, json.dumps(doc, indent=1))
+
+
+def load_responses(path: str | os.PathLike) -> list[ResponseSeries]:
+    """Read series written by `save_responses`.
+
+    Raises:
+        ValueError: the file is missing or not a responses file.
+    """
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read responses file {str(path)!r} ({e})") from e
+    if not isinstance(doc, dict) or doc.get("format") != RESPONSES_FORMAT:
+        raise InputError(f"{str(path)!r} is not a {RESPONSES_FORMAT} file")
+    return [ResponseSeries(**s) for s in doc["series"]]

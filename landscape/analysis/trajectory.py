@@ -1,0 +1,333 @@
+"""Optimization trajectories (Li et al. 2018, Sec. 7): PCA of a run's checkpoints.
+
+The matrix ``D`` has one row ``theta_i - theta_final`` per checkpoint (T x P). Its
+principal axes come from the T x T Gram matrix ``G = D D^T`` (never a P x P matrix,
+and never all of D at once): with ``G = U S^2 U^T`` the axes are ``v_k = D^T u_k / s_k``
+and the coordinates of checkpoint i are ``d_i . v_k = s_k u_ik``.
+
+By default the PCA is uncentered, so the plane passes through theta_final, where the
+surface is drawn, and the sum of squared off-plane distances is the least possible.
+Li et al.'s code used scikit-learn's (centered) PCA; ``center=True`` reproduces it. In
+both cases the path is the projection of ``theta_i - theta_final`` onto the axes, and
+the off-plane distance of each checkpoint says how faithful that drawing is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from landscape.core.errors import InputError
+from landscape.io.surface_file import DIRECTIONS_FORMAT, open_readonly, write_directions_file
+from models import CheckpointError, clean_state_dict, read_checkpoint
+
+__all__ = [
+    "DIRECTIONS_FORMAT",
+    "Trajectory",
+    "PCAResult",
+    "load_trajectory",
+    "path_grid",
+    "pca_directions",
+    "save_directions_file",
+    "read_path",
+]
+
+_BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """A training run's checkpoints in epoch order; `final` is the last one's state."""
+
+    states: list[dict[str, Tensor]]
+    epochs: list[int]
+    paths: list[Path]
+
+    @property
+    def final(self) -> dict[str, Tensor]:
+        return self.states[-1]
+
+
+def _epoch_of(path: Path, ckpt: Mapping[str, Any]) -> int | None:
+    if isinstance(ckpt.get("epoch"), int):
+        return ckpt["epoch"]
+    match = re.search(r"(\d+)", path.stem)
+    return int(match.group(1)) if match else None
+
+
+def load_trajectory(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    map_location: str | torch.device = "cpu",
+) -> Trajectory:
+    """Read a run's checkpoints, sorted by their stored epoch.
+
+    Args:
+        source: a run folder (``epoch_000.pt``, ``epoch_001.pt``, ..., ``final.pt``) or
+            a list of checkpoint files (project checkpoints or bare state_dicts; a bare
+            file's epoch is taken from the digits in its name).
+        map_location: where tensors are loaded.
+
+    ``final.pt`` is the last point; an epoch checkpoint with the same epoch is dropped
+    as its duplicate.
+
+    Raises:
+        CheckpointError: no checkpoints, an unreadable file, or an epoch that is unknown.
+    """
+    if isinstance(source, str | os.PathLike):
+        folder = Path(source)
+        if not folder.is_dir():
+            raise CheckpointError(f"run folder {str(folder)!r} does not exist; check the path")
+        paths = sorted(folder.glob("epoch_*.pt")) + sorted(folder.glob("final.pt"))
+    else:
+        paths = [Path(p) for p in source]
+    if len(paths) < 2:
+        raise CheckpointError(
+            f"a trajectory needs at least 2 checkpoints, found {len(paths)}"
+            + (f" in {str(source)!r}" if isinstance(source, str | os.PathLike) else "")
+            + "; pass a run folder of landscape train (epoch_*.pt) or 2 or more checkpoints"
+        )
+    entries = []
+    for path in paths:
+        ckpt = read_checkpoint(path, map_location=map_location)
+        state = ckpt["state_dict"] if isinstance(ckpt.get("state_dict"), dict) else ckpt
+        epoch = _epoch_of(path, ckpt)
+        if epoch is None:
+            raise CheckpointError(f"{str(path)!r} records no epoch and its name has no number")
+        entries.append((epoch, path.stem == "final", path, clean_state_dict(state)))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    if any(e[1] for e in entries):
+        final_epoch = next(e[0] for e in entries if e[1])
+        entries = [e for e in entries if e[1] or e[0] != final_epoch]
+        entries.sort(key=lambda e: (e[1], e[0]))  # final.pt last
+    return Trajectory(
+        states=[e[3] for e in entries],
+        epochs=[e[0] for e in entries],
+        paths=[e[2] for e in entries],
+    )
+
+
+@dataclass(frozen=True)
+class PCAResult:
+    """Two principal directions of a trajectory and the path projected onto them."""
+
+    directions: dict[str, dict[str, Tensor]]  # {"x": {name: (shape)}, "y": ...}, unit norm
+    explained_variance_ratio: np.ndarray  # (2,)
+    singular_values: np.ndarray  # (T,) all of them, descending
+    coords: np.ndarray  # (T, 2) alpha, beta of each checkpoint
+    off_plane_distance: np.ndarray  # (T,) ||d_i - projection||
+    distance: np.ndarray  # (T,) ||theta_i - theta_final||
+    epochs: np.ndarray  # (T,)
+    center: bool = False
+    names: list[str] = field(default_factory=list)  # parameters in the PCA
+
+
+def _default_names(final: Mapping[str, Tensor]) -> list[str]:
+    return [
+        n
+        for n, t in final.items()
+        if torch.is_floating_point(t) and not n.endswith(_BUFFER_SUFFIXES)
+    ]
+
+
+def pca_directions(
+    states: Sequence[Mapping[str, Tensor]],
+    final: Mapping[str, Tensor],
+    *,
+    names: Sequence[str] | None = None,
+    ignore_1d: bool = True,
+    center: bool = False,
+    epochs: Sequence[int] | None = None,
+    generator: torch.Generator | None = None,
+) -> PCAResult:
+    """PCA of ``theta_i - theta_final`` through the T x T Gram matrix.
+
+    Args:
+        states: the checkpoints' state dicts (the final one may be among them).
+        final: theta_final, the point the surface is drawn around.
+        names: tensors that are parameters (default: every floating-point entry except
+            BatchNorm running statistics).
+        ignore_1d: give biases and BN weights a zero direction and leave them out of the
+            PCA (Li et al.'s ``ignore=biasbn``).
+        center: subtract the mean of the rows first (Li et al.'s scikit-learn PCA).
+        epochs: one label per state (default 0..T-1).
+        generator: only used when the trajectory spans fewer than two dimensions, to
+            pick a unit direction orthogonal to the first one.
+
+    Returns:
+        A `PCAResult`; its directions hold every name (ignored ones as zeros), float32.
+    """
+    names = list(names) if names is not None else _default_names(final)
+    used = [n for n in names if not (ignore_1d and final[n].dim() <= 1)]
+    n_states = len(states)
+    if n_states < 2:
+        raise InputError(f"PCA needs at least 2 checkpoints, got {n_states}")
+    if not used:
+        raise InputError("no parameter left for the PCA; pass names= or ignore_1d=False")
+
+    def rows(name: str) -> Tensor:  # (T, numel) in float64
+        ref = final[name].detach().to("cpu", torch.float64).reshape(-1)
+        return torch.stack(
+            [s[name].detach().to("cpu", torch.float64).reshape(-1) - ref for s in states]
+        )
+
+    gram = torch.zeros(n_states, n_states, dtype=torch.float64)
+    for n in used:
+        r = rows(n)
+        gram += r @ r.T
+    norms_sq = torch.diagonal(gram).clone()  # ||d_i||^2, before centering
+    centering = torch.eye(n_states, dtype=torch.float64)
+    if center:
+        centering -= 1.0 / n_states
+        gram = centering @ gram @ centering
+    evals, evecs = torch.linalg.eigh(gram)  # ascending
+    evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+    sing = evals.sqrt()
+    # Below this, an axis is rounding noise (the Gram matrix squares the condition number):
+    # e.g. a straight-line trajectory has one axis only.
+    degenerate = [bool(sing[k] <= 1e-6 * max(float(sing[0]), 1e-300)) for k in range(2)]
+    # Axis k: v_k = D_c^T u_k / s_k with D_c = centering @ D, i.e. weights c_k over the rows.
+    weights = [centering @ evecs[:, k] / sing[k] if not degenerate[k] else None for k in range(2)]
+    axes: list[dict[str, Tensor]] = [{}, {}]
+    for n in used:
+        r = rows(n)
+        for k in range(2):
+            if weights[k] is not None:
+                axes[k][n] = (weights[k] @ r).reshape(final[n].shape)
+    for k in range(2):
+        if degenerate[k]:
+            axes[k] = _orthogonal_unit(axes[:k], final, used, generator)
+        else:  # exact unit norm and orthogonality, whatever eigh's rounding
+            axes[k] = _orthonormalize(axes[k], axes[:k], used)
+    # Coordinates: projections of the uncentered d_i (the path through theta_final).
+    coords = np.zeros((n_states, 2))
+    for n in used:
+        r = rows(n)
+        for k in range(2):
+            coords[:, k] += (r @ axes[k][n].reshape(-1)).numpy()
+    for k in range(2):  # a fixed sign: the first checkpoint on the positive side
+        if coords[0, k] < 0:
+            coords[:, k] *= -1
+            axes[k] = {n: -t for n, t in axes[k].items()}
+    total = float(evals.sum())
+    ratio = np.array([float(evals[k]) / total if total > 0 else 0.0 for k in range(2)])
+    dist = norms_sq.clamp_min(0).sqrt().numpy()
+    off = np.sqrt(np.clip(dist**2 - (coords**2).sum(axis=1), 0.0, None))
+    directions = {
+        axis: {
+            n: axes[k][n].float() if n in axes[k] else torch.zeros(final[n].shape) for n in names
+        }
+        for k, axis in enumerate(("x", "y"))
+    }
+    return PCAResult(
+        directions=directions,
+        explained_variance_ratio=ratio,
+        singular_values=sing.numpy(),
+        coords=coords,
+        off_plane_distance=off,
+        distance=dist,
+        epochs=np.asarray(epochs if epochs is not None else range(n_states), dtype=np.int64),
+        center=center,
+        names=used,
+    )
+
+
+def _orthonormalize(
+    v: Mapping[str, Tensor], previous: Sequence[Mapping[str, Tensor]], used: Sequence[str]
+) -> dict[str, Tensor]:
+    """Gram-Schmidt of `v` against the unit vectors `previous`, then unit norm."""
+    v = dict(v)
+    for p in previous:
+        dot = sum(float((v[n] * p[n]).sum()) for n in used)
+        v = {n: v[n] - dot * p[n] for n in used}
+    norm = sum(float((t * t).sum()) for t in v.values()) ** 0.5
+    return {n: t / norm for n, t in v.items()}
+
+
+def _orthogonal_unit(
+    previous: Sequence[Mapping[str, Tensor]],
+    final: Mapping[str, Tensor],
+    used: Sequence[str],
+    generator: torch.Generator | None,
+) -> dict[str, Tensor]:
+    """A random unit vector over `used`, orthogonal to the `previous` unit vectors."""
+    gen = generator if generator is not None else torch.Generator().manual_seed(0)
+    v = {n: torch.randn(final[n].shape, generator=gen, dtype=torch.float64) for n in used}
+    return _orthonormalize(v, previous, used)
+
+
+def save_directions_file(
+    path: str | os.PathLike, result: PCAResult, *, config: Mapping[str, Any] | None = None
+) -> None:
+    """Write the PCA directions and the projected path to an HDF5 file, atomically.
+
+    Layout: ``/directions/x/<name>``, ``/directions/y/<name>`` (float32, readable by
+    `landscape.io.surface_file.read_directions`), ``/path/alpha``, ``/path/beta``, ``/path/epoch``,
+    ``/path/off_plane_distance``, ``/path/distance``; attrs on / hold ``format``,
+    ``config`` (JSON) and ``explained_variance_ratio``. Use the directions unnormalized
+    (``norm=none``): the path coordinates are in the same units.
+    """
+    write_directions_file(
+        path,
+        result.directions,
+        config=config,
+        attrs={
+            "explained_variance_ratio": result.explained_variance_ratio,
+            "center": result.center,
+        },
+        groups={
+            "path": {
+                "alpha": result.coords[:, 0],
+                "beta": result.coords[:, 1],
+                "epoch": result.epochs,
+                "off_plane_distance": result.off_plane_distance,
+                "distance": result.distance,
+            }
+        },
+    )
+
+
+def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
+    """Alpha and beta grids ``"MIN:MAX:NUM"`` (``SurfaceConfig.x``, ``.y``; ``--x``, ``--y``)
+    holding theta_final (0, 0) and the whole path, with a 20 % margin on each side.
+
+    An axis the path hardly moves along (e.g. a straight path's second one) still gets
+    half the width of the other, so the surface around the path is seen.
+
+    Args:
+        coords: (T, 2) alpha, beta of each checkpoint (`PCAResult.coords`).
+        num: points per axis.
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) == 0:
+        raise InputError(f"coords must be (T, 2) path coordinates, got shape {coords.shape}")
+    if num < 2:
+        raise InputError(f"num must be at least 2, got {num}")
+    lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)
+    hi = np.maximum(coords.max(axis=0), 0.0)
+    scale = float((hi - lo).max()) or 1.0
+    width = np.maximum(hi - lo, 0.5 * scale) * 1.4
+    mid = (lo + hi) / 2
+    x, y = (f"{m - w / 2:.3g}:{m + w / 2:.3g}:{num}" for m, w in zip(mid, width, strict=True))
+    return x, y
+
+
+def read_path(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``(alpha, beta, epochs)`` of the trajectory stored in a file, or None if it has none.
+
+    Raises:
+        StoreError: the file is missing or not HDF5.
+    """
+    with open_readonly(path) as f:
+        if "path" not in f:
+            return None
+        g = f["path"]
+        return g["alpha"][()], g["beta"][()], g["epoch"][()]

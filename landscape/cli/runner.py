@@ -1,0 +1,179 @@
+"""How every command runs: exit codes, one-line errors, interruptions, argument parsing.
+
+A command's ``main(argv)`` is ``guarded(prog, body)``: bad input (`InputError`,
+`models.ModelError`, an OS error about a path or the disk) exits 2 with one line, Ctrl-C
+or SIGTERM exits 130 saying what was kept, and anything else is a bug with its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from landscape.core.errors import InputError, os_error_message
+from models import ModelError
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUG",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "NOTHING_WRITTEN",
+    "RESUMABLE",
+    "ArgumentParser",
+    "HelpFormatter",
+    "UsageError",
+    "bad_input",
+    "guarded",
+    "terminate_as_interrupt",
+]
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+_NEGATIVE_VALUE = re.compile(r"^-(\.?\d|inf|nan)", re.I)
+
+
+def _debug_traceback() -> None:
+    """With LANDSCAPE_DEBUG=1, bad input shows its traceback too (to find where it came from)."""
+    if os.environ.get("LANDSCAPE_DEBUG", "") not in ("", "0"):
+        traceback.print_exc()
+
+
+def bad_input(prog: str, message: str) -> int:
+    """Print one line naming the problem and the fix; return exit code 2."""
+    first = " ".join(str(message).split())
+    print(f"{prog}: error: {first}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+# What an interrupted command keeps, said truthfully (`guarded`'s `kept`).
+NOTHING_WRITTEN = "nothing was written (every output is written whole or not at all)"
+RESUMABLE = "everything computed so far is saved - rerun the same command to resume"
+
+
+def terminate_as_interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop like Ctrl-C (a scheduler's preemption, `kill`, `timeout`)."""
+    raise KeyboardInterrupt
+
+
+def _redeliver_interrupt(unraisable: Any) -> None:
+    """A Ctrl-C or SIGTERM that lands inside a finalizer (``__del__``, a weakref callback)
+    is swallowed by Python and the command would run on: raise it again at the next line
+    the main thread runs after the finalizer (a one-shot trace function, then removed)."""
+    if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(unraisable)
+        return
+    previous = sys.gettrace()
+
+    def raise_interrupt(frame: Any, event: str, arg: Any) -> Any:
+        sys.settrace(previous)
+        traced = frame
+        while traced is not None:
+            traced.f_trace = None
+            traced = traced.f_back
+        raise KeyboardInterrupt
+
+    sys.settrace(raise_interrupt)  # frames called from now on
+    frame = sys._getframe(1)  # and the frames running now, from the innermost
+    while frame is not None:
+        frame.f_trace = raise_interrupt
+        frame = frame.f_back
+
+
+def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) -> int:
+    """Run a command body: bad input -> 2 and one line; Ctrl-C or SIGTERM -> 130; a bug ->
+    its traceback, a line asking to report it, and 1.
+
+    Bad input is an `InputError` (or `models.ModelError`) raised where input is checked,
+    or an OS error about a path or the disk; every other exception is a bug.
+
+    `kept` says what an interruption leaves behind (e.g. `RESUMABLE`).
+    """
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s")
+    for stream in (sys.stdout, sys.stderr):
+        # A path the terminal's encoding cannot show (e.g. a non-ASCII --out under an ASCII
+        # locale) is printed escaped, instead of failing after the work is done.
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt) if in_main else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
+    try:
+        return fn()
+    except KeyboardInterrupt:
+        print(f"\n{prog}: interrupted; {kept}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (InputError, ModelError) as e:
+        _debug_traceback()
+        text = e.as_flag() if isinstance(e, InputError) else str(e)
+        return bad_input(prog, text or type(e).__name__)
+    except OSError as e:
+        _debug_traceback()
+        return bad_input(prog, os_error_message(e))
+    except Exception:  # noqa: BLE001 - anything else is a bug: say so, with its traceback
+        traceback.print_exc()
+        print(
+            f"{prog}: this is a bug, not a problem with your input: in your own dataset or model "
+            "function if the traceback ends there, else in landscape - please report it to "
+            "the landscape developers with the traceback above",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
+    finally:
+        sys.unraisablehook = previous_hook
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+class UsageError(InputError):
+    """A command-line usage error; `guarded` prints it on one line and returns 2."""
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's own ``(default: X)`` after every option's help, so no help string types
+    a default by hand; left out where there is nothing to say (None, False) or where the
+    help already explains a default that is computed (``default: beside FILE``)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit code 2, as every bad input), and
+    defaults shown in ``--help`` by `HelpFormatter`.
+
+    A value starting with a minus sign (``--x -1:1:51``, ``--vmin -2``) is taken as
+    the value of the option before it, as users expect, instead of as an option.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        args = list(sys.argv[1:] if args is None else args)
+        merged: list[str] = []
+        for token in args:
+            prev = merged[-1] if merged else ""
+            if _NEGATIVE_VALUE.match(token) and prev.startswith("--") and "=" not in prev:
+                merged[-1] = f"{prev}={token}"
+            else:
+                merged.append(token)
+        return super().parse_known_args(merged, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")

@@ -1,0 +1,70 @@
+"""Loading a trained network: the one checked loader every command and the API use.
+
+A checkpoint is a path or ``pretrained:NAME`` (shipped inside the package). Loading
+goes through `models.load_checkpoint`, which refuses a file that names code to run,
+NaN or infinite weights, and weights that do not fit the architecture."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import models
+from landscape.core.errors import InputError
+
+__all__ = ["PREFIX", "list_pretrained", "load_model", "resolve_checkpoint"]
+
+PREFIX = "pretrained:"
+
+
+def _folder() -> Path:
+    return Path(str(resources.files("landscape") / "assets" / "pretrained"))
+
+
+def list_pretrained() -> list[str]:
+    """Names of the shipped checkpoints (``landscape pretrained`` prints them)."""
+    folder = _folder()
+    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+
+
+def resolve_checkpoint(spec: str | os.PathLike) -> Path:
+    """A checkpoint path from a path or ``pretrained:NAME``; errors name what exists."""
+    spec = os.fspath(spec)
+    if not spec.startswith(PREFIX):
+        return Path(spec)
+    name = spec[len(PREFIX) :]
+    path = _folder() / f"{name}.pt"
+    if not path.is_file():
+        known = ", ".join(list_pretrained()) or "none shipped in this version"
+        raise InputError(f"no pretrained checkpoint {name!r}; available: {known}")
+    return path
+
+
+def load_model(
+    spec: str | os.PathLike,
+    *,
+    model: str | None = None,
+    model_kwargs: Mapping[str, Any] | None = None,
+    device: torch.device | str | None = None,
+) -> models.LoadedCheckpoint:
+    """The network of a checkpoint (path or ``pretrained:NAME``), in eval mode.
+
+    Args:
+        spec: the checkpoint.
+        model: the builder (a model name or ``module:function``); needed for a bare
+            state_dict, and to trust a checkpoint that names a user's own builder.
+        model_kwargs: builder arguments (default: the checkpoint's).
+        device: where the weights go (default: the CPU).
+    """
+    loaded = models.load_checkpoint(
+        resolve_checkpoint(spec), model_name=model, model_kwargs=dict(model_kwargs or {}) or None
+    )
+    loaded.model.eval()
+    if device is not None:
+        loaded.model.to(device)
+    return loaded

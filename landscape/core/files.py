@@ -1,0 +1,227 @@
+"""Files written safely, and the provenance recorded with every result.
+
+Every result file of the package is written through `atomic_path`: into a
+temporary file beside the target, flushed to disk, then renamed over it, so a
+crash never leaves half a file and never destroys the previous one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import platform
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import filelock
+import numpy as np
+import torch
+
+from landscape import __version__
+from landscape.core.errors import InputError
+from models.atomic import atomic_path, make_parent
+
+__all__ = [
+    "OutputError",
+    "atomic_path",
+    "atomic_savefig",
+    "atomic_write_text",
+    "check_output",
+    "file_kind",
+    "exclusive_lock",
+    "make_parent",
+    "sha256",
+    "provenance",
+]
+
+# Written into every figure, page and table the package makes, so that a rerun may
+# replace its own earlier output while a file of anyone else is never overwritten unasked.
+GENERATOR = "landscape"
+_SNIFF_BYTES = 1 << 16
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
+    """Hold an advisory lock on the file `path` (created if missing) for the block.
+
+    A second holder, in this process or another, gets ``InputError(busy)``; the operating
+    system drops the lock when its holder dies, so a killed run never blocks the next one.
+    `filelock` makes it work on Windows too.
+    """
+    path = Path(path)
+    make_parent(path)
+    lock = filelock.FileLock(path, timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise InputError(busy) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding=encoding, newline="")
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
+    """``fig.savefig`` through `atomic_path`; the format comes from `path`'s suffix."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or None
+    key = {"png": "Software", "pdf": "Creator", "svg": "Creator"}.get(fmt or "")
+    if key and "metadata" not in kwargs:  # lets `file_kind` tell our figures from others
+        kwargs["metadata"] = {key: f"{GENERATOR} {__version__}"}
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **kwargs)
+
+
+def sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(
+    device: torch.device, files: Mapping[str, str | os.PathLike] | None = None
+) -> dict[str, Any]:
+    """Package, torch and CUDA versions, device, time, and the sha256 of each named file."""
+    prov: dict[str, Any] = {
+        "package": f"landscape {__version__}",
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    for key, path in (files or {}).items():
+        prov[f"{key}_sha256"] = sha256(path)
+    return prov
+
+
+class OutputError(InputError):
+    """An output path that would destroy something: an input, a folder, another's file."""
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """Which kind of landscape output `path` holds, or None for anything else.
+
+    Kinds: the ``format`` of a landscape HDF5 or JSON file (``landscape-surface``,
+    ``landscape-directions``, ``landscape-hessian``, ...), ``figure`` (PNG/PDF/SVG made
+    by the package), ``html`` (the viewer), ``csv`` and ``vtk`` (``landscape export``).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+    except OSError:
+        return None
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        import h5py  # only here: fileio is imported by light modules
+
+        try:
+            with h5py.File(path, "r", locking=False) as f:
+                fmt = f.attrs.get("format")
+        except (OSError, ValueError):
+            return None
+        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+        return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
+    if head.lstrip().startswith(b"{"):
+        import json
+
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        fmt = doc.get("format") if isinstance(doc, dict) else None
+        return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
+    marker = GENERATOR.encode()
+    if head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg")) and b"<VTKFile" not in head:
+        whole = head if len(head) < _SNIFF_BYTES else path.read_bytes()
+        return "figure" if marker + b" " in whole else None
+    if head.startswith(b"<!DOCTYPE html>"):
+        return "html" if f'name="generator" content="{GENERATOR}'.encode() in head else None
+    if head.startswith(b"<?xml") and b"<VTKFile" in head:
+        return "vtk" if f"<!-- {GENERATOR} ".encode() in head else None
+    if head.startswith(b"alpha,"):
+        return "csv"
+    return None
+
+
+def check_output(
+    path: str | os.PathLike,
+    kind: str,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | os.PathLike | None] = (),
+    flag: str = "--out",
+    same_job: Callable[[Path], bool] | None = None,
+) -> Path:
+    """Refuse an output path that would destroy something; return it as a Path.
+
+    The same rule for every command: an output is never one of the command's
+    `inputs`; an existing file is replaced only when it is the same `kind` of landscape
+    output (a rerun redoing its own work; `same_job` narrows that down where the kind
+    alone cannot tell) or the user passed ``--overwrite``.
+    """
+    path = Path(path)
+    for item in inputs:
+        if item is not None and _same_file(path, Path(item)):
+            raise OutputError(
+                f"{flag} {str(path)!r} is also an input of this command; choose another {flag}"
+            )
+    if path.is_dir():
+        raise OutputError(f"{flag} {str(path)!r} is a folder; name a file, e.g. {path / 'out'}")
+    if path.exists() and not path.is_file():
+        raise OutputError(
+            f"{flag} {str(path)!r} is not a regular file (a pipe or device?); choose a file path"
+        )
+    if path.exists() and not overwrite:
+        found = file_kind(path)
+        if found != kind or (same_job is not None and not same_job(path)):
+            what = (
+                "a file this command did not write"
+                if found is None
+                else f"a {found} file" + (" of another job" if found == kind else "")
+            )
+            raise OutputError(
+                f"{flag} {str(path)!r} exists and is {what}; choose another {flag}, "
+                "or pass --overwrite to replace it"
+            )
+    return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def json_safe(value: Any) -> Any:
+    """NaN and infinities as None, numpy scalars and arrays as Python values (strict JSON)."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [json_safe(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, doc: Mapping[str, Any]) -> None:
+    """Write `doc` as strict JSON (NaN as null), atomically."""
+    atomic_write_text(path, json.dumps(json_safe(doc), indent=1, allow_nan=False))

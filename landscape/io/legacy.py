@@ -1,0 +1,186 @@
+"""Surface files of the original loss-landscape code (Li et al. 2018), read as a `Surface`.
+
+The original code (github.com/tomgoldstein/loss-landscape, ``plot_surface.py``) writes::
+
+    /xcoordinates   (nx,)        /ycoordinates  (ny,)   (2-D only)
+    /train_loss     (nx, ny)     /train_acc     (nx, ny)  accuracy in percent, 0-100
+    /test_loss ...               /dir_file      the direction file's name (a string)
+
+Its scheduler fills a value through the flat index ``k = j * nx + i`` for the point
+``(x[i], y[j])`` (it enumerates ``numpy.meshgrid(x, y)``), so a square array is stored
+``[y, x]``, and a non-square one only makes sense read through that flat index. Points
+not computed yet hold -1. Settings live only in the file name (``xnorm=filter``,
+``xignore=biasbn``); what can be parsed from it goes into ``Surface.config``.
+
+`load_any_surface` opens either kind of file, so every command line accepts both.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from landscape.io.surface_file import (
+    SURFACE_FORMAT,
+    StoreError,
+    Surface,
+    create_surface_file,
+    open_readonly,
+    read_surface,
+    replacing,
+    value_name,
+)
+
+__all__ = ["convert_legacy", "is_legacy_file", "load_any_surface", "read_legacy_surface"]
+
+LEGACY_SOURCE = "tomgoldstein/loss-landscape"
+# The original names its values {split}_loss and {split}_acc (train / test).
+_VALUE_RE = re.compile(r"^(?P<split>\w+?)_(?P<metric>loss|acc)$")
+# The original's model names (cifar10/model_loader.py), e.g. resnet56_noshort, vgg9, wrn56_2.
+_MODEL_RE = re.compile(
+    r"^((?:resnet|preresnet|wrn|densenet|vgg|alexnet|lenet|googlenet|mobilenet|init_baseline)"
+    r"[a-z]*\d+(?:_\d+)?(?:_noshort)?)(?:_|$)",
+    re.IGNORECASE,
+)
+
+
+def _is_legacy(f: h5py.File) -> bool:
+    return f.attrs.get("format") != SURFACE_FORMAT and "xcoordinates" in f
+
+
+def is_legacy_file(path: str | os.PathLike) -> bool:
+    """True when `path` is an HDF5 surface file of the original loss-landscape code."""
+    with open_readonly(path, "surface file") as f:
+        return _is_legacy(f)
+
+
+def _settings_from_name(path: Path, dir_file: str | None) -> dict[str, str]:
+    """Settings the original encodes into file and folder names."""
+    config: dict[str, str] = {}
+    text = " ".join(filter(None, [dir_file, str(path)]))
+    for key in ("norm", "ignore"):
+        m = re.search(rf"x{key}=([A-Za-z]+)", text)
+        if m:
+            config[key] = m.group(1)
+    m = re.search(r"_(weights|states)_", text)
+    if m:
+        config["dir_type"] = m.group(1)
+    # Its trained nets live in folders such as resnet56_noshort_sgd_lr=0.1_bs=128/.
+    for part in reversed(path.resolve().parent.parts):
+        m = _MODEL_RE.match(part)
+        if m:
+            config["model"] = m.group(1)
+            break
+    return config
+
+
+def read_legacy_surface(path: str | os.PathLike) -> Surface:
+    """Read a file of the original code as a `Surface` (values [alpha, beta], accuracy a fraction).
+
+    Raises:
+        StoreError: the file is missing, unreadable or not such a file.
+    """
+    path = Path(path)
+    with open_readonly(path, "surface file") as f:
+        if not _is_legacy(f):
+            raise StoreError(
+                f"{str(path)!r} is not a file of the original loss-landscape code "
+                "(no /xcoordinates); a landscape surface file needs no conversion - use it as it is"
+            )
+        alpha = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
+        beta = None
+        if "ycoordinates" in f:
+            beta = np.asarray(f["ycoordinates"][()], dtype=np.float64).reshape(-1)
+        nx, ny = len(alpha), (len(beta) if beta is not None else 1)
+        raw: dict[str, np.ndarray] = {}
+        for name, obj in f.items():
+            m = _VALUE_RE.match(name)
+            if not m or not isinstance(obj, h5py.Dataset):
+                continue
+            data = np.asarray(obj[()], dtype=np.float64)
+            if data.size != nx * ny:
+                raise StoreError(
+                    f"{str(path)!r}: /{name} holds {data.size} values but the grid has "
+                    f"{nx}x{ny} points; the file is damaged or not a surface file"
+                )
+            # Flat index k = j * nx + i holds (x[i], y[j]): read as (ny, nx), transpose.
+            flat = data.reshape(-1)
+            raw[name] = flat.reshape(ny, nx).T.copy() if beta is not None else flat.copy()
+        dir_file = f["dir_file"][()] if "dir_file" in f else None
+    if isinstance(dir_file, bytes):
+        dir_file = dir_file.decode(errors="replace")
+    if not raw:
+        raise StoreError(f"{str(path)!r} holds no computed values (no train_loss or test_loss)")
+
+    values: dict[str, np.ndarray] = {}
+    for name, data in raw.items():
+        m = _VALUE_RE.match(name)
+        assert m is not None
+        split = m.group("split")
+        # -1 marks points not computed yet; the loss of the same split decides for both.
+        marker = raw.get(f"{split}_loss", data)
+        data = np.where(marker < 0, np.nan, data)
+        if m.group("metric") == "acc":
+            values[value_name(split, "accuracy")] = data / 100.0  # percent -> fraction
+        else:
+            values[value_name(split, "loss")] = data
+    config: dict[str, object] = {"source": LEGACY_SOURCE, "legacy_file": path.name}
+    if dir_file:
+        config["dir_file"] = str(dir_file)
+    config.update(_settings_from_name(path, dir_file if isinstance(dir_file, str) else None))
+    return Surface(alpha=alpha, beta=beta, values=values, config=config, path=path)
+
+
+def load_any_surface(path: str | os.PathLike) -> Surface:
+    """Read a landscape surface file or a file of the original code, whichever `path` is.
+
+    Raises:
+        StoreError: the file is missing, unreadable or neither kind of surface file.
+    """
+    path = Path(path)
+    with open_readonly(path, "surface file") as f:
+        fmt = f.attrs.get("format")
+        legacy = _is_legacy(f)
+    if fmt == SURFACE_FORMAT:
+        return read_surface(path)
+    if legacy:
+        return read_legacy_surface(path)
+    raise StoreError(
+        f"{str(path)!r} is not a surface file (neither format={SURFACE_FORMAT!r} nor the "
+        "original loss-landscape layout with /xcoordinates); pass a file written by "
+        "landscape.compute"
+    )
+
+
+def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Write the surface of an original-code file as a landscape surface file at `dst`.
+
+    The original stores its directions in a separate file as unnamed lists, so the new file
+    has an empty ``/directions`` group; values and settings are carried over.
+    """
+    surface = read_legacy_surface(src)
+    dst = Path(dst)
+    # One atomic write of the finished file: a kill leaves no file or the whole one.
+    # Points not computed stay NaN; a computed point whose value is NaN (diverged) is
+    # +inf, as `SurfaceWriter` stores it.
+    computed = surface.computed
+    values = {
+        name: np.where(computed & np.isnan(v), np.inf, np.where(computed, v, np.nan))
+        for name, v in surface.values.items()
+    }
+    with replacing(dst):
+        create_surface_file(
+            dst,
+            alpha=surface.alpha,
+            beta=surface.beta,
+            value_names=list(surface.values),
+            directions={},
+            config=surface.config,
+            provenance={"converted_from": str(Path(src).resolve()), "source": LEGACY_SOURCE},
+            values=values,
+        )
+    return dst

@@ -1,0 +1,555 @@
+"""The surface file: one HDF5 file per surface, written so a kill never corrupts it.
+
+Layout::
+
+    /alpha, /beta              float64 dimension scales
+    /{split}_{metric}          float64 (nx, ny) or (nx,), NaN = not computed yet
+    /directions/x/<name>       float32, one dataset per parameter (and /directions/y/)
+    attrs on /: format, format_version, config (JSON), provenance (JSON)
+
+Crash safety: the file is built completely in a temporary file and renamed into
+place; afterwards only values inside pre-allocated contiguous datasets are
+written, so HDF5 metadata never changes and a process killed at any moment
+(SIGKILL included) leaves a file that opens. Points still NaN are recomputed.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_path
+
+__all__ = [
+    "DIRECTIONS_FORMAT",
+    "SURFACE_FORMAT",
+    "SURFACE_VERSION",
+    "STORED_METRICS",
+    "StoreError",
+    "Surface",
+    "SurfaceWriter",
+    "create_surface_file",
+    "open_readonly",
+    "read_surface",
+    "read_directions",
+    "has_directions",
+    "stored_directions_sha256",
+    "write_without_directions",
+    "value_name",
+    "write_directions_file",
+]
+
+SURFACE_FORMAT = "landscape-surface"
+SURFACE_VERSION = 1
+DIRECTIONS_FORMAT = "landscape-directions"
+STORED_METRICS = ("loss", "accuracy")
+
+
+class StoreError(InputError):
+    """A surface file that cannot be used as asked; the message names the fix."""
+
+
+def value_name(split: str, metric: str) -> str:
+    """Dataset name of a value array, e.g. ``train_loss``."""
+    return f"{split}_{metric}"
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A surface file read into memory (directions excluded; see `read_directions`)."""
+
+    alpha: np.ndarray  # (nx,)
+    beta: np.ndarray | None  # (ny,) or None for a 1-D surface
+    values: dict[str, np.ndarray]  # "train_loss" -> (nx, ny) or (nx,)
+    config: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def is_2d(self) -> bool:
+        return self.beta is not None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.alpha),) if self.beta is None else (len(self.alpha), len(self.beta))
+
+    @property
+    def splits(self) -> list[str]:
+        return sorted({k.rsplit("_", 1)[0] for k in self.values if k.endswith("_loss")})
+
+    @property
+    def label(self) -> str:
+        """A short human name: the configured label, else the model name, else the file stem."""
+        return str(
+            self.config.get("label")
+            or self.config.get("model")
+            or (self.path.stem if self.path else "surface")
+        )
+
+    def get(self, split: str = "train", metric: str = "loss") -> np.ndarray:
+        """Values of `metric` (loss | accuracy | error | any stored name) on `split`."""
+        if metric == "error":
+            return 1.0 - self.get(split, "accuracy")
+        key = value_name(split, metric)
+        if key not in self.values:
+            known = ", ".join(sorted(self.values))
+            raise StoreError(f"surface {self.label!r} has no {key!r}; available: {known}")
+        return self.values[key]
+
+    @property
+    def computed(self) -> np.ndarray:
+        """Boolean mask of points whose loss and accuracy are known (on every split).
+
+        Analyses stored beside them (e.g. a curvature map) do not count.
+        """
+        mask = np.ones(self.shape, dtype=bool)
+        for name, v in self.values.items():
+            if name.rsplit("_", 1)[-1] in STORED_METRICS:
+                mask &= ~np.isnan(v)
+        return mask
+
+    @property
+    def diverged(self) -> np.ndarray:
+        """Boolean mask of computed points whose loss is not finite (NaN or inf)."""
+        mask = np.zeros(self.shape, dtype=bool)
+        for name, v in self.values.items():
+            if name.endswith("_loss"):
+                mask |= np.isinf(v)
+        return mask
+
+
+def _json_attr(f: h5py.File, name: str, what: Path) -> dict:
+    """A JSON-object attribute (``config``, ``provenance``); absent reads as {}."""
+    raw = f.attrs.get(name)
+    if raw is None:
+        return {}
+    if isinstance(raw, bytes):
+        raw = raw.decode()
+    if not isinstance(raw, str):
+        raise _damaged(what, f"attribute {name!r} is {type(raw).__name__}, not JSON text")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise _damaged(what, f"attribute {name!r} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise _damaged(what, f"attribute {name!r} is a JSON {type(value).__name__}, not an object")
+    return value
+
+
+def _damaged(path: Path, part: str) -> StoreError:
+    return StoreError(
+        f"surface file {str(path)!r} is damaged: {part}; recompute it or use another copy"
+    )
+
+
+def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    """/alpha or /beta: a 1-D dataset of finite, strictly increasing numbers."""
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise _damaged(path, f"/{name} is missing or not a dataset")
+    if obj.ndim != 1 or obj.size < 1 or obj.dtype.kind not in "fiu":
+        raise _damaged(path, f"/{name} must be a 1-D array of numbers, not {obj.dtype} {obj.shape}")
+    values = np.asarray(obj[()], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise _damaged(path, f"/{name} holds NaN or inf")
+    if np.any(np.diff(values) <= 0):
+        raise _damaged(path, f"/{name} is not strictly increasing (a repeated or unsorted value)")
+    return values
+
+
+def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
+    """Open an HDF5 file for reading; a missing or non-HDF5 file is a `StoreError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"{what} {str(path)!r} does not exist; check the path")
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as e:
+        raise StoreError(
+            f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or another "
+            "file type: recompute it or use another copy"
+        ) from e
+
+
+def read_surface(path: str | os.PathLike) -> Surface:
+    """Read a surface file (without directions), checking every part the format defines.
+
+    Raises:
+        StoreError: the file is missing, not a landscape surface file, or damaged; the
+            message names the part that is wrong.
+    """
+    path = Path(path)
+    with open_readonly(path, "surface file") as f:
+        if f.attrs.get("format") != SURFACE_FORMAT:
+            raise StoreError(
+                f"{str(path)!r} is not a landscape surface file (no format={SURFACE_FORMAT!r}); "
+                "files of the original loss-landscape code are read by landscape.io.legacy"
+            )
+        try:
+            alpha = _coordinates(f, "alpha", path)
+            beta = _coordinates(f, "beta", path) if "beta" in f else None
+            shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
+            values = {}
+            for name, obj in f.items():
+                if name in ("alpha", "beta", "directions"):
+                    continue
+                if not isinstance(obj, h5py.Dataset):
+                    raise _damaged(path, f"/{name} is a group, not an array of values")
+                if obj.shape != shape or obj.dtype.kind not in "fiu":
+                    raise _damaged(
+                        path,
+                        f"/{name} is {obj.dtype} {obj.shape}, not numbers of the grid's "
+                        f"shape {shape}",
+                    )
+                values[name] = np.asarray(obj[()], dtype=np.float64)
+            if not any(name.endswith("_loss") for name in values):
+                raise _damaged(path, "no /{split}_loss array")
+            if "directions" in f:  # every part of the file is checked, directions too
+                _checked_directions(f, path)
+            return Surface(
+                alpha=alpha,
+                beta=beta,
+                values=values,
+                config=_json_attr(f, "config", path),
+                provenance=_json_attr(f, "provenance", path),
+                path=path,
+            )
+        except StoreError:
+            raise
+        except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
+            raise _damaged(path, f"{type(e).__name__}: {e}") from e
+
+
+def directions_sha256(directions: Mapping[str, Mapping[str, torch.Tensor | np.ndarray]]) -> str:
+    """A hash of direction tensors as stored (float32, by axis and name): edits change it."""
+    h = hashlib.sha256()
+    for axis in sorted(directions):
+        for name in sorted(directions[axis]):
+            t = directions[axis][name]
+            a = np.ascontiguousarray(
+                t.detach().to("cpu", torch.float32).numpy()
+                if isinstance(t, torch.Tensor)
+                else np.asarray(t, dtype=np.float32)
+            )
+            h.update(f"{axis}/{name}:{a.shape};".encode())
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
+    """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``.
+
+    Checked: the layout, finite numbers, and the ``directions_sha256`` attribute where the
+    file has one (so directions edited after the file was made are refused).
+    """
+    path = Path(path)
+    with open_readonly(path, "directions file") as f:
+        if f.get("directions") is None:
+            raise StoreError(
+                f"{str(path)!r} holds no /directions group; pass a surface or directions file "
+                "written by landscape"
+            )
+        return _checked_directions(f, path)
+
+
+def _checked_directions(f: h5py.File, path: Path) -> dict[str, dict[str, torch.Tensor]]:
+    def bad(part: str) -> StoreError:
+        return StoreError(
+            f"directions in {str(path)!r} are damaged: {part}; recompute the file or use "
+            "another copy"
+        )
+
+    group = f["directions"]
+    if not isinstance(group, h5py.Group):
+        raise bad("/directions is not a group")
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    for axis, sub in group.items():
+        if axis not in ("x", "y") or not isinstance(sub, h5py.Group):
+            raise bad(f"/directions/{axis} is not an x or y group of tensors")
+        out[axis] = {}
+        for name, ds in sub.items():
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+                raise bad(f"/directions/{axis}/{name} is not an array of floats")
+            array = ds[()]
+            if not np.isfinite(array).all():
+                raise bad(f"/directions/{axis}/{name} holds NaN or inf")
+            out[axis][name] = torch.from_numpy(np.asarray(array))
+    if "y" in out and "x" not in out:
+        raise bad("a y direction without an x direction")
+    recorded = f.attrs.get("directions_sha256")
+    if isinstance(recorded, bytes):
+        recorded = recorded.decode()
+    if recorded is not None and recorded != directions_sha256(out):
+        raise bad("they differ from the ones the file was made with (directions_sha256)")
+    return out
+
+
+@contextmanager
+def _new_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """A new HDF5 file built in memory, then written to `path` with `atomic_path`.
+
+    Writing through Python's file I/O turns a full disk into a clean OSError; HDF5
+    itself may crash while closing a file whose writes failed.
+    """
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", track_order=True) as f:
+        yield f
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getbuffer())
+
+
+def create_surface_file(
+    path: str | os.PathLike,
+    *,
+    alpha: np.ndarray,
+    beta: np.ndarray | None,
+    value_names: Iterable[str],
+    directions: Mapping[str, Mapping[str, torch.Tensor]],
+    config: Mapping[str, Any],
+    provenance: Mapping[str, Any],
+    extra_attrs: Mapping[str, Any] | None = None,
+    values: Mapping[str, np.ndarray] | None = None,
+) -> None:
+    """Write a complete new surface file atomically at `path`.
+
+    Values not given in `values` start as NaN (not computed yet).
+    """
+    with _new_hdf5(path) as f:
+        f.attrs["format"] = SURFACE_FORMAT
+        f.attrs["format_version"] = SURFACE_VERSION
+        f.attrs["config"] = json.dumps(dict(config), sort_keys=True)
+        f.attrs["provenance"] = json.dumps(dict(provenance), sort_keys=True)
+        for k, v in (extra_attrs or {}).items():
+            f.attrs[k] = v
+        if directions:
+            f.attrs["directions_sha256"] = directions_sha256(directions)
+        scales = []
+        for name, coords in (("alpha", alpha), ("beta", beta)):
+            if coords is None:
+                continue
+            ds = f.create_dataset(name, data=np.asarray(coords, dtype=np.float64))
+            ds.make_scale(name)
+            scales.append(ds)
+        shape = tuple(len(s) for s in scales)
+        for name in value_names:
+            # Contiguous and allocated now: later writes touch raw data only.
+            ds = f.create_dataset(
+                name, shape=shape, dtype=np.float64, fillvalue=np.nan, track_times=False
+            )
+            ds[...] = np.nan if values is None or name not in values else values[name]
+            for dim, scale in enumerate(scales):
+                ds.dims[dim].attach_scale(scale)
+        _write_directions_group(f, directions)
+
+
+def _write_directions_group(
+    f: h5py.File, directions: Mapping[str, Mapping[str, torch.Tensor]]
+) -> None:
+    """``/directions/<axis>/<name>`` as float32, one dataset per tensor, by name."""
+    group = f.create_group("directions")
+    for axis, tensors in directions.items():
+        sub = group.create_group(axis)
+        for name, t in tensors.items():
+            sub.create_dataset(
+                name, data=t.detach().to("cpu", torch.float32).numpy(), track_times=False
+            )
+
+
+def write_directions_file(
+    path: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, torch.Tensor]],
+    *,
+    config: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+    groups: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+) -> None:
+    """A directions file (``format="landscape-directions"``), atomically.
+
+    ``/directions/x/<name>`` (and ``y``) as in a surface file, so `read_directions`
+    and ``landscape compute --directions`` read either; `groups` adds more arrays
+    (e.g. ``{"path": {"alpha": ..., "beta": ...}}`` for a trajectory); `attrs` and the
+    JSON `config` go on the root.
+    """
+    with _new_hdf5(path) as f:
+        f.attrs["format"] = DIRECTIONS_FORMAT
+        f.attrs["format_version"] = 1
+        f.attrs["config"] = json.dumps(dict(config or {}), sort_keys=True)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
+        f.attrs["directions_sha256"] = directions_sha256(directions)
+        _write_directions_group(f, directions)
+        for gname, arrays in (groups or {}).items():
+            g = f.create_group(gname)
+            for name, data in arrays.items():
+                g.create_dataset(name, data=np.asarray(data))
+
+
+def has_directions(path: str | os.PathLike) -> bool:
+    """Whether the file stores its direction tensors (files for publishing may not)."""
+    with open_readonly(path, "surface file") as f:
+        return f.get("directions") is not None
+
+
+def stored_directions_sha256(path: str | os.PathLike) -> str | None:
+    """The ``directions_sha256`` attribute: what regenerated directions must hash to."""
+    with open_readonly(path, "surface file") as f:
+        value = f.attrs.get("directions_sha256")
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def write_without_directions(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """A copy of the surface file `src` without its direction tensors, for publishing.
+
+    The directions are most of a file's size and `--seed` regenerates them exactly; the
+    copy keeps ``directions_sha256`` (computed now if `src` predates it), so tools that
+    need them regenerate them from the stored config and check the hash.
+    """
+    read_surface(src)  # every part checked, directions too
+    digest = stored_directions_sha256(src)
+    if digest is None and has_directions(src):
+        digest = directions_sha256(read_directions(src))
+    with open_readonly(src, "surface file") as f, _new_hdf5(dst) as out:
+        for key, value in f.attrs.items():
+            out.attrs[key] = value
+        if digest is not None:
+            out.attrs["directions_sha256"] = digest
+        for name in f:
+            if name != "directions":
+                f.copy(f[name], out, name=name)
+    return Path(dst)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+@contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the writers' lock on an existing file while the block replaces it.
+
+    ``--overwrite`` goes through here, so it is refused while another process writes
+    the file (`SurfaceWriter` holds the same lock), and no writer can open the old file
+    between the check and the rename.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        yield
+        return
+    try:
+        # HDF5 locks the file itself with flock(), so this takes the same lock on the same
+        # file; `filelock` (used for other locks) opens its lock file truncated, which
+        # would destroy a surface. Where fcntl is missing, HDF5's own lock still applies.
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"{str(path)!r} is being written by another process; wait for it to "
+                    "finish (or stop it) before replacing it with --overwrite"
+                ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+class SurfaceWriter:
+    """Writes computed values into an existing surface file, one chunk at a time.
+
+    Holds HDF5's file lock while open, so a second writer on the same file is refused.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        try:
+            self._f = h5py.File(self.path, "r+", locking=True)
+        except OSError as e:
+            if "lock" in str(e).lower():
+                raise StoreError(
+                    f"{str(self.path)!r} is being written by another process; "
+                    "wait for it to finish or choose another --out"
+                ) from e
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "errno = 13" in str(e):
+                raise StoreError(
+                    f"cannot write {str(self.path)!r}: permission denied (a read-only file or "
+                    "folder); make it writable (chmod u+w) or copy it and use the copy as --out"
+                ) from e
+            raise StoreError(f"cannot open {str(self.path)!r} for writing ({e})") from e
+        self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
+
+    def _check_still_there(self) -> None:
+        """Stop when the file at `path` is no longer the one being written (replaced or
+        deleted by someone else): values written into it would be lost unseen."""
+        try:
+            now = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            raise StoreError(
+                f"{str(self.path)!r} was replaced or deleted by another process while this one "
+                "wrote into it; the points computed here since are lost - check what replaced "
+                "it, then rerun the same command to resume"
+            )
+
+    def pending(self, names: Iterable[str]) -> np.ndarray:
+        """Mask of points where any of the value arrays `names` is still NaN."""
+        mask = None
+        for name in names:
+            m = np.isnan(self._f[name][()])
+            mask = m if mask is None else mask | m
+        assert mask is not None, "no value arrays named"
+        return mask
+
+    def write(self, index: tuple[np.ndarray, ...], values: Mapping[str, np.ndarray]) -> None:
+        """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``, then flush.
+
+        The loss arrays are written last, so a point counts as done only when all
+        of its values are on disk. NaN means "not computed yet" in a surface file, so
+        a loss or accuracy that came out NaN (a diverged point) is stored as +inf:
+        it counts as computed, is never recomputed, and figures mask it.
+        """
+        order = sorted(values, key=lambda n: n.endswith("_loss"))
+        try:
+            for name in order:
+                ds = self._f[name]
+                data = ds[()]
+                v = np.asarray(values[name], dtype=np.float64)
+                if name.rsplit("_", 1)[-1] in STORED_METRICS:
+                    v = np.where(np.isnan(v), np.inf, v)
+                data[index] = v
+                ds[...] = data
+            self._f.flush()
+            self._check_still_there()
+        except OSError as e:  # e.g. the disk filled up: the points written so far stay
+            raise StoreError(
+                f"cannot write to {str(self.path)!r} ({e}); free some space, then rerun "
+                "the same command to resume"
+            ) from e
+
+    def close(self) -> None:
+        if self._f.id.valid:
+            self._f.close()
+
+    def __enter__(self) -> SurfaceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

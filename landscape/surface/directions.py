@@ -1,0 +1,161 @@
+"""Plotting directions (Li et al. 2018, Sec. 4): random, filter-normalized, interpolation.
+
+A direction is a ``dict[str, Tensor]`` keyed by parameter (or buffer) name with the
+shapes of the model's tensors. Names absent from a direction mean "does not move".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from landscape.core.errors import InputError
+
+__all__ = [
+    "NORMS",
+    "IGNORES",
+    "Direction",
+    "random_direction",
+    "normalize_direction",
+    "interpolation_direction",
+    "orthogonalize",
+    "cosine",
+    "direction_norm",
+    "check_direction",
+]
+
+Direction = dict[str, Tensor]
+NORMS = ("filter", "layer", "weight", "none")
+IGNORES = ("biasbn", "none")
+_EPS = 1e-10  # as in Li et al.'s reference code: guards all-zero filters
+
+
+def normalize_direction(d: Tensor, w: Tensor, norm: str) -> Tensor:
+    """Rescale direction tensor `d` to the scale of weight `w`.
+
+    * ``filter``: each output filter (dim 0 slice: conv out-channel, linear row)
+      gets the norm of the matching filter of `w` (Li et al. 2018, Sec. 4).
+      A 1-D tensor is one filter per element would be degenerate, so 1-D tensors
+      are normalized as a whole.
+    * ``layer``: the whole tensor gets the norm of `w`.
+    * ``weight``: elementwise ``d * w``.
+    * ``none``: unchanged.
+    """
+    if norm == "none":
+        return d
+    if norm == "weight":
+        return d * w
+    if norm == "layer" or d.dim() <= 1:
+        return d * (w.norm() / (d.norm() + _EPS))
+    if norm == "filter":
+        dims = tuple(range(1, d.dim()))
+        scale = torch.linalg.vector_norm(w, dim=dims, keepdim=True) / (
+            torch.linalg.vector_norm(d, dim=dims, keepdim=True) + _EPS
+        )
+        return d * scale
+    raise InputError(f"norm must be one of {NORMS}, got {norm!r}", arg="norm")
+
+
+def random_direction(
+    params: Mapping[str, Tensor],
+    *,
+    generator: torch.Generator,
+    norm: str = "filter",
+    ignore: str = "biasbn",
+) -> Direction:
+    """A Gaussian N(0, 1) direction over `params`, normalized to their scale.
+
+    Args:
+        params: the trained weights theta*, by name (parameters only: BN running
+            statistics are never moved by a random direction).
+        generator: the explicit source of randomness (CPU generator).
+        norm: one of `NORMS`.
+        ignore: ``biasbn`` gives every parameter with dim <= 1 (biases, BN weight
+            and bias) a zero direction; ``none`` makes them random too, normalized
+            to the parameter's norm.
+
+    Every parameter draws its noise in the order of `params`, whether ignored or
+    not, so a direction does not depend on `ignore` except where it is zeroed.
+    """
+    if norm not in NORMS:
+        raise InputError(f"norm must be one of {NORMS}, got {norm!r}", arg="norm")
+    if ignore not in IGNORES:
+        raise InputError(f"ignore must be one of {IGNORES}, got {ignore!r}", arg="ignore")
+    out: Direction = {}
+    for name, w in params.items():
+        w = w.detach()
+        d = torch.randn(w.shape, generator=generator, dtype=torch.float32).to(w.device, w.dtype)
+        if w.dim() <= 1 and ignore == "biasbn":
+            out[name] = torch.zeros_like(w)
+        else:
+            out[name] = normalize_direction(d, w, norm)
+    return out
+
+
+def interpolation_direction(start: Mapping[str, Tensor], end: Mapping[str, Tensor]) -> Direction:
+    """``end - start`` over every floating-point tensor (parameters and BN statistics).
+
+    Each model has its own running statistics, so they are interpolated too.
+    """
+    missing = sorted(set(start) ^ set(end))
+    if missing:
+        raise InputError(
+            f"the two models are different networks (tensors {missing[:3]} are in one only); "
+            "interpolate between checkpoints of the same network"
+        )
+    out: Direction = {}
+    for name, a in start.items():
+        b = end[name]
+        if a.shape != b.shape:
+            raise InputError(
+                f"the two models are different networks ({name}: shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)}); interpolate between checkpoints of the same network"
+            )
+        if a.is_floating_point():
+            out[name] = (b.detach() - a.detach()).to(a.dtype)
+    return out
+
+
+def _dot(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> float:
+    return float(sum((a[k].double() * b[k].double()).sum() for k in a if k in b))
+
+
+def direction_norm(d: Mapping[str, Tensor]) -> float:
+    return _dot(d, d) ** 0.5
+
+
+def cosine(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> float:
+    """Cosine similarity between two directions as flat vectors (0 for a zero one)."""
+    na, nb = direction_norm(a), direction_norm(b)
+    return 0.0 if na == 0 or nb == 0 else _dot(a, b) / (na * nb)
+
+
+def orthogonalize(dy: Mapping[str, Tensor], dx: Mapping[str, Tensor]) -> Direction:
+    """`dy` minus its projection on `dx` (Gram-Schmidt), keeping `dy`'s norm."""
+    nx2 = _dot(dx, dx)
+    if nx2 == 0:
+        return dict(dy)
+    coef = _dot(dy, dx) / nx2
+    out = {k: v - coef * dx[k].to(v.dtype) if k in dx else v for k, v in dy.items()}
+    scale = direction_norm(dy) / max(direction_norm(out), _EPS)
+    return {k: v * scale for k, v in out.items()}
+
+
+def check_direction(
+    direction: Mapping[str, Tensor], state: Mapping[str, Tensor], what: str
+) -> None:
+    """Refuse a direction whose names or shapes do not fit the model's tensors."""
+    unknown = sorted(set(direction) - set(state))
+    if unknown:
+        raise InputError(
+            f"{what} names tensors the model lacks: {', '.join(unknown[:5])}"
+            f"{' ...' if len(unknown) > 5 else ''}; were the directions made for another model?"
+        )
+    for name, d in direction.items():
+        if tuple(d.shape) != tuple(state[name].shape):
+            raise InputError(
+                f"{what} {name} has shape {tuple(d.shape)}, the model "
+                f"{tuple(state[name].shape)}; were the directions made for another model?"
+            )

@@ -1,0 +1,566 @@
+"""The engine, top-down: f(alpha, beta) = L(theta* + alpha*dx + beta*dy) into one file.
+
+    (Li et al. 2018, Eq. 1)
+
+`run` is the one entry point of a ``compute``: it loads what a `SurfaceConfig` names
+(`load_inputs`), then `compute_surface` takes over, which any caller may use with a
+model and data of its own:
+
+1. `prepare`: a private eval copy of the model and the data on the device;
+2. `open_surface`: the file is created, or checked for resume (settings, checkpoint,
+   data content, grid, directions), in one place; its directions come back;
+3. `fill_surface`: the pending points are handed out coarse-to-fine, evaluated in
+   chunks and each chunk written the moment it is done. Under ``torchrun`` the ranks
+   share the hand-out (`landscape.surface.distributed`, a strategy used here).
+
+Running again with the same output resumes; a file made with other settings,
+directions or checkpoint is refused with the difference named.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import datetime
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+import models
+from landscape.core.checkpoints import load_model, resolve_checkpoint
+from landscape.core.device import resolve_device
+from landscape.core.errors import InputError
+from landscape.core.files import provenance
+from landscape.data import (
+    DataError,
+    DataTensors,
+    check_model_fits,
+    load_split,
+    take_subset,
+)
+from landscape.io.surface_file import (
+    STORED_METRICS,
+    StoreError,
+    Surface,
+    SurfaceWriter,
+    create_surface_file,
+    directions_sha256,
+    has_directions,
+    read_directions,
+    read_surface,
+    replacing,
+    stored_directions_sha256,
+    value_name,
+)
+from landscape.surface import distributed
+from landscape.surface.config import SurfaceConfig
+from landscape.surface.directions import (
+    check_direction,
+    cosine,
+    interpolation_direction,
+    orthogonalize,
+    random_direction,
+)
+from landscape.surface.evaluate import (
+    EvalData,
+    Evaluator,
+    make_evaluator,
+)
+from landscape.surface.grid import parse_axis
+from landscape.surface.points import PendingPoints, WriteFn
+
+__all__ = ["compute_surface", "load_inputs", "run", "state_of", "surface_directions"]
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    config: SurfaceConfig,
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    dist_timeout_min: float = distributed.DEFAULT_TIMEOUT_MIN,
+) -> Surface | None:
+    """Load what `config` names, then compute (or finish) the surface into `out`.
+
+    The one entry point of a ``compute``: in one process, or, under ``torchrun``, as
+    one rank of a job whose ranks share the points (`landscape.surface.distributed`).
+    Returns the surface; None on ranks other than 0, which raise
+    `distributed.QuietExit` where rank 0 reports a problem for the whole job.
+    """
+    if not distributed.launched():
+        job = load_inputs(config)
+        return compute_surface(
+            job.model,
+            job.data,
+            job.config,
+            out=out,
+            provenance=job.provenance,
+            bn_data=job.bn_data,
+            overwrite=overwrite,
+            progress=progress,
+        )
+    team = distributed.Team.start(
+        config.device, timeout=datetime.timedelta(minutes=dist_timeout_min)
+    )
+    try:
+        surface = _run_ranked(team, config, Path(out), overwrite=overwrite, progress=progress)
+    except KeyboardInterrupt:
+        if team.rank == 0:
+            raise
+        raise distributed.QuietExit(130) from None
+    # Now only after a clean finish: a rank stopping early may have a peer still talking
+    # to it. On every other path the group is destroyed at exit (see `Team`).
+    team.close()
+    return surface
+
+
+def _run_ranked(
+    team: distributed.Team, config: SurfaceConfig, out: Path, *, overwrite: bool, progress: bool
+) -> Surface | None:
+    """`run` on one rank: every rank loads and evaluates, rank 0 alone owns the file."""
+    lead = team.rank == 0
+    job = team.agree(lambda: load_inputs(config, team.device))
+    ready = team.agree(
+        lambda: prepare(job.model, job.data, job.config, device=team.device, bn_data=job.bn_data)
+    )
+    with contextlib.ExitStack() as stack:
+
+        def open_file() -> tuple[dict[str, dict[str, Tensor]], Surface, SurfaceWriter]:
+            dirs = open_surface(
+                out, job.config, ready, provenance=job.provenance, overwrite=overwrite
+            )
+            surface = read_surface(out)
+            return dirs, surface, stack.enter_context(SurfaceWriter(out))
+
+        opened = team.agree(open_file if lead else None)
+        dirs = team.share_directions(opened[0] if lead else None)
+        evaluator = team.agree(lambda: ready.evaluator(job.config, dirs))
+        if not lead:
+            team.work(evaluator)
+            return None
+        _, surface, writer = opened
+        log.info("%s: %d ranks share the pending points", out, team.world_size)
+        fill_surface(
+            writer,
+            evaluator,
+            surface.alpha,
+            surface.beta,
+            progress=progress,
+            helpers=functools.partial(team.serve, value_names=evaluator.value_names()),
+        )
+    return read_surface(out)
+
+
+class Inputs(NamedTuple):
+    """What a config names, loaded: see `load_inputs`."""
+
+    config: SurfaceConfig  # with its label filled in
+    model: nn.Module
+    data: dict[str, DataTensors]
+    bn_data: DataTensors | None
+    provenance: dict[str, Any]
+
+
+def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> Inputs:
+    """Load the checkpoint and data `config` names (provenance recorded for `device`)."""
+    if not config.ckpt:
+        raise InputError("--ckpt is required: a checkpoint file or pretrained:NAME")
+    loaded = _load(config.ckpt, config)
+    data = {
+        s: load_split(
+            config.dataset,
+            s,
+            data_root=config.data_root,
+            samples=config.samples,
+            subset=config.subset,
+            seed=config.data_seed,
+        )
+        for s in config.split
+    }
+    bn_data = None
+    if config.bn == "recompute":
+        bn_data = load_split(config.dataset, "train", data_root=config.data_root)
+        if config.bn_samples > len(bn_data):
+            raise DataError(
+                f"--bn-samples {config.bn_samples} exceeds the {len(bn_data)} training samples "
+                f"of {config.dataset}; use at most {len(bn_data)}"
+            )
+        bn_data = take_subset(bn_data, samples=config.bn_samples, subset="first", seed=0)
+    info = {s: d.info for s, d in data.items()}
+    device = device if device is not None else resolve_device(config.device)
+    prov = _provenance(config, device, info)
+    # Names and settings can stay the same while the images change (an imagefolder
+    # refilled): resume compares the content too.
+    prov["data_sha256"] = {s: d.fingerprint() for s, d in data.items()}
+    prov["model"] = loaded.model_name
+    if config.label is None:
+        config = dataclasses.replace(config, label=loaded.model_name)
+    return Inputs(config, loaded.model, data, bn_data, prov)
+
+
+def compute_surface(
+    model: nn.Module,
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
+    config: SurfaceConfig,
+    *,
+    out: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Surface:
+    """Compute (or finish) the surface of `model` on `data` and return it.
+
+    Args:
+        model: the trained network at theta* (never modified).
+        data: split name -> data (`DataTensors`, `EvalData` or an ``(x, y)`` pair
+            of ready, normalized tensors).
+        config: the settings; its ``split`` names the keys of `data` used.
+        out: the surface file; an existing one with the same settings is resumed.
+        directions: ``{"x": {...}, "y": {...}}`` to use instead of the config's
+            (e.g. Hessian eigenvectors); ignored when resuming (the file's win).
+        provenance: extra facts recorded with the file (checkpoint hashes, ...).
+        bn_data: training samples for ``bn="recompute"``.
+        overwrite: replace an existing file instead of resuming it.
+        progress: show a progress bar.
+    """
+    out = Path(out)
+    device = resolve_device(config.device)
+    job = prepare(model, data, config, device=device, bn_data=bn_data)
+    prov = dict(provenance) if provenance is not None else _provenance(config, device, {})
+    if "data_sha256" not in prov and all(isinstance(data[s], DataTensors) for s in config.split):
+        prov["data_sha256"] = {s: data[s].fingerprint() for s in config.split}
+    dirs = open_surface(
+        out, config, job, provenance=prov, directions=directions, overwrite=overwrite
+    )
+    evaluator = job.evaluator(config, dirs)
+    surface = read_surface(out)
+    with SurfaceWriter(out) as writer:
+        fill_surface(writer, evaluator, surface.alpha, surface.beta, progress=progress)
+    return read_surface(out)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A job's model, data and theta* resident on its device, ready for an evaluator."""
+
+    model: nn.Module  # a private eval-mode copy
+    splits: dict[str, EvalData]
+    base: dict[str, Tensor]  # theta*: parameters and buffers by name
+    bn_data: EvalData | None
+    device: torch.device
+
+    def evaluator(
+        self, config: SurfaceConfig, dirs: Mapping[str, Mapping[str, Tensor]]
+    ) -> Evaluator:
+        """The evaluator `config` asks for, at theta* along `dirs` (see `open_surface`)."""
+        return make_evaluator(
+            self.model,
+            self.base,
+            dirs["x"],
+            dirs.get("y"),
+            self.splits,
+            strategy=config.strategy,
+            batch_size=config.batch_size,
+            chunk_size=config.chunk_size,
+            loss=config.loss,
+            precision=config.precision,
+            bn=config.bn,
+            bn_data=self.bn_data,
+        )
+
+
+def prepare(
+    model: nn.Module,
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
+    config: SurfaceConfig,
+    *,
+    device: torch.device,
+    bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+) -> Prepared:
+    """Copy the model and the config's splits to `device`; check the labels fit the model."""
+    model = copy_eval(model).to(device)
+    splits = _eval_splits({s: data[s] for s in config.split}, device)
+    _check_labels(model, splits)
+    bn = _eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None
+    return Prepared(model, splits, state_of(model, device), bn, device)
+
+
+def open_surface(
+    out: Path,
+    config: SurfaceConfig,
+    job: Prepared,
+    *,
+    provenance: Mapping[str, Any],
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    overwrite: bool = False,
+) -> dict[str, dict[str, Tensor]]:
+    """Create the surface file, or check an existing one can be resumed; its directions.
+
+    The directions come back on the job's device in theta*'s dtypes: the file's
+    when resuming, else `directions` or the config's.
+    """
+    base, device = job.base, job.device
+    if out.exists() and not overwrite:
+        _check_resume(out, config, provenance)
+        stored = surface_directions(out)
+        expected = ("x", "y") if config.is_2d else ("x",)
+        if tuple(sorted(stored)) != expected:
+            raise StoreError(
+                f"{str(out)!r} stores directions {sorted(stored)}, the grid needs {list(expected)}"
+                "; use another --out, or --overwrite to replace it"
+            )
+        for axis, d in stored.items():
+            check_direction(d, base, f"the stored direction {axis} of {str(out)!r}")
+        dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
+    else:
+        dirs = (
+            {a: dict(d) for a, d in directions.items()}
+            if directions
+            else _directions(config, job.model, device)
+        )
+        for axis, d in dirs.items():
+            check_direction(d, base, f"direction {axis}")
+        alpha = parse_axis(config.x, name="x").values()
+        beta = parse_axis(config.y, name="y").values() if config.is_2d else None
+        attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
+        with replacing(out):
+            create_surface_file(
+                out,
+                alpha=alpha,
+                beta=beta,
+                value_names=[value_name(s, m) for s in config.split for m in STORED_METRICS],
+                directions=dirs,
+                config=config.to_json(),
+                provenance=provenance,
+                extra_attrs=attrs,
+            )
+    return {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+
+
+def fill_surface(
+    writer: SurfaceWriter,
+    evaluator: Evaluator,
+    alpha: np.ndarray,
+    beta: np.ndarray | None,
+    *,
+    progress: bool = True,
+    helpers: Callable[[PendingPoints, WriteFn], AbstractContextManager[object]] | None = None,
+) -> None:
+    """Evaluate every pending point of `writer`'s file, streaming each chunk to it.
+
+    `helpers` lets other processes share the work (see `landscape.surface.distributed`): it
+    is entered with the queue of pending points and the thread-safe write function,
+    and its exit waits until they are done. Nothing is written after this returns.
+    """
+    path = writer.path
+    points = PendingPoints(writer.pending(evaluator.value_names()), alpha, beta)
+    total = int(np.prod(points.shape))
+    log.info(
+        "%s: %d of %d points to compute with the %s evaluator",
+        path,
+        len(points),
+        total,
+        evaluator.name,
+    )
+    bar = tqdm(
+        total=total,
+        initial=total - len(points),
+        unit="pt",
+        desc=path.name,
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    lock = threading.Lock()
+    open_ = True
+
+    def write(flat: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
+        with lock:
+            if open_:
+                writer.write(np.unravel_index(flat, points.shape), values)
+                bar.update(len(flat))
+
+    start = time.perf_counter()
+    try:
+        with bar, helpers(points, write) if helpers else contextlib.nullcontext():
+            while (chunk := points.take(evaluator.chunk_size)) is not None:
+                flat, coords = chunk
+                write(flat, evaluator(coords))
+    finally:
+        with lock:
+            open_ = False
+    log.info("%s: done in %.1f s", path, time.perf_counter() - start)
+
+
+def surface_directions(path: str | os.PathLike) -> dict[str, dict[str, Tensor]]:
+    """The directions of a surface or directions file, on the CPU.
+
+    Stored ones are read (and checked). A file published without them has its
+    ``directions_sha256``: the directions are regenerated from its config (checkpoint,
+    seed, norm, ignore) and must hash to it, so they are exactly the file's.
+    """
+    path = Path(path)
+    if has_directions(path):
+        return read_directions(path)
+    digest = stored_directions_sha256(path)
+    if digest is None:  # not a published file: say what is missing
+        return read_directions(path)
+    stored = read_surface(path).config
+    where = f"{str(path)!r} was published without its directions"
+    if stored.get("ckpt2") or stored.get("directions") or not stored.get("ckpt"):
+        raise StoreError(
+            f"{where}, and they do not come from a seed (they came from other models or a "
+            "directions file); use the full file"
+        )
+    fields = {f.name for f in dataclasses.fields(SurfaceConfig)}
+    config = SurfaceConfig(**{k: v for k, v in stored.items() if k in fields})
+    try:
+        loaded = load_model(
+            config.ckpt,
+            # a file never names code to run: only a built-in network is taken from it
+            model=config.model if config.model and models.is_model(config.model) else None,
+            model_kwargs=config.model_kwargs or None,
+        )
+    except (InputError, models.ModelError, OSError) as e:
+        raise StoreError(
+            f"{where}; regenerating them needs its checkpoint {config.ckpt!r} ({e})"
+        ) from e
+    dirs = _directions(config, loaded.model, torch.device("cpu"))
+    if directions_sha256(dirs) != digest:
+        raise StoreError(
+            f"{where}; the ones regenerated from checkpoint {config.ckpt!r} and seed "
+            f"{config.seed} differ from the file's (directions_sha256): another checkpoint?"
+        )
+    return dirs
+
+
+def _directions(
+    config: SurfaceConfig, model: nn.Module, device: torch.device
+) -> dict[str, dict[str, Tensor]]:
+    """The plotting directions the config asks for, by axis ("x", "y")."""
+    params = {k: v.detach().to(device) for k, v in model.named_parameters()}
+    if config.ckpt2:
+        state_a = state_of(model, device)
+        out = {
+            "x": interpolation_direction(
+                state_a, state_of(_load(config.ckpt2, config).model, device)
+            )
+        }
+        if config.ckpt3:
+            out["y"] = interpolation_direction(
+                state_a, state_of(_load(config.ckpt3, config).model, device)
+            )
+        return out
+    if config.directions:
+        stored = surface_directions(config.directions)
+        axes = ["x", "y"] if config.is_2d else ["x"]
+        missing = [a for a in axes if a not in stored]
+        if missing:
+            raise StoreError(
+                f"{config.directions!r} has no '{missing[0]}' direction; "
+                "use a 2-D directions file or drop --y"
+            )
+        out = {a: {k: v.to(device) for k, v in stored[a].items()} for a in axes}
+    else:
+        # An explicit generator: the same seed gives the same directions everywhere.
+        gen = torch.Generator().manual_seed(config.seed)
+        out = {"x": random_direction(params, generator=gen, norm=config.norm, ignore=config.ignore)}
+        if config.is_2d:
+            out["y"] = random_direction(
+                params, generator=gen, norm=config.norm, ignore=config.ignore
+            )
+    if config.orthogonalize and "y" in out:
+        out["y"] = orthogonalize(out["y"], out["x"])
+    return out
+
+
+def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
+    return load_model(spec, model=config.model, model_kwargs=config.model_kwargs)
+
+
+def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, Tensor]:
+    """Parameters and buffers of `model` by name, detached copies (on `device`)."""
+    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    return {k: v.detach().to(device, copy=True) for k, v in state.items()}
+
+
+def copy_eval(model: nn.Module) -> nn.Module:
+    """A private eval-mode copy: the user's model is never modified."""
+    return copy.deepcopy(model).eval()
+
+
+def _eval_splits(
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]], device: torch.device
+) -> dict[str, EvalData]:
+    out = {}
+    for split, d in data.items():
+        if isinstance(d, DataTensors):
+            out[split] = EvalData(d.normalized(device), d.y.to(device))
+        elif isinstance(d, EvalData):
+            out[split] = EvalData(d.x.to(device), d.y.to(device))
+        else:
+            x, y = d
+            out[split] = EvalData(x.to(device, torch.float32), y.to(device))
+    return out
+
+
+def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
+    for split, d in splits.items():
+        check_model_fits(model, d.x, d.y, what=f"the {split} split")
+
+
+def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) -> dict[str, Any]:
+    files = {
+        key: resolve_checkpoint(spec) if key != "directions" else spec
+        for key in ("ckpt", "ckpt2", "ckpt3", "directions")
+        if (spec := getattr(config, key))
+    }
+    return {**provenance(device, files), "data": data_info}
+
+
+def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, Any]) -> None:
+    try:
+        existing = read_surface(path)
+    except StoreError as e:  # never overwritten unasked: it may be someone's result
+        raise StoreError(f"--out: {e}; use another --out, or --overwrite to replace it") from e
+    diffs = config.differences(existing.config)
+    for axis, name, text in (("alpha", "x", config.x), ("beta", "y", config.y)):
+        stored = getattr(existing, axis)
+        wanted = parse_axis(text, name=name).values() if text is not None else None
+        if (stored is None) != (wanted is None) or (
+            stored is not None and not np.array_equal(stored, wanted)
+        ):
+            diffs.append(f"/{axis} differs from the grid {name}={text} (coordinates edited?)")
+    for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
+        if existing.provenance.get(key) != provenance.get(key):
+            diffs.append(f"{key.split('_')[0]} content differs from the one the file was made with")
+    stored, now = existing.provenance.get("data_sha256"), provenance.get("data_sha256")
+    if isinstance(stored, dict) and isinstance(now, dict):  # files before 0.2 have none
+        diffs += [
+            f"the {s} samples' content differs from those the file was computed on "
+            "(same dataset name and settings, other images or labels)"
+            for s in sorted(now)
+            if s in stored and stored[s] != now[s]
+        ]
+    if diffs:
+        raise StoreError(
+            f"{str(path)!r} was computed with other settings ({diffs[0]}"
+            f"{f'; +{len(diffs) - 1} more' if len(diffs) > 1 else ''}); "
+            "use another --out, or --overwrite to replace it"
+        )

@@ -1,0 +1,294 @@
+"""The interactive viewer: one standalone HTML file (plotly.js inlined, works offline).
+
+Each surface gets a column: its name, file and settings (model, norm, seed, samples ...),
+optional metrics, a 3-D surface and a top-down contour view (a line chart for a 1-D
+surface). Controls above restyle every column at once from the data embedded as JSON:
+split, metric (loss, accuracy, error), log scale, a z-clip slider (a percentile of the
+computed values, for the huge peaks of chaotic surfaces) and camera synchronisation.
+All columns share one z-range, so the surfaces compare honestly.
+
+Text from files (labels, file names, settings) is HTML-escaped, and the embedded JSON
+cannot close its ``<script>`` element, so a label holding markup shows as text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
+
+from landscape.analysis.metrics import surface_metrics
+from landscape.core.errors import InputError
+from landscape.core.files import atomic_write_text
+from landscape.io.surface_file import Surface
+from landscape.viz.figures import display_names, metric_label, resolve_scale, surface_values
+
+__all__ = ["SETTINGS_SHOWN", "build_viewer_html", "plotly_comparison", "write_viewer"]
+
+SETTINGS_SHOWN = ("model", "norm", "ignore", "seed", "samples", "dataset", "source")
+
+# A path: (alpha, beta) arrays, drawn on the contour view; keyed by its label.
+Paths = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+def _asset(name: str) -> str:
+    """A file of the page: HTML, CSS and JavaScript live as files under viewer_assets/.
+
+    The error hook (error_hook.js) is registered first, so any later failure shows on
+    the page (and tests can read it).
+    """
+    return (resources.files("landscape.viz") / "viewer_assets" / name).read_text("utf-8")
+
+
+def _jsonable(a: np.ndarray) -> list:
+    """Nested lists with null where the value is not computed (NaN) or not finite."""
+    a = np.asarray(a, dtype=np.float64)
+    obj = a.astype(object)
+    obj[~np.isfinite(a)] = None
+    return obj.tolist()
+
+
+def _script_json(payload: Any) -> str:
+    """JSON safe inside a <script> element: no "<", ">" or "&" can end it early."""
+    text = json.dumps(payload, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _lookup(table: Mapping[str, Any] | None, surface: Surface, name: str) -> Any:
+    if not table:
+        return None
+    keys = [name, surface.label]
+    if surface.path is not None:
+        keys += [str(surface.path), surface.path.name, surface.path.stem]
+    return next((table[k] for k in keys if k in table), None)
+
+
+def _surface_paths(paths: Paths | Sequence[Paths | None] | None, k: int) -> list[dict]:
+    if paths is None:
+        return []
+    chosen = paths if isinstance(paths, Mapping) else paths[k]
+    out = []
+    for label, (a, b) in (chosen or {}).items():
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a.shape != b.shape or a.ndim != 1:
+            raise InputError(f"path {label!r}: alpha and beta must be 1-D of one length")
+        out.append({"label": str(label), "alpha": _jsonable(a), "beta": _jsonable(b)})
+    return out
+
+
+def _payload(surface: Surface, name: str, paths: list[dict]) -> dict:
+    values = {}
+    for key, v in sorted(surface.values.items()):
+        # plotly wants z[row = beta][column = alpha]; ours is [alpha, beta].
+        values[key] = _jsonable(v.T if surface.is_2d else v)
+    origin = [int(np.argmin(np.abs(surface.alpha)))]
+    if surface.is_2d:
+        origin.append(int(np.argmin(np.abs(surface.beta))))
+    return {
+        "name": name,
+        "alpha": _jsonable(surface.alpha),
+        "beta": _jsonable(surface.beta) if surface.is_2d else None,
+        "values": values,
+        "origin": origin,
+        "paths": paths,
+    }
+
+
+def _table(rows: list[tuple[str, str]], cls: str) -> str:
+    if not rows:
+        return ""
+    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    return f'<table class="{cls}">{body}</table>'
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def _column(k: int, surface: Surface, name: str, metrics: Mapping[str, Any] | None) -> str:
+    cfg = surface.config
+    rows = [(key, _fmt(cfg[key])) for key in SETTINGS_SHOWN if cfg.get(key) is not None]
+    grid = " × ".join(str(n) for n in surface.shape)
+    rows.append(("grid", f"{grid}, α {surface.alpha.min():g}…{surface.alpha.max():g}"))
+    if surface.is_2d:
+        rows[-1] = (rows[-1][0], rows[-1][1] + f", β {surface.beta.min():g}…{surface.beta.max():g}")
+    done = surface.computed
+    rows.append(("computed", f"{int(done.sum())} / {done.size} points"))
+    scores = _lookup(metrics, surface, name) or {}
+    metric_rows = [(str(key), _fmt(v)) for key, v in scores.items()]
+    file = surface.path.name if surface.path is not None else ""
+    plots = (
+        f'<div class="plot" id="s{k}-3d"></div><div class="plot" id="s{k}-contour"></div>'
+        if surface.is_2d
+        else f'<div class="plot" id="s{k}-line"></div>'
+    )
+    return (
+        f'<section class="surface" id="s{k}">'
+        f"<h2>{html.escape(name)}</h2>"
+        f'<div class="file" title="{html.escape(str(surface.path or ""))}">'
+        f"{html.escape(file)}</div>"
+        f"{_table(rows, 'settings')}{_table(metric_rows, 'metrics')}"
+        f'<div class="msg" id="s{k}-msg"></div>{plots}</section>'
+    )
+
+
+def build_viewer_html(
+    surfaces: Sequence[Surface],
+    *,
+    names: Sequence[str] | None = None,
+    metrics: Mapping[str, Mapping[str, Any]] | None = None,
+    paths: Paths | Sequence[Paths | None] | None = None,
+    title: str = "Loss landscapes",
+) -> str:
+    """The viewer page for `surfaces`, as one self-contained HTML string.
+
+    Args:
+        surfaces: surfaces to show side by side (1-D ones as line charts).
+        names: column titles; default the surfaces' labels (file name added where they repeat).
+        metrics: optional table ``{name or label or file name: {metric: value}}`` shown
+            beside the matching surface (e.g. from landscape.metrics).
+        paths: optional 2-D paths drawn on the contour views, ``{label: (alpha, beta)}``:
+            one mapping for every surface, or a sequence with one mapping (or None) each.
+        title: page title.
+    """
+    if not surfaces:
+        raise InputError("the viewer needs at least one surface")
+    names = list(names) if names is not None else display_names(surfaces)
+    if len(names) != len(surfaces):
+        raise InputError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
+    if paths is not None and not isinstance(paths, Mapping) and len(paths) != len(surfaces):
+        raise InputError(f"paths: give one mapping, or one per surface ({len(surfaces)})")
+    splits = sorted({sp for s in surfaces for sp in s.splits}, key=lambda sp: (sp != "train", sp))
+    has_acc = any(k.endswith("_accuracy") for s in surfaces for k in s.values)
+    data = {
+        "splits": splits or ["train"],
+        "metrics": ["loss", "accuracy", "error"] if has_acc else ["loss"],
+        "surfaces": [
+            _payload(s, n, _surface_paths(paths, k) if s.is_2d else [])
+            for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
+        ],
+    }
+    options = {
+        "split": "".join(f"<option>{html.escape(sp)}</option>" for sp in data["splits"]),
+        "metric": "".join(f"<option>{m}</option>" for m in data["metrics"]),
+    }
+    n_1d = sum(not s.is_2d for s in surfaces)
+    overlay = '<div class="plot wide" id="overlay-1d"></div>' if n_1d > 1 else ""
+    columns = "".join(
+        _column(k, s, n, metrics) for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
+    )
+    return _asset("page.html").format(
+        title=html.escape(title),
+        css=_asset("viewer.css"),
+        error_hook=_asset("error_hook.js"),
+        plotlyjs=get_plotlyjs(),
+        split_options=options["split"],
+        metric_options=options["metric"],
+        overlay=overlay,
+        sync=(
+            '<label><input type="checkbox" id="sync" checked> sync cameras</label>'
+            if len(surfaces) > n_1d
+            else ""
+        ),
+        columns=columns,
+        data=_script_json(data),
+        script=_asset("viewer.js"),
+    )
+
+
+def metrics_by_name(surfaces: Sequence[Surface]) -> dict[str, dict[str, float]]:
+    """Each surface's metrics (its first split) by display name: the viewer's metrics column."""
+    return {
+        name: surface_metrics(s, split=s.splits[0] if s.splits else "train")
+        for name, s in zip(display_names(surfaces), surfaces, strict=True)
+    }
+
+
+def write_viewer(out: str | os.PathLike, surfaces: Sequence[Surface], **kwargs: Any) -> Path:
+    """Write `build_viewer_html(surfaces, **kwargs)` to `out` (UTF-8); returns the path."""
+    out = Path(out)
+    atomic_write_text(out, build_viewer_html(surfaces, **kwargs))
+    return out
+
+
+def plotly_comparison(
+    surfaces: Sequence[Surface],
+    *,
+    split: str = "train",
+    metric: str = "loss",
+    names: Sequence[str] | None = None,
+    log: bool | None = None,
+    height: int = 420,
+) -> go.Figure:
+    """2-D surfaces as interactive 3-D plots side by side, on one shared scale.
+
+    A light figure for notebooks (``fig.show()``); `build_viewer_html` is the full page.
+    The colour and z range is `landscape.viz.figures.resolve_scale` over all surfaces: values
+    are clamped to it, and drawn as log10 on a log scale (as `plot_surface3d`). Points not
+    computed yet are gaps.
+
+    Args:
+        surfaces: 2-D surfaces, one panel each.
+        split, metric: the values drawn (metric: loss | accuracy | error | a stored name).
+        names: panel titles; default the surfaces' labels (as `display_names`).
+        log: log scale; None decides from the data (see `resolve_scale`).
+        height: figure height in pixels.
+    """
+    if not surfaces:
+        raise InputError("plotly_comparison needs at least one surface")
+    flat = [s.label for s in surfaces if not s.is_2d]
+    if flat:
+        raise InputError(f"surface {flat[0]!r} is 1-D; plotly_comparison draws 2-D surfaces")
+    names = list(names) if names is not None else display_names(surfaces)
+    if len(names) != len(surfaces):
+        raise InputError(f"{len(surfaces)} surfaces need as many names, got {len(names)}")
+    arrays = [surface_values(s, split, metric) for s in surfaces]
+    scale = resolve_scale(arrays, log=log)
+    lo, hi = scale.vmin, scale.vmax
+    if scale.log:
+        lo, hi = float(np.log10(lo)), float(np.log10(hi))
+    fig = make_subplots(
+        rows=1,
+        cols=len(surfaces),
+        specs=[[{"type": "scene"}] * len(surfaces)],
+        subplot_titles=[html.escape(n) for n in names],
+        horizontal_spacing=0.02,
+    )
+    for k, (s, z) in enumerate(zip(surfaces, arrays, strict=True)):
+        if scale.log:
+            z = np.log10(np.clip(np.where(z > 0, z, np.nan), scale.vmin, scale.vmax))
+        else:
+            z = np.clip(z, scale.vmin, scale.vmax)
+        fig.add_trace(
+            go.Surface(
+                x=s.alpha,
+                y=s.beta,
+                z=z.T,  # plotly wants z[row = beta][column = alpha]
+                cmin=lo,
+                cmax=hi,
+                colorscale="Viridis",
+                showscale=k == 0,
+                name=html.escape(names[k]),
+            ),
+            row=1,
+            col=k + 1,
+        )
+    fig.update_scenes(
+        xaxis_title="α",
+        yaxis_title="β",
+        zaxis_title=metric_label(split, metric, log=scale.log),
+        zaxis_range=[lo, hi],
+    )
+    fig.update_layout(height=height, margin={"l": 0, "r": 0, "t": 40, "b": 0})
+    return fig
