@@ -114,7 +114,7 @@ def _main(args: argparse.Namespace) -> int:
             generator=torch.Generator().manual_seed(args.seed),
         )
     # Rayleigh quotients d^T H d: the eigenvalues belonging to the two directions.
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=args.batch_size, wrt=wrt)
+    hvp = hessian.hvp_fn(model, x, y, batch_size=args.batch_size, wrt=wrt)
     eigenvalues = []
     for axis in ("x", "y"):
         d = {n: dirs[axis][n].to(device) for n in wrt}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from landscape.analysis.curvature import (
     surface_curvature_map,
     value_at_origin,
 )
-from landscape.analysis.hessian import LanczosWarnings, weight_names
+from landscape.analysis.hessian import weight_names
 from landscape.cli import options
 from landscape.cli.options import (
     FIGURE_FORMATS,
@@ -48,7 +49,6 @@ from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output, provenance, write_json
 from landscape.data import (
     DEFAULT_DATASET,
-    check_model_fits,
 )
 from landscape.io.surface_file import Surface, read_surface
 from landscape.viz.analysis_figures import plot_curvature_map
@@ -207,36 +207,36 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         subset=args.subset,
         data_seed=args.data_seed,
     )
-    x, y = data.normalized(device), data.y.to(device)
-    model = loaded.model
-    check_model_fits(model, x, y, what="the data")
-    wrt = weight_names(model, args.wrt)
-    params = {n: p.detach() for n, p in model.named_parameters() if n in wrt}
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=args.batch_size, wrt=wrt)
-    n_params = sum(t.numel() for t in params.values())
+    n_params = sum(
+        p.numel()
+        for n, p in loaded.model.named_parameters()
+        if n in set(weight_names(loaded.model, args.wrt))
+    )
     print(
-        f"{PROG}: {loaded.model_name}, {split} loss on {len(y)} samples, "
+        f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples, "
         f"{n_params:,} parameters ({args.wrt})",
         file=sys.stderr,
     )
-
-    # Each estimate starts from its own generator seeded --seed: every number is
-    # reproducible on its own with the library (e.g. hessian.top_eigenvalues).
-    with LanczosWarnings():
-        top = hessian.lanczos(
-            hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=_gen(args.seed)
+    # Unconverged runs are reported in the table below, not as Python warnings.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spectrum = hessian.hessian_spectrum(
+            loaded.model,
+            data,
+            k=k,
+            iters=iters,
+            tol=tol,
+            trace_samples=trace_samples,
+            wrt=args.wrt,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            device=device,
+            progress=not args.quiet,
         )
-        low = hessian.lanczos(
-            hvp, params, iters=iters, tol=tol, which="smallest", generator=_gen(args.seed)
-        )
-    top_values = top.eigenvalues[::-1][:k]
-    lambda_max, lambda_min = float(top_values[0]), float(low.eigenvalues[0])
-    ratio = abs(lambda_min / lambda_max) if lambda_max != 0 else math.nan
-    trace = stderr = math.nan
-    if trace_samples:
-        trace, stderr = hessian.hutchinson_trace(
-            hvp, params, samples=trace_samples, generator=_gen(args.seed)
-        )
+    top, low = spectrum.largest, spectrum.smallest
+    top_values = spectrum.top_eigenvalues
+    lambda_max, lambda_min, ratio = spectrum.lambda_max, spectrum.lambda_min, spectrum.ratio
+    trace, stderr = spectrum.trace, spectrum.trace_stderr
 
     config = {
         "ckpt": args.ckpt,

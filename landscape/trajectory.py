@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from landscape.analysis import trajectory as traj_lib
+from landscape.analysis.trajectory import OFF_PLANE_WARN
 from landscape.cli import options
 from landscape.cli.options import FIGURE_FORMATS, add_overwrite_argument, check_suffix
 from landscape.cli.runner import ArgumentParser, guarded
@@ -33,9 +35,6 @@ from landscape.viz.figures import plot_contour, plot_path
 __all__ = ["build_parser", "main"]
 
 PROG = "landscape trajectory"
-# A checkpoint whose off-plane distance exceeds this fraction of its distance to
-# theta_final is drawn far from where it really is.
-OFF_PLANE_WARN = 0.5
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,48 +92,29 @@ def _main(args: argparse.Namespace) -> int:
     # then refused by the library as too short a trajectory).
     one_dir = len(args.sources) == 1 and not Path(args.sources[0]).is_file()
     source = args.sources[0] if one_dir else args.sources
-    run = traj_lib.load_trajectory(source)
-    result = traj_lib.pca_directions(
-        run.states,
-        run.final,
-        center=args.center,
-        ignore_1d=args.ignore == "biasbn",
-        epochs=run.epochs,
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the far-off-plane epochs are reported below
+        result = traj_lib.trajectory_pca(source, center=args.center, ignore=args.ignore)
     if surface is not None:
         _check_same_directions(args.surface, result.directions)
-    config = {
-        "kind": "trajectory_pca",
-        "sources": [str(p) for p in run.paths],
-        "final": str(run.paths[-1]),
-        "epochs": run.epochs,
-        "center": args.center,
-        "ignore": args.ignore,
-    }
-    traj_lib.save_directions_file(out, result, config=config)
-    fig = _figure(
-        result, surface, split=args.split, title=run.paths[-1].parent.name or "trajectory"
-    )
+    traj_lib.save_directions_file(out, result)
+    paths = result.sources
+    fig = _figure(result, surface, split=args.split, title=paths[-1].parent.name or "trajectory")
     atomic_savefig(fig, figure, dpi=args.dpi)
 
     ev = result.explained_variance_ratio
     print(
         f"explained variance: x {ev[0]:.1%}, y {ev[1]:.1%} (together {ev.sum():.1%}); "
-        f"{len(run.paths)} checkpoints, {len(result.names)} tensors in the PCA"
+        f"{len(paths)} checkpoints, {len(result.names)} tensors in the PCA"
     )
     print(f"{'epoch':>6} {'alpha':>11} {'beta':>11} {'off-plane':>11} {'distance':>11}  file")
-    for i, path in enumerate(run.paths):
+    for i, path in enumerate(paths):
         a, b = result.coords[i] + 0.0  # no "-0"
         print(
             f"{result.epochs[i]:>6} {a:>11.4g} {b:>11.4g} {result.off_plane_distance[i]:>11.4g} "
             f"{result.distance[i]:>11.4g}  {path.name}"
         )
-    far = [
-        int(result.epochs[i])
-        for i in range(len(run.paths))
-        if result.distance[i] > 0
-        and result.off_plane_distance[i] > OFF_PLANE_WARN * result.distance[i]
-    ]
+    far = result.far_off_plane(OFF_PLANE_WARN)
     if far:
         print(
             f"{PROG}: warning: epochs {', '.join(map(str, far))} lie far off the plane "
@@ -147,7 +127,7 @@ def _main(args: argparse.Namespace) -> int:
         print("next:")
         x, y = traj_lib.path_grid(result.coords)
         print(
-            f"  landscape compute --ckpt {run.paths[-1]} --directions {out} --norm none "
+            f"  landscape compute --ckpt {paths[-1]} --directions {out} --norm none "
             f"--x {x} --y {y} --out {out.with_name(out.stem + '_surface.h5')}"
         )
     return 0

@@ -69,7 +69,7 @@ def test_hessian_at_optimum_matches_library(tmp_path, tiny_ckpt, capsys) -> None
     model = _model(tiny_ckpt)
     x, y = _xy(8)
     wrt = _weights(model)
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=256, wrt=wrt)
+    hvp = hessian.hvp_fn(model, x, y, batch_size=256, wrt=wrt)
     params = {n: p.detach() for n, p in model.named_parameters() if n in wrt}
     top, _ = hessian.top_eigenvalues(hvp, params, 2, iters=12, generator=_gen(3))
     lmin, _ = hessian.min_eigenvalue(hvp, params, iters=12, generator=_gen(3))
@@ -101,7 +101,6 @@ def test_hessian_surface_map_is_stored_and_matches_library(tmp_path, tiny_ckpt, 
     x, y = _xy(8)
     expected = hessian.curvature_map(
         model,
-        None,
         read_directions(surf),
         x,
         y,
@@ -170,7 +169,7 @@ def test_eigendirs_are_top_eigenvectors_and_drive_compute(tmp_path, tiny_ckpt, c
     model = _model(tiny_ckpt)
     x, y = _xy(8)
     wrt = _weights(model)
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=256, wrt=wrt)
+    hvp = hessian.hvp_fn(model, x, y, batch_size=256, wrt=wrt)
     params = {n: p.detach() for n, p in model.named_parameters() if n in wrt}
     top, vecs = hessian.top_eigenvalues(hvp, params, 2, iters=12, generator=_gen(2))
     with h5py.File(dirs, "r") as f:

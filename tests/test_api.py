@@ -82,3 +82,117 @@ def test_python_m_of_every_analysis_command_runs_it(command):
     )
     assert run.returncode == 2, (run.returncode, run.stderr)
     assert f"landscape {command}: error:" in run.stderr and len(run.stderr.splitlines()) == 1
+
+
+def test_docs_python_walkthrough_runs(tmp_path, monkeypatch):
+    """docs/api.md top to bottom: own model, training, surfaces, figures, viewer, xarray,
+    Hessian, trajectory, responses; at the sizes written there."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "api.md").read_text(), re.S)
+    assert len(blocks) >= 8
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "docs_api"}
+    try:
+        for block in blocks:
+            exec(compile(block, "docs/api.md", "exec"), namespace)
+    finally:
+        models_registry = __import__("models.registry", fromlist=["_REGISTRY"])._REGISTRY
+        models_registry.pop("small_cnn", None)  # the walkthrough registered it
+    for name in ("compare_contour.png", "compare_3d.png", "compare.html", "pca.h5", "path.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    assert namespace["spectrum"].parameters > 0
+    assert namespace["resnet"].label == "resnet20" and namespace["ours"].label == "small_cnn"
+
+
+def readme_modules() -> list[str]:
+    """The README says every command is also ``python -m landscape.<command>``: every
+    command of its table, and every ``python -m landscape.X`` written in the docs."""
+    text = "".join(p.read_text() for p in [REPO / "README.md", *sorted(REPO.glob("docs/*.md"))])
+    table = set(re.findall(r"^\| `landscape ([a-z]+)` \|", text, re.M)) - {"models", "pretrained"}
+    assert table, "the README's command table moved"
+    written = set(re.findall(r"python -m (landscape\.[a-z_]+)\b", text))
+    return sorted({f"landscape.{c}" for c in table} | written)
+
+
+@pytest.mark.parametrize("module", readme_modules())
+def test_every_documented_python_m_runs_the_command(module):
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: landscape"), run.stdout[:200]
+
+
+def test_one_call_hessian_shows_progress_and_warns(capsys):
+    data = ls.load_split("embedded", "train", samples=16)
+    with pytest.warns(UserWarning, match="did not converge"):
+        spectrum = ls.hessian_spectrum(
+            "pretrained:resnet20", data, k=1, iters=3, trace_samples=2, batch_size=16
+        )
+    assert "Hessian" in capsys.readouterr().err  # the progress bar
+    assert spectrum.top_eigenvalues.shape == (1,) and np.isfinite(spectrum.trace)
+    assert "HessianSpectrum(" in repr(spectrum) and "\n" not in repr(spectrum)
+    with pytest.raises(TypeError, match="DataTensors"):
+        ls.hessian_spectrum("pretrained:resnet20", [1, 2, 3], progress=False)
+    with pytest.raises(TypeError, match="nn.Module or a checkpoint"):
+        ls.hessian_spectrum(42, data, progress=False)
+
+
+def test_compute_surface_takes_one_dataset_and_names_missing_splits(tmp_path):
+    model = ls.load_model("pretrained:resnet20").model
+    data = ls.load_split("embedded", "test", samples=8)
+    config = ls.SurfaceConfig(x=(-0.5, 0.5, 2), split="test")
+    surface = ls.compute_surface(model, data, config, out=tmp_path / "a.h5", progress=False)
+    assert surface.shape == (2,) and surface.label == "resnet20"
+    with pytest.raises(ls.InputError, match="no 'train' split .*'test'"):
+        ls.compute_surface(
+            model, {"test": data}, ls.SurfaceConfig(x=(-1, 1, 2)), out=tmp_path / "b.h5"
+        )
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        ls.compute_surface("pretrained:resnet20", data, config, out=tmp_path / "c.h5")
+    with pytest.raises(TypeError, match="SurfaceConfig.samples must be int"):
+        ls.SurfaceConfig(samples="8")
+    assert not (tmp_path / "b.h5").exists() and not (tmp_path / "c.h5").exists()
+
+
+def test_single_panel_figures_have_title_colorbar_and_readable_3d_ticks(tmp_path):
+    from matplotlib.figure import Figure
+
+    surface = ls.read_surface(REPO / "docs" / "results" / "resnet56_2d.h5")
+    fig = Figure()
+    ax = fig.add_subplot()
+    ls.plot_contour(ax, surface)
+    assert ax.get_title() == "resnet56" and len(fig.axes) == 2  # the panel and its colour bar
+    fig = ls.surface_figure([surface, surface], kind="surface")
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        for axis in (ax.xaxis, ax.yaxis):
+            boxes = [t.get_window_extent() for t in axis.get_ticklabels() if t.get_text()]
+            assert len(boxes) >= 2
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                assert not a.overlaps(b), [t.get_text() for t in axis.get_ticklabels()]
+
+
+def test_reprs_are_one_line_summaries():
+    data = ls.load_split("embedded", "test", samples=8)
+    surface = ls.read_surface(REPO / "docs" / "results" / "resnet56_2d.h5")
+    for obj, parts in (
+        (data, ["8 samples", "3x32x32", "10 classes"]),
+        (surface, ["17x17", "splits train", "100% computed"]),
+    ):
+        text = repr(obj)
+        assert "\n" not in text and len(text) < 200, text
+        assert all(p in text for p in parts), text
+
+
+def test_plugin_model_names_label_surfaces_by_function():
+    surface = ls.Surface(
+        alpha=np.zeros(1),
+        beta=None,
+        values={"train_loss": np.zeros(1)},
+        config={"model": "my.nets:build"},
+    )
+    assert surface.label == "build"

@@ -62,7 +62,7 @@ def test_hvp_matches_exact_hessian_and_ignores_batch_size(method):
     }
     flat_v = torch.cat([v[n].reshape(-1) for n in names])
     for batch_size in (3, 10):
-        hv = hessian.hvp_fn(model, None, None, x, y, batch_size=batch_size, method=method)(v)
+        hv = hessian.hvp_fn(model, x, y, batch_size=batch_size, method=method)(v)
         got = torch.cat([hv[n].reshape(-1) for n in names])
         torch.testing.assert_close(got, h @ flat_v, rtol=1e-9, atol=1e-12)
 
@@ -73,7 +73,7 @@ def test_eigenvalues_and_trace_of_tiny_network():
     names = [n for n, _ in model.named_parameters()]
     h = _exact_hessian(model, x, y, names)
     exact = torch.linalg.eigvalsh(h).numpy()  # ascending
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=4)
+    hvp = hessian.hvp_fn(model, x, y, batch_size=4)
     params = _template(model)
     vals, vecs = hessian.top_eigenvalues(hvp, params, 3, iters=40, tol=1e-10)
     np.testing.assert_allclose(vals, exact[::-1][:3], rtol=1e-6, atol=1e-9)
@@ -102,7 +102,7 @@ def test_known_quadratic_with_repeated_eigenvalues():
     x = torch.diag(d.sqrt()) * 5**0.5  # (5, 5): X^T X / 5 = diag(d)
     y = torch.zeros(5, 1, dtype=torch.float64)
     model = nn.Linear(5, 1, bias=False).double()
-    hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=2, loss="mse")
+    hvp = hessian.hvp_fn(model, x, y, batch_size=2, loss="mse")
     params = _template(model)
     vals, _ = hessian.top_eigenvalues(hvp, params, 3, iters=20, tol=1e-12)
     np.testing.assert_allclose(vals, [6.0, 6.0, 2.0], rtol=1e-9)
@@ -142,7 +142,7 @@ def test_hvp_with_batchnorm_network_is_symmetric_and_leaves_model_alone():
     v = {n: torch.randn(p.shape, generator=g, dtype=torch.float64) for n, p in params.items()}
     results = {}
     for method in hessian.METHODS:
-        hvp = hessian.hvp_fn(model, None, None, x, y, batch_size=3, method=method)
+        hvp = hessian.hvp_fn(model, x, y, batch_size=3, method=method)
         hu, hv = hvp(u), hvp(v)
         uhv = sum(float((u[n] * hv[n]).sum()) for n in params)
         vhu = sum(float((v[n] * hu[n]).sum()) for n in params)
@@ -169,7 +169,7 @@ def test_curvature_map_against_exact_and_written_to_surface(tmp_path):
     }
     alpha, beta = np.array([-0.5, 0.0, 0.5]), np.array([0.0, 1.0])
     ratio = hessian.curvature_map(
-        model, None, directions, x, y, alpha=alpha, beta=beta, batch_size=4, iters=30, tol=1e-10
+        model, directions, x, y, alpha=alpha, beta=beta, batch_size=4, iters=30, tol=1e-10
     )
     assert ratio.shape == (3, 2)
     names = ["0.weight", "2.weight"]  # the parameters with nonzero directions

@@ -221,7 +221,6 @@ def surface_curvature_map(
     with hessian.LanczosWarnings() as unconverged:
         lo, hi = hessian.extreme_eigenvalue_map(
             net,
-            None,
             directions,
             x,
             y,

@@ -66,8 +66,11 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
                 rows = [json.loads(line) for line in f if line.strip()]
             else:
                 rows = list(csv.DictReader(f))
-    except (OSError, json.JSONDecodeError, csv.Error) as e:
-        raise CurvesError(f"cannot read {path} ({e}); check the file") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, csv.Error) as e:
+        raise CurvesError(
+            f"cannot read {path} as a metrics table ({type(e).__name__}); pass a run folder, "
+            "its metrics.csv or a .jsonl file"
+        ) from e
     if not rows or "epoch" not in rows[0]:
         raise CurvesError(f"{path} has no 'epoch' column; is it a metrics file of a run?")
 

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import shutil
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,9 +29,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
+from tqdm.auto import tqdm
 
+from landscape.core.checkpoints import as_model
+from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_path
+from landscape.data import as_tensors, check_model_fits
 from landscape.io.surface_file import StoreError
 
 __all__ = [
@@ -47,6 +52,10 @@ __all__ = [
     "curvature_map",
     "eigenvector_directions",
     "write_curvature_map",
+    "HessianSpectrum",
+    "hessian_spectrum",
+    "weight_names",
+    "LanczosWarnings",
 ]
 
 log = logging.getLogger(__name__)
@@ -81,12 +90,12 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 
 def hvp_fn(
     model: nn.Module,
-    params: Mapping[str, Tensor] | None,
-    buffers: Mapping[str, Tensor] | None,
     x: Tensor,
     y: Tensor,
     *,
-    batch_size: int,
+    params: Mapping[str, Tensor] | None = None,
+    buffers: Mapping[str, Tensor] | None = None,
+    batch_size: int = 256,
     loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
     wrt: Sequence[str] | None = None,
     method: str = "double_backward",
@@ -95,10 +104,11 @@ def hvp_fn(
 
     Args:
         model: the network; only its structure is used (and parameters missing from `params`).
-        params: parameter values by name (None: the model's own).
-        buffers: buffer values by name (None: the model's own); BN uses them as running stats.
         x: inputs of the data subset, (N, ...).
         y: targets, (N,) class indices for "ce".
+        params: parameter values by name (default: the model's own).
+        buffers: buffer values by name (default: the model's own); BN uses them as running
+            statistics.
         batch_size: samples per forward pass; the result does not depend on it.
         loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
         wrt: names of the parameters the Hessian is taken over (default: all of `params`);
@@ -214,6 +224,7 @@ def lanczos(
     which: str = "both",
     k: int = 1,
     generator: torch.Generator | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> LanczosResult:
     """Lanczos with full reorthogonalization on the operator `hvp`.
 
@@ -221,6 +232,7 @@ def lanczos(
     have residual below ``tol * max|theta|`` or after `iters` steps. An invariant
     subspace restarts from a fresh random vector orthogonal to the basis, so repeated
     eigenvalues are found too. Memory: ``iters`` vectors of the parameter count.
+    `progress()` is called after every Hessian-vector product.
     """
     if which not in ("largest", "smallest", "both"):
         raise InputError(f"which must be largest | smallest | both, got {which!r}")
@@ -238,6 +250,8 @@ def lanczos(
     theta, s, resid, converged = np.zeros(0), np.zeros((0, 0)), np.zeros(0), False
     for j in range(m_max):
         w = flat.flatten(hvp(flat.unflatten(basis[j])))
+        if progress is not None:
+            progress()
         a = float(w @ basis[j])
         alphas.append(a)
         for _ in range(2):  # full reorthogonalization, twice is enough (Parlett)
@@ -353,6 +367,7 @@ def hutchinson_trace(
     *,
     samples: int = 100,
     generator: torch.Generator | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) with Rademacher probes: ``(trace, standard error)``.
 
@@ -367,6 +382,8 @@ def hutchinson_trace(
     for _ in range(samples):
         v = torch.randint(0, 2, (flat.dim,), generator=gen).to(flat.device, flat.dtype) * 2 - 1
         est.append(float(v @ flat.flatten(hvp(flat.unflatten(v)))))
+        if progress is not None:
+            progress()
     arr = np.asarray(est)
     stderr = float(arr.std(ddof=1) / math.sqrt(samples)) if samples > 1 else math.nan
     return float(arr.mean()), stderr
@@ -380,13 +397,13 @@ def _default_params(model: nn.Module, params: Mapping[str, Tensor] | None) -> Pa
 
 def extreme_eigenvalue_map(
     model: nn.Module,
-    params: Mapping[str, Tensor] | None,
     directions: Mapping[str, Mapping[str, Tensor]],
     x: Tensor,
     y: Tensor,
     *,
     alpha: np.ndarray,
     beta: np.ndarray | None = None,
+    params: Mapping[str, Tensor] | None = None,
     buffers: Mapping[str, Tensor] | None = None,
     batch_size: int = 256,
     wrt: Sequence[str] | None = None,
@@ -399,8 +416,9 @@ def extreme_eigenvalue_map(
     """``(lambda_min, lambda_max)`` of the Hessian at every grid point of a surface.
 
     The point ``(i, j)`` is ``params + alpha[i] * directions["x"] + beta[j] * directions["y"]``
-    (as in the surface file). The Hessian is taken over `wrt`, by default the parameters
-    whose direction is nonzero in some axis (with ``ignore=biasbn``, the weights).
+    (as in the surface file; `params` default to the model's own). The Hessian is taken
+    over `wrt`, by default the parameters whose direction is nonzero in some axis (with
+    ``ignore=biasbn``, the weights).
 
     Returns:
         Two float64 arrays of shape (nx, ny), or (nx,) when `beta` is None.
@@ -429,7 +447,9 @@ def extreme_eigenvalue_map(
             for n, t in d.items():
                 if n in point:
                     point[n] = point[n] + float(coord) * t.to(point[n])
-        hvp = hvp_fn(model, point, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
+        hvp = hvp_fn(
+            model, x, y, params=point, buffers=buffers, batch_size=batch_size, loss=loss, wrt=wrt
+        )
         template = {n: point[n] for n in wrt}
         lo[idx], hi[idx] = extreme_eigenvalues(hvp, template, iters=iters, tol=tol, generator=gen)
         if progress is not None:
@@ -439,7 +459,6 @@ def extreme_eigenvalue_map(
 
 def curvature_map(
     model: nn.Module,
-    params: Mapping[str, Tensor] | None,
     directions: Mapping[str, Mapping[str, Tensor]],
     x: Tensor,
     y: Tensor,
@@ -450,7 +469,7 @@ def curvature_map(
     Near 0: locally convex (no significant negative curvature); large: strong negative
     curvature. Takes the arguments of `extreme_eigenvalue_map`.
     """
-    lo, hi = extreme_eigenvalue_map(model, params, directions, x, y, **kwargs)
+    lo, hi = extreme_eigenvalue_map(model, directions, x, y, **kwargs)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.abs(lo / hi)
     ratio[~np.isfinite(ratio)] = np.nan
@@ -481,7 +500,9 @@ def eigenvector_directions(
     base = _default_params(model, params)
     if wrt is None:
         wrt = [n for n, t in base.items() if t.dim() > 1]
-    hvp = hvp_fn(model, base, buffers, x, y, batch_size=batch_size, loss=loss, wrt=wrt)
+    hvp = hvp_fn(
+        model, x, y, params=base, buffers=buffers, batch_size=batch_size, loss=loss, wrt=wrt
+    )
     _, vecs = top_eigenvalues(
         hvp, {n: base[n] for n in wrt}, 2, iters=iters, tol=tol, generator=generator
     )
@@ -555,6 +576,124 @@ def write_curvature_map(
                     ds.dims[dim].attach_scale(scale)
                 for k, v in (attrs or {}).items():
                     ds.attrs[k] = _attr(v)
+
+
+@dataclass(frozen=True)
+class HessianSpectrum:
+    """What `hessian_spectrum` found at theta*."""
+
+    top_eigenvalues: np.ndarray  # the k largest, descending
+    lambda_min: float
+    trace: float  # Hutchinson's estimate; NaN when not asked for
+    trace_stderr: float
+    parameters: int  # the size of the Hessian's side (the parameters in `wrt`)
+    samples: int
+    largest: LanczosResult
+    smallest: LanczosResult
+
+    @property
+    def lambda_max(self) -> float:
+        return float(self.top_eigenvalues[0])
+
+    @property
+    def ratio(self) -> float:
+        """|lambda_min / lambda_max| (Li et al. 2018, Sec. 6): near 0, locally convex."""
+        return abs(self.lambda_min / self.lambda_max) if self.lambda_max != 0 else math.nan
+
+    @property
+    def converged(self) -> bool:
+        return self.largest.converged and self.smallest.converged
+
+    def __repr__(self) -> str:
+        top = ", ".join(f"{v:.4g}" for v in self.top_eigenvalues)
+        trace = f"{self.trace:.4g} +- {self.trace_stderr:.2g}" if math.isfinite(self.trace) else "-"
+        return (
+            f"HessianSpectrum(top=[{top}], lambda_min={self.lambda_min:.4g}, "
+            f"ratio={self.ratio:.3g}, trace={trace}, {self.parameters:,} parameters, "
+            f"{self.samples} samples{'' if self.converged else ', NOT converged'})"
+        )
+
+
+def hessian_spectrum(
+    model: nn.Module | str | os.PathLike,
+    data: Any,
+    *,
+    k: int = 3,
+    iters: int = 100,
+    tol: float = 1e-4,
+    trace_samples: int = 50,
+    wrt: str = "weights",
+    loss: str = "ce",
+    batch_size: int = 256,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> HessianSpectrum:
+    """The Hessian of the mean loss at theta*, in one call: top eigenvalues, lambda_min, trace.
+
+    Args:
+        model: a network, or a checkpoint (path or ``pretrained:NAME``).
+        data: a `DataTensors` (``landscape.load_split``) or ready tensors ``(x, y)``.
+        k: how many of the largest eigenvalues.
+        iters, tol: most Lanczos steps, and the relative residual of a converged value.
+        trace_samples: Rademacher probes of Hutchinson's trace (0: no trace).
+        wrt: ``"weights"`` (conv and linear weights, as ``ignore=biasbn``) or ``"all"``.
+        loss: ``"ce"`` or ``"mse"``.
+        batch_size: samples per pass; the result does not depend on it.
+        seed: each estimate starts from its own generator with this seed (reproducible).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        progress: a progress bar over the Hessian-vector products.
+
+    A Lanczos run that stops before converging warns once (`UserWarning`), as the
+    command line does; raise `iters` for sharper values.
+    """
+    for name, value in (("k", k), ("iters", iters), ("batch_size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise InputError(f"{name} must be a positive integer; got {value!r}", arg=name)
+    if k > iters:
+        raise InputError(f"k {k} needs at least as many iters; got iters {iters}", arg="k")
+    device = resolve_device(device)
+    model = as_model(model, device)
+    x, y = as_tensors(data, device)
+    check_model_fits(model, x, y, what="the data")
+    names = weight_names(model, wrt)
+    params = {n: p.detach() for n, p in model.named_parameters() if n in names}
+    hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
+    bar = tqdm(total=2 * iters + trace_samples, unit="hvp", desc="Hessian", disable=not progress)
+    step = bar.update
+
+    def gen() -> torch.Generator:
+        return torch.Generator().manual_seed(seed)
+
+    with bar, LanczosWarnings():
+        top = lanczos(
+            hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=gen(), progress=step
+        )
+        low = lanczos(
+            hvp, params, iters=iters, tol=tol, which="smallest", generator=gen(), progress=step
+        )
+        trace = stderr = math.nan
+        if trace_samples:
+            trace, stderr = hutchinson_trace(
+                hvp, params, samples=trace_samples, generator=gen(), progress=step
+            )
+    unconverged = [w for w, r in (("largest", top), ("smallest", low)) if not r.converged]
+    if unconverged:
+        warnings.warn(
+            f"Lanczos did not converge for the {' and '.join(unconverged)} eigenvalues within "
+            f"{iters} steps (tol {tol:g}); raise iters for sharper values",
+            stacklevel=2,
+        )
+    return HessianSpectrum(
+        top_eigenvalues=top.eigenvalues[::-1][:k].copy(),
+        lambda_min=float(low.eigenvalues[0]),
+        trace=trace,
+        trace_stderr=stderr,
+        parameters=sum(t.numel() for t in params.values()),
+        samples=len(y),
+        largest=top,
+        smallest=low,
+    )
 
 
 def weight_names(model: nn.Module, wrt: str = "weights") -> list[str]:

@@ -25,8 +25,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from landscape.core.checkpoints import as_model
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_write_text
+from landscape.data import DataTensors, as_tensors
 
 __all__ = [
     "RESPONSES_FORMAT",
@@ -81,8 +83,8 @@ def _is_3x3(m: nn.Module) -> bool:
 
 @torch.no_grad()
 def layer_response_std(
-    model: nn.Module,
-    x: Tensor,
+    model: nn.Module | str | os.PathLike,
+    x: Tensor | DataTensors,
     *,
     batch_size: int = 256,
     batch_stats: bool = False,
@@ -94,8 +96,9 @@ def layer_response_std(
     Found with forward hooks, so any architecture works.
 
     Args:
-        model: the network; left unchanged (hooks removed, modes and buffers restored).
-        x: inputs of the data subset, (N, C, H, W).
+        model: the network (left unchanged: hooks removed, modes and buffers restored), or
+            a checkpoint (a path or ``pretrained:NAME``).
+        x: inputs of the data subset, (N, C, H, W), or a `DataTensors` (normalized here).
         batch_size: samples per forward pass.
         batch_stats: BN normalizes with each batch's statistics (train mode) instead of its
             running statistics; the model's buffers are not updated either way.
@@ -103,6 +106,9 @@ def layer_response_std(
     Returns:
         ``[(conv_name, std), ...]``, e.g. ``("layer1.0.conv1", 0.83)``.
     """
+    model = as_model(model)
+    if isinstance(x, DataTensors):
+        x = x.normalized(next(model.parameters()).device)
     convs = {m: n for n, m in model.named_modules() if _is_3x3(m)}
     own: dict[str, _Moments] = {}  # conv outputs, used where no BN follows
     after_bn: dict[str, _Moments] = {}
@@ -143,9 +149,9 @@ def layer_response_std(
 
 
 def gradient_norms(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    model: nn.Module | str | os.PathLike,
+    x: Tensor | DataTensors,
+    y: Tensor | None = None,
     *,
     batch_size: int = 256,
     loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
@@ -154,8 +160,9 @@ def gradient_norms(
     """L2 norm of the gradient of the dataset-mean loss for each conv and linear weight.
 
     Args:
-        model: the network; left unchanged (no ``.grad`` set, buffers and modes restored).
-        x: inputs, (N, ...).
+        model: the network (left unchanged: no ``.grad`` set, buffers and modes restored), or
+            a checkpoint (a path or ``pretrained:NAME``).
+        x: inputs, (N, ...), or a `DataTensors` (then `y` comes from it).
         y: targets, (N,) class indices for "ce".
         batch_size: samples per forward pass; per-batch gradients are weighted by batch size.
         loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
@@ -164,6 +171,11 @@ def gradient_norms(
     Returns:
         ``[(param_name, norm), ...]`` in module order, e.g. ``("layer1.0.conv1.weight", 0.02)``.
     """
+    model = as_model(model)
+    if isinstance(x, DataTensors):
+        x, y = as_tensors(x, next(model.parameters()).device)
+    if y is None:
+        raise TypeError("gradient_norms needs targets: pass y, or a DataTensors as x")
     loss_fn = (
         {"ce": F.cross_entropy, "mse": F.mse_loss}.get(loss) if isinstance(loss, str) else loss
     )

@@ -14,8 +14,10 @@ the off-plane distance of each checkpoint says how faithful that drawing is.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,8 @@ from landscape.io.surface_file import DIRECTIONS_FORMAT, open_readonly, write_di
 from models import CheckpointError, clean_state_dict, read_checkpoint
 
 __all__ = [
+    "OFF_PLANE_WARN",
+    "trajectory_pca",
     "DIRECTIONS_FORMAT",
     "Trajectory",
     "PCAResult",
@@ -115,6 +119,11 @@ def load_trajectory(
     )
 
 
+# A checkpoint farther off the PCA plane than this fraction of its distance to theta_final
+# is drawn misleadingly close to it: warned about.
+OFF_PLANE_WARN = 0.5
+
+
 @dataclass(frozen=True)
 class PCAResult:
     """Two principal directions of a trajectory and the path projected onto them."""
@@ -128,6 +137,25 @@ class PCAResult:
     epochs: np.ndarray  # (T,)
     center: bool = False
     names: list[str] = field(default_factory=list)  # parameters in the PCA
+    sources: list[Path] = field(default_factory=list)  # the checkpoints, when read from files
+    ignore: str = "biasbn"  # biasbn: biases and BN weights stayed out of the PCA
+
+    def far_off_plane(self, threshold: float = OFF_PLANE_WARN) -> list[int]:
+        """Epochs whose distance to the plane exceeds `threshold` times their distance to
+        theta_final: there the drawn path is only a shadow of the real one."""
+        return [
+            int(self.epochs[i])
+            for i in range(len(self.epochs))
+            if self.distance[i] > 0 and self.off_plane_distance[i] > threshold * self.distance[i]
+        ]
+
+    def __repr__(self) -> str:
+        ev = self.explained_variance_ratio
+        return (
+            f"PCAResult({len(self.epochs)} checkpoints, epochs {int(self.epochs[0])}.."
+            f"{int(self.epochs[-1])}, explained variance x {ev[0]:.1%} y {ev[1]:.1%}, "
+            f"{len(self.names)} tensors)"
+        )
 
 
 def _default_names(final: Mapping[str, Tensor]) -> list[str]:
@@ -237,6 +265,7 @@ def pca_directions(
         epochs=np.asarray(epochs if epochs is not None else range(n_states), dtype=np.int64),
         center=center,
         names=used,
+        ignore="biasbn" if ignore_1d else "none",
     )
 
 
@@ -264,10 +293,49 @@ def _orthogonal_unit(
     return _orthonormalize(v, previous, used)
 
 
+def trajectory_pca(
+    source: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    center: bool = False,
+    ignore: str = "biasbn",
+    out: str | os.PathLike | None = None,
+) -> PCAResult:
+    """PCA directions of a training run in one call (Li et al. 2018, Sec. 7).
+
+    Args:
+        source: a run folder of ``landscape train`` or a list of checkpoint files.
+        center: subtract the mean first (Li et al.'s scikit-learn PCA).
+        ignore: ``"biasbn"`` keeps biases and BN weights out of the PCA, ``"none"``.
+        out: also write the directions file (``landscape compute --directions``).
+
+    Warns (`UserWarning`, as the command line does) when checkpoints lie far off the plane.
+    """
+    if ignore not in ("biasbn", "none"):
+        raise InputError(f"ignore must be biasbn or none; got {ignore!r}", arg="ignore")
+    run = load_trajectory(source)
+    result = pca_directions(
+        run.states, run.final, center=center, ignore_1d=ignore == "biasbn", epochs=run.epochs
+    )
+    result = dataclasses.replace(result, sources=list(run.paths))
+    far = result.far_off_plane()
+    if far:
+        warnings.warn(
+            f"epochs {', '.join(map(str, far))} lie far off the plane (off-plane distance > "
+            f"{OFF_PLANE_WARN:.0%} of their distance to the final weights): the drawn path is "
+            "only a shadow of the real one",
+            stacklevel=2,
+        )
+    if out is not None:
+        save_directions_file(out, result)
+    return result
+
+
 def save_directions_file(
     path: str | os.PathLike, result: PCAResult, *, config: Mapping[str, Any] | None = None
 ) -> None:
     """Write the PCA directions and the projected path to an HDF5 file, atomically.
+
+    `config` (stored as JSON) defaults to the PCA's settings and source checkpoints.
 
     Layout: ``/directions/x/<name>``, ``/directions/y/<name>`` (float32, readable by
     `landscape.io.surface_file.read_directions`), ``/path/alpha``, ``/path/beta``, ``/path/epoch``,
@@ -275,6 +343,15 @@ def save_directions_file(
     ``config`` (JSON) and ``explained_variance_ratio``. Use the directions unnormalized
     (``norm=none``): the path coordinates are in the same units.
     """
+    if config is None:
+        config = {
+            "kind": "trajectory_pca",
+            "sources": [str(p) for p in result.sources],
+            "final": str(result.sources[-1]) if result.sources else None,
+            "epochs": [int(e) for e in result.epochs],
+            "center": result.center,
+            "ignore": result.ignore,
+        }
     write_directions_file(
         path,
         result.directions,

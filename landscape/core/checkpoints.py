@@ -17,7 +17,7 @@ import torch
 import models
 from landscape.core.errors import InputError
 
-__all__ = ["PREFIX", "list_pretrained", "load_model", "resolve_checkpoint"]
+__all__ = ["PREFIX", "as_model", "list_pretrained", "load_model", "resolve_checkpoint"]
 
 PREFIX = "pretrained:"
 
@@ -68,3 +68,15 @@ def load_model(
     if device is not None:
         loaded.model.to(device)
     return loaded
+
+
+def as_model(model: Any, device: torch.device | str | None = None) -> torch.nn.Module:
+    """A network from what a caller has: an ``nn.Module`` (used as is) or a checkpoint."""
+    if isinstance(model, str | os.PathLike):
+        return load_model(model, device=device).model
+    if isinstance(model, torch.nn.Module):
+        return model.to(device) if device is not None else model
+    raise TypeError(
+        "model must be a torch.nn.Module or a checkpoint (a path or 'pretrained:NAME'), "
+        f"got {type(model).__name__}"
+    )

@@ -65,6 +65,7 @@ __all__ = [
     "check_model_fits",
     "is_plugin",
     "DataTensors",
+    "as_tensors",
     "in_channels",
     "load_split",
     "load_split_capped",
@@ -152,6 +153,16 @@ class DataTensors:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    def __repr__(self) -> str:
+        name = self.info.get("dataset", "data")
+        split = self.info.get("split")
+        shape = "x".join(map(str, self.x.shape[1:]))
+        return (
+            f"DataTensors({name}{f' {split}' if split else ''}: {len(self)} samples of "
+            f"{shape} {str(self.x.dtype).removeprefix('torch.')}, {self.num_classes} classes"
+            f"{', normalized on use' if self.mean is not None else ''})"
+        )
+
     @property
     def num_classes(self) -> int:
         """Number of classes: the class names when known, else ``max(y) + 1``."""
@@ -184,6 +195,24 @@ class DataTensors:
     def to(self, device: torch.device | str | None) -> DataTensors:
         """The same split with `x` and `y` on `device` (e.g. the GPU, once, for many uses)."""
         return dataclasses.replace(self, x=self.x.to(device), y=self.y.to(device))
+
+
+def as_tensors(
+    data: Any, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Model-ready ``(x, y)`` from a `DataTensors` (normalized here) or an ``(x, y)`` pair."""
+    if isinstance(data, DataTensors):
+        return data.normalized(device), data.y.to(device)
+    if (
+        isinstance(data, tuple | list)
+        and len(data) == 2
+        and all(isinstance(t, torch.Tensor) for t in data)
+    ):
+        return data[0].to(device), data[1].to(device)
+    raise TypeError(
+        "data must be a DataTensors (landscape.load_split) or a tuple (x, y) of tensors, "
+        f"got {type(data).__name__}"
+    )
 
 
 def normalize(

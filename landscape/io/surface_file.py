@@ -87,6 +87,23 @@ class Surface:
     def is_2d(self) -> bool:
         return self.beta is not None
 
+    def __repr__(self) -> str:
+        grid = f"alpha [{self.alpha[0]:g}, {self.alpha[-1]:g}]"
+        if self.beta is not None:
+            grid += f" x beta [{self.beta[0]:g}, {self.beta[-1]:g}]"
+        done = float(self.computed.mean()) if self.computed.size else 0.0
+        settings = ", ".join(
+            f"{k}={self.config[k]}"
+            for k in ("norm", "seed", "samples")
+            if self.config.get(k) is not None
+        )
+        where = f", {self.path.name}" if self.path is not None else ""
+        return (
+            f"Surface({self.label!r}: {'x'.join(map(str, self.shape))} on {grid}, "
+            f"splits {','.join(self.splits) or '-'}, {done:.0%} computed"
+            f"{f', {settings}' if settings else ''}{where})"
+        )
+
     @property
     def shape(self) -> tuple[int, ...]:
         return (len(self.alpha),) if self.beta is None else (len(self.alpha), len(self.beta))
@@ -98,10 +115,11 @@ class Surface:
     @property
     def label(self) -> str:
         """A short human name: the configured label, else the model name, else the file stem."""
+        model = self.config.get("model")
+        if isinstance(model, str):  # a builder module:function is named by its function
+            model = model.rsplit(":", 1)[-1]
         return str(
-            self.config.get("label")
-            or self.config.get("model")
-            or (self.path.stem if self.path else "surface")
+            self.config.get("label") or model or (self.path.stem if self.path else "surface")
         )
 
     def get(self, split: str = "train", metric: str = "loss") -> np.ndarray:

@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from landscape.core.errors import InputError
 from landscape.data import DEFAULT_DATASET
@@ -87,6 +90,7 @@ class SurfaceConfig:
     label: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_types()
         # Plain Python values are welcome: split="train,test", x=(-1, 1, 51) or an array.
         split = self.split.split(",") if isinstance(self.split, str) else self.split
         object.__setattr__(self, "split", tuple(s.strip() for s in split))
@@ -135,6 +139,42 @@ class SurfaceConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InputError(f"{name} must be a positive integer; got {value}", arg=name)
+
+    def _check_types(self) -> None:
+        """Paths may be Path objects (stored as str); a wrong type is a one-line TypeError."""
+        for name in ("ckpt", "ckpt2", "ckpt3", "directions", "data_root"):
+            value = getattr(self, name)
+            if isinstance(value, os.PathLike):
+                object.__setattr__(self, name, os.fspath(value))
+        expected = {
+            int: ("samples", "data_seed", "seed", "bn_samples", "batch_size", "chunk_size"),
+            str: (
+                "ckpt", "model", "ckpt2", "ckpt3", "directions", "dataset", "data_root", "subset",
+                "norm", "ignore", "bn", "loss", "precision", "strategy", "device", "label",
+            ),
+            bool: ("orthogonalize",),
+        }  # fmt: skip
+        optional = {"samples", "batch_size", "chunk_size", "ckpt", "model", "ckpt2", "ckpt3",
+                    "directions", "data_root", "label"}  # fmt: skip
+        for kind, names in expected.items():
+            for name in names:
+                value = getattr(self, name)
+                if value is None and name in optional:
+                    continue
+                wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+                if isinstance(value, np.integer) and kind is int:
+                    object.__setattr__(self, name, int(value))
+                    wrong = False
+                if wrong:
+                    raise TypeError(
+                        f"SurfaceConfig.{name} must be {kind.__name__}"
+                        f"{' or None' if name in optional else ''}, "
+                        f"got {type(value).__name__} {value!r}"
+                    )
+        if not isinstance(self.model_kwargs, Mapping):
+            raise TypeError(
+                f"SurfaceConfig.model_kwargs must be a dict, got {type(self.model_kwargs).__name__}"
+            )
 
     @property
     def is_2d(self) -> bool:

@@ -209,7 +209,7 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
     prov["data_sha256"] = {s: d.fingerprint() for s, d in data.items()}
     prov["model"] = loaded.model_name
     if config.label is None:
-        config = dataclasses.replace(config, label=loaded.model_name)
+        config = dataclasses.replace(config, label=_short_name(loaded.model_name))
     return Inputs(config, loaded.model, data, bn_data, prov)
 
 
@@ -240,6 +240,16 @@ def compute_surface(
         overwrite: replace an existing file instead of resuming it.
         progress: show a progress bar.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}; load a checkpoint "
+            "with landscape.load_model(...).model, or use landscape.run_surface(config)"
+        )
+    if not isinstance(config, SurfaceConfig):
+        raise TypeError(f"config must be a SurfaceConfig, got {type(config).__name__}")
+    data = _by_split(data, config)
+    if config.label is None and getattr(model, "model_name", None):
+        config = dataclasses.replace(config, label=_short_name(model.model_name))
     out = Path(out)
     device = resolve_device(config.device)
     job = prepare(model, data, config, device=device, bn_data=bn_data)
@@ -503,6 +513,37 @@ def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, 
 def copy_eval(model: nn.Module) -> nn.Module:
     """A private eval-mode copy: the user's model is never modified."""
     return copy.deepcopy(model).eval()
+
+
+def _short_name(model_name: str) -> str:
+    """A figure label for a network: a builder ``module:function`` by its function."""
+    return model_name.rsplit(":", 1)[-1]
+
+
+def _by_split(data: Any, config: SurfaceConfig) -> Mapping[str, Any]:
+    """`data` as split -> data; one dataset alone serves a config of one split."""
+    if isinstance(data, DataTensors | EvalData) or (
+        isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor)
+    ):
+        if len(config.split) != 1:
+            raise InputError(
+                f"data is one dataset but the config asks for splits {', '.join(config.split)}; "
+                "give data={'train': ..., 'test': ...}"
+            )
+        return {config.split[0]: data}
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            "data must map split names to datasets, e.g. {'train': landscape.load_split(...)}, "
+            f"got {type(data).__name__}"
+        )
+    missing = [s for s in config.split if s not in data]
+    if missing:
+        raise InputError(
+            f"data has no {missing[0]!r} split (it has {', '.join(map(repr, data)) or 'none'}); "
+            f"give data={{{missing[0]!r}: ...}} or a config with split="
+            f"{','.join(s for s in config.split if s in data) or 'train'!r}"
+        )
+    return data
 
 
 def _eval_splits(

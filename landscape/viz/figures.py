@@ -202,6 +202,25 @@ def _label_xy(ax: Axes) -> None:
     ax.set_ylabel(r"$\beta$")
 
 
+def _finish(
+    ax: Axes,
+    artist: Artist,
+    surface: Surface,
+    split: str,
+    metric: str,
+    *,
+    title: str | None,
+    colorbar: bool,
+    log: bool = False,
+) -> None:
+    """The panel's title (default: the surface's name) and colour bar, as the CLI draws them."""
+    title = surface.label if title is None else title
+    if title:
+        ax.set_title(escape_text(title))
+    if colorbar:
+        ax.figure.colorbar(artist, ax=ax, label=metric_label(split, metric, log=log), shrink=0.85)
+
+
 def _prepare(
     surface: Surface,
     split: str,
@@ -228,14 +247,21 @@ def plot_contour(
     vmax: float | None = None,
     levels: int | Sequence[float] | None = None,
     log: bool | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
 ) -> QuadContourSet:
-    """Contour lines with labelled levels (see `resolve_scale`); returns the ContourSet."""
+    """Contour lines with labelled levels (see `resolve_scale`); returns the ContourSet.
+
+    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
+    (`plot_comparison` draws one shared bar instead).
+    """
     x, y = _grid(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
     cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=scale.levels, cmap=CMAP, norm=scale.norm)
     if len(cs.levels):
         ax.clabel(cs, inline=True, fontsize=7, fmt=lambda v: f"{v:.3g}")
     _label_xy(ax)
+    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar)
     return cs
 
 
@@ -249,8 +275,14 @@ def plot_contourf(
     vmax: float | None = None,
     levels: int | Sequence[float] | None = None,
     log: bool | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
 ) -> QuadContourSet:
-    """Filled contours; values beyond [vmin, vmax] get the end colours. Returns the ContourSet."""
+    """Filled contours; values beyond [vmin, vmax] get the end colours. Returns the ContourSet.
+
+    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
+    (`plot_comparison` draws one shared bar instead).
+    """
     x, y = _grid(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
     cs = ax.contourf(
@@ -263,6 +295,7 @@ def plot_contourf(
         extend="both",
     )
     _label_xy(ax)
+    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar)
     return cs
 
 
@@ -275,8 +308,14 @@ def plot_heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
     log: bool | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
 ) -> QuadMesh:
-    """One cell per grid point, centred on its real (alpha, beta); returns the QuadMesh."""
+    """One cell per grid point, centred on its real (alpha, beta); returns the QuadMesh.
+
+    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
+    (`plot_comparison` draws one shared bar instead).
+    """
     if not surface.is_2d:
         raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
@@ -289,6 +328,7 @@ def plot_heatmap(
         norm=scale.norm,
     )
     _label_xy(ax)
+    _finish(ax, mesh, surface, split, metric, title=title, colorbar=colorbar)
     return mesh
 
 
@@ -301,11 +341,16 @@ def plot_surface3d(
     vmin: float | None = None,
     vmax: float | None = None,
     log: bool | None = None,
+    title: str | None = None,
+    colorbar: bool = True,
 ) -> Poly3DCollection:
     """A 3-D surface on an Axes made with ``fig.add_subplot(projection="3d")``.
 
     Values are clamped to [vmin, vmax] (so a few huge peaks do not flatten the rest) and
     drawn as log10 on a log scale. Returns the Poly3DCollection.
+
+    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
+    (`plot_comparison` draws one shared bar instead).
     """
     if getattr(ax, "name", "") != "3d":
         raise InputError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
@@ -329,7 +374,13 @@ def plot_surface3d(
     )
     ax.set_zlim(lo, hi)
     _label_xy(ax)
+    # Few ticks on the horizontal axes: a 3-D panel is narrow, and the default locator's
+    # labels (-1.00 -0.75 -0.50 ...) run into each other.
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4))
+    ax.tick_params(labelsize=8)
     ax.set_zlabel(metric_label(split, metric, log=scale.log), labelpad=8)
+    _finish(ax, art, surface, split, metric, title=title, colorbar=colorbar, log=scale.log)
     return art
 
 
@@ -530,8 +581,7 @@ def plot_comparison(
         opts = {"split": split, "metric": metric, "vmin": scale.vmin, "vmax": scale.vmax}
         if kind in ("contour", "contourf"):
             opts["levels"] = scale.levels
-        artists.append(_PLOTTERS[kind](ax, s, log=scale.log, **opts))
-        ax.set_title(escape_text(name))
+        artists.append(_PLOTTERS[kind](ax, s, log=scale.log, title=name, colorbar=False, **opts))
     return artists
 
 
