@@ -56,6 +56,12 @@ _API = {
     "plotly_comparison": "landscape.viz.viewer",
     # analyses
     "surface_metrics": "landscape.analysis.metrics",
+    "measure": "landscape.analysis.uncertainty",
+    "bootstrap_metrics": "landscape.analysis.uncertainty",
+    "intervals_table": "landscape.analysis.uncertainty",
+    "comparison_lines": "landscape.analysis.uncertainty",
+    "read_per_sample": "landscape.io.surface_file",
+    "run_seeds": "landscape.surface.engine",
     "metrics_table": "landscape.analysis.metrics",
     "hessian_spectrum": "landscape.analysis.hessian",
     "HessianSpectrum": "landscape.analysis.hessian",

@@ -11,6 +11,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from landscape.cli import options
 from landscape.cli.options import add_data_arguments, add_model_arguments
@@ -22,7 +23,7 @@ from landscape.io.surface_file import SURFACE_FORMAT
 from landscape.surface import distributed
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.directions import IGNORES, NORMS
-from landscape.surface.engine import run
+from landscape.surface.engine import run, run_seeds, seed_paths
 from landscape.surface.evaluate import BN_MODES, EVAL_PRECISIONS, LOSSES, STRATEGIES
 
 __all__ = ["build_parser", "config_from_args", "main"]
@@ -95,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="PATH", help="the surface file (.h5)")
+    o.add_argument(
+        "--seeds",
+        metavar="LIST",
+        help="one surface per direction seed (e.g. 0,1,2), the data read once: OUT_seed0.h5, "
+        "... (landscape metrics groups them into intervals); rerun to resume all",
+    )
+    o.add_argument(
+        "--per-sample",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="keep every sample's loss at every point, for bootstrap intervals in landscape "
+        "metrics: auto when they take at most 64 MB",
+    )
     o.add_argument("--label", default=None, help="a name for figures (default: the model name)")
     o.add_argument("--overwrite", action="store_true", help="replace --out instead of resuming")
     o.add_argument("--plot", action="store_true", help="render the default figures when done")
@@ -115,6 +129,16 @@ def config_from_args(args: argparse.Namespace) -> SurfaceConfig:
     return SurfaceConfig(**options.fields_from_args(SurfaceConfig, args, split=split))
 
 
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [options.seed(s.strip()) for s in text.split(",") if s.strip()]
+    except argparse.ArgumentTypeError as e:
+        raise InputError(f"--seeds takes integers like 0,1,2: {e}") from None
+    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
+        raise InputError(f"--seeds must list distinct seeds, e.g. 0,1,2; got {text!r}")
+    return seeds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return guarded(
         "landscape compute", lambda: _main(build_parser().parse_args(argv)), kept=RESUMABLE
@@ -127,9 +151,23 @@ def _main(args: argparse.Namespace) -> int:
         raise InputError(f"--out must end in .h5 or .hdf5; got {args.out!r}")
     # --overwrite replaces a surface, never one of the command's inputs.
     inputs = [resolve_checkpoint(c) for c in (config.ckpt, config.ckpt2, config.ckpt3) if c]
-    check_output(
-        args.out, SURFACE_FORMAT, overwrite=args.overwrite, inputs=[*inputs, config.directions]
-    )
+    seeds = _seeds(args.seeds) if args.seeds else None
+    outs = seed_paths(args.out, seeds) if seeds else [Path(args.out)]
+    for out in outs:
+        check_output(
+            out, SURFACE_FORMAT, overwrite=args.overwrite, inputs=[*inputs, config.directions]
+        )
+    if seeds:
+        if distributed.launched():
+            raise InputError("--seeds runs in one process; under torchrun give one --seed per run")
+        if config.directions or config.ckpt2:
+            raise InputError("--seeds draws random directions; drop --directions / --ckpt2")
+        surfaces = run_seeds(
+            config, seeds, args.out, overwrite=args.overwrite, progress=not args.quiet
+        )
+        for out, surface in zip(outs, surfaces, strict=True):
+            print(f"wrote {out}: {int(surface.computed.sum())}/{surface.computed.size} points")
+        return 0
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         surface = run(

@@ -13,6 +13,12 @@ import sys
 from collections.abc import Sequence
 
 from landscape.analysis.metrics import metrics_table, surface_metrics
+from landscape.analysis.uncertainty import (
+    Interval,
+    comparison_lines,
+    intervals_table,
+    measure,
+)
 from landscape.cli import options
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
@@ -42,8 +48,25 @@ def _parser() -> ArgumentParser:
         help="the basin ends where the loss exceeds center + DELTA",
     )
     p.add_argument("--rays", type=int, default=32, help="rays for basin and sharpness (2-D)")
+    p.add_argument(
+        "--resamples",
+        type=options.positive_int,
+        default=200,
+        help="bootstrap resamples of the samples, for files with per-sample losses",
+    )
+    p.add_argument(
+        "--no-intervals", action="store_true", help="the table only (no intervals, no comparison)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def _interval(i: Interval) -> dict[str, float | None]:
+    return {"value": _finite(i.value), "low": _finite(i.low), "high": _finite(i.high)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,19 +88,52 @@ def _run(args: argparse.Namespace) -> int:
             basin_delta=args.basin_delta,
             n_rays=args.rays,
         )
-        rows.append((path, surface.label, metrics))
+        rows.append((path, surface, metrics))
+    measurements = []
+    if not args.no_intervals and args.metric == "loss":
+        surfaces = [s for _, s, _ in rows]
+        measurements = measure(
+            surfaces,
+            split=args.split,
+            resamples=args.resamples,
+            radius=args.radius,
+            basin_delta=args.basin_delta,
+            n_rays=args.rays,
+        )
     if args.json:
-        doc = [
-            {
-                "file": str(path),
-                "label": label,
-                **{k: (v if math.isfinite(v) else None) for k, v in m.items()},
-            }
-            for path, label, m in rows
-        ]
+        doc = {
+            "surfaces": [
+                {"file": str(path), "label": s.label, **{k: _finite(v) for k, v in m.items()}}
+                for path, s, m in rows
+            ],
+            "intervals": [
+                {
+                    "label": ms.label,
+                    "files": ms.files,
+                    "method": ms.note,
+                    "metrics": {
+                        k: {
+                            "value": _finite(i.value),
+                            "low": _finite(i.low),
+                            "high": _finite(i.high),
+                        }
+                        for k, i in ms.intervals.items()
+                    },
+                }
+                for ms in measurements
+            ],
+            "comparisons": comparison_lines(measurements),
+        }
         print(json.dumps(doc, indent=1))
-    else:
-        print(metrics_table([(str(path), m) for path, _, m in rows]))
+        return 0
+    print(metrics_table([(str(path), m) for path, _, m in rows]))
+    if measurements:
+        print("\n95% intervals (seed files grouped automatically):")
+        print(intervals_table(measurements))
+        lines = comparison_lines(measurements)
+        if lines:
+            print("\ncomparisons (a difference only where the intervals do not overlap):")
+            print("\n".join(lines))
     return 0
 
 

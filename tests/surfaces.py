@@ -184,21 +184,30 @@ def assert_points_match_one_process(path: Path, cli_args: Sequence[str], limit: 
     strategy: every point evaluated alone, so no grid needs to be finished to compare).
     """
     from landscape.compute import build_parser, config_from_args
-    from landscape.io.surface_file import read_directions, read_surface
+    from landscape.io.surface_file import (
+        has_per_sample,
+        read_directions,
+        read_per_sample,
+        read_surface,
+    )
     from landscape.surface.engine import load_inputs, prepare
 
     config = config_from_args(build_parser().parse_args(list(cli_args)))
     cpu = torch.device("cpu")
     job = load_inputs(config, cpu)
     ready = prepare(job.model, job.data, job.config, device=cpu, bn_data=job.bn_data)
-    evaluator = ready.evaluator(job.config, read_directions(path))
+    per_sample = has_per_sample(path)
+    evaluator = ready.evaluator(job.config, read_directions(path), per_sample=per_sample)
     surface = read_surface(path)
     flat = np.flatnonzero(surface.computed)
     pick = flat[np.linspace(0, len(flat) - 1, min(limit, len(flat))).astype(int)]
     index = np.unravel_index(pick, surface.computed.shape)
     beta = surface.beta[index[1]] if surface.beta is not None else np.zeros(len(pick))
     values = evaluator(np.stack([surface.alpha[index[0]], beta], axis=1))
-    assert sorted(values) == sorted(surface.values)
+    stored = dict(surface.values)  # the means, accuracies and their standard errors
+    for split in surface.splits if per_sample else ():  # and every sample's loss
+        stored[f"per_sample/{split}_loss"] = read_per_sample(path, split)
+    assert sorted(values) == sorted(stored)
     for name, got in values.items():
-        np.testing.assert_array_equal(surface.values[name][index], got, err_msg=name)
+        np.testing.assert_array_equal(stored[name][index], got, err_msg=name)
     return len(flat)

@@ -21,7 +21,7 @@ from surfaces import assert_points_match_one_process
 
 from landscape.compute import main
 from landscape.core.device import resolve_device
-from landscape.io.surface_file import read_directions, read_surface
+from landscape.io.surface_file import read_directions, read_per_sample, read_surface
 from landscape.surface.distributed import launched
 from landscape.surface.grid import coarse_to_fine
 from landscape.surface.points import PendingPoints
@@ -68,6 +68,10 @@ def assert_same_surface(a: Path, b: Path) -> None:
     for name in sa.values:
         np.testing.assert_array_equal(sa.values[name], sb.values[name], err_msg=name)
     assert sa.computed.all() and sb.computed.all()
+    for split in sa.splits:  # every sample's loss too (sent by the ranks beside the means)
+        pa, pb = read_per_sample(a, split), read_per_sample(b, split)
+        assert pa is not None and pb is not None
+        np.testing.assert_array_equal(pa, pb, err_msg=f"per-sample {split}")
     assert sa.config == sb.config
     da, db = read_directions(a), read_directions(b)
     for axis in da:

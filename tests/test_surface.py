@@ -240,8 +240,10 @@ def test_file_layout_and_provenance(tmp_path, tiny_ckpt) -> None:
     )
     run(config, tmp_path / "s.h5", progress=False)
     with h5py.File(tmp_path / "s.h5", "r") as f:
-        assert f.attrs["format"] == "landscape-surface" and f.attrs["format_version"] == 1
+        assert f.attrs["format"] == "landscape-surface" and f.attrs["format_version"] == 2
         assert f["train_loss"].shape == (3, 2) and f["test_accuracy"].dtype == np.float64
+        assert f["train_loss_se"].shape == f["test_accuracy_se"].shape == (3, 2)
+        assert f["per_sample/train_loss"].shape == (3, 2, 48)  # small: kept by default
         assert f["directions/x/conv1.weight"].dtype == np.float32
         assert set(f["directions"]) == {"x", "y"}
         assert abs(f.attrs["cosine_xy"]) < 1e-6

@@ -36,7 +36,7 @@ def test_bowl_is_convex_with_one_minimum():
     # f = r^2: the loss first exceeds 1 at r = 1 on every ray; f(0.5 u) - f(0) = 0.25.
     assert m["basin_radius"] == pytest.approx(1.0, abs=0.01) and m["basin_closed"] == 1
     assert m["sharpness"] == pytest.approx(0.25, abs=0.01)
-    assert m["curvature_ratio"] == pytest.approx(1.0)  # isotropic: lambda_min = lambda_max
+    assert m["curvature_ratio_median"] == pytest.approx(1.0)  # isotropic: lambda_min = lambda_max
     assert m["computed_fraction"] == 1 and list(m) == list(METRIC_NAMES)
 
 
@@ -46,7 +46,7 @@ def test_sum_of_sines_has_many_minima_and_nonconvex_points():
     assert 0.3 < m["nonconvex_fraction"] < 1
     assert local_minima(SINES).sum() == m["local_minima"]
     # Saddles of sin(3a) + sin(3b): lambda_min < 0 and the ratio is large.
-    assert m["curvature_ratio"] > 0.5
+    assert m["curvature_ratio_median"] > 0.5
 
 
 def test_finite_difference_hessian_of_quadratic_is_exact():
@@ -90,7 +90,7 @@ def test_one_dimensional_surface():
     assert m["local_minima"] == 1 and m["nonconvex_fraction"] == 0
     assert m["basin_radius"] == pytest.approx(0.5, abs=1e-9) and m["basin_closed"] == 1
     assert m["sharpness"] == pytest.approx(1.0)
-    assert math.isnan(m["curvature_ratio"]) and math.isnan(m["min_beta"])
+    assert math.isnan(m["curvature_ratio_median"]) and math.isnan(m["min_beta"])
     assert nonconvex_fraction(a, None, np.cos(3 * a)) > 0.5
     r, closed = basin_radius(a, None, 0.1 * a**2, threshold=1.0)  # never crosses
     assert r == pytest.approx(1.0) and closed == 0
@@ -127,10 +127,17 @@ def test_cli_table_and_json(tmp_path, capsys):
     _write(sines, a, a, np.sin(6 * aa) + np.sin(6 * bb))
     assert metrics.main([str(bowl), str(sines)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and "nonconvex" in out[0]
+    assert "nonconvex" in out[0] and out[3] == ""  # the table: a header and one row per file
     assert out[1].startswith(str(bowl)) and out[2].startswith(str(sines))
+    # Neither file has per-sample losses or seed siblings: no intervals, and so no verdict
+    # other than "not distinguishable".
+    text = "\n".join(out)
+    assert text.count("no interval:") == 2
+    assert "not distinguishable at this sample size" in text and ": A <" not in text
+    assert metrics.main([str(bowl), str(sines), "--no-intervals"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 3
     assert metrics.main([str(bowl), "--json", "--radius", "0.5"]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = json.loads(capsys.readouterr().out)["surfaces"]
     assert doc[0]["local_minima"] == 1 and doc[0]["sharpness"] == pytest.approx(0.25, abs=0.02)
     assert doc[0]["min_beta"] == 0.0
 

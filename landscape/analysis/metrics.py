@@ -10,8 +10,10 @@ surface) is NaN.
   f(alpha, beta) has a negative eigenvalue (for 1-D: f'' < 0). Curvatures below
   ``1e-6`` of the largest on the grid, or below the rounding noise of float32 losses
   (``4 eps |f| / h^2``), count as zero.
-* ``curvature_ratio``: mean ``|lambda_min / lambda_max|`` of that 2x2 Hessian, the
-  surface's counterpart of Li et al. 2018, Sec. 6 (2-D only).
+* ``curvature_ratio_median``: median ``|lambda_min / lambda_max|`` of that 2x2 Hessian,
+  the surface's counterpart of Li et al. 2018, Sec. 6 (2-D only). The median, not the
+  mean: where lambda_max passes near zero the ratio explodes, and a mean is then decided
+  by a few points (a mean of 24.5 against a median near 1 was measured on resnet56).
 * ``local_minima``: interior points strictly below all their neighbours (8 in 2-D).
 * ``basin_radius``: along `n_rays` rays from the centre, the radius where f first
   exceeds ``f(0) + basin_delta``; a ray leaving the grid first counts at its exit
@@ -36,7 +38,7 @@ __all__ = [
     "METRIC_NAMES",
     "finite_difference_hessian",
     "nonconvex_fraction",
-    "curvature_ratio_mean",
+    "curvature_ratio_median",
     "local_minima",
     "interpolate",
     "ray_values",
@@ -54,7 +56,7 @@ METRIC_NAMES = (
     "min_beta",
     "local_minima",
     "nonconvex_fraction",
-    "curvature_ratio",
+    "curvature_ratio_median",
     "basin_radius",
     "basin_closed",
     "sharpness",
@@ -140,8 +142,8 @@ def nonconvex_fraction(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray
     return math.nan if curv is None else float(np.mean(curv[0] < 0))
 
 
-def curvature_ratio_mean(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray) -> float:
-    """Mean ``|lambda_min / lambda_max|`` of the 2x2 finite-difference Hessian (2-D only).
+def curvature_ratio_median(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray) -> float:
+    """Median ``|lambda_min / lambda_max|`` of the 2x2 finite-difference Hessian (2-D only).
 
     Points where lambda_max is (within rounding) zero are left out.
     """
@@ -150,7 +152,7 @@ def curvature_ratio_mean(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarr
         return math.nan
     lo, hi = curv
     keep = hi != 0
-    return float(np.abs(lo[keep] / hi[keep]).mean()) if keep.any() else math.nan
+    return float(np.median(np.abs(lo[keep] / hi[keep]))) if keep.any() else math.nan
 
 
 def local_minima(f: np.ndarray) -> np.ndarray:
@@ -360,7 +362,7 @@ def grid_metrics(
         min_beta=float(beta[idx[1]]) if beta is not None else math.nan,
         local_minima=float(local_minima(f).sum()),
         nonconvex_fraction=nonconvex_fraction(alpha, beta, f),
-        curvature_ratio=curvature_ratio_mean(alpha, beta, f),
+        curvature_ratio_median=curvature_ratio_median(alpha, beta, f),
         sharpness=sharpness(alpha, beta, f, radius=radius, n_rays=n_rays),
     )
     if math.isfinite(center):
@@ -377,7 +379,7 @@ _SHORT = {
     "min_beta": "min_b",
     "local_minima": "minima",
     "nonconvex_fraction": "nonconvex",
-    "curvature_ratio": "|lmin/lmax|",
+    "curvature_ratio_median": "med|lmin/lmax|",
     "basin_radius": "basin_r",
     "basin_closed": "closed",
     "sharpness": "sharpness",

@@ -43,6 +43,10 @@ __all__ = [
     "SURFACE_FORMAT",
     "SURFACE_VERSION",
     "STORED_METRICS",
+    "SE_METRICS",
+    "PER_SAMPLE",
+    "read_per_sample",
+    "has_per_sample",
     "StoreError",
     "Surface",
     "SurfaceWriter",
@@ -58,9 +62,12 @@ __all__ = [
 ]
 
 SURFACE_FORMAT = "landscape-surface"
-SURFACE_VERSION = 1
+SURFACE_VERSION = 2  # 2: standard errors beside the values; readers take 1 and 2
 DIRECTIONS_FORMAT = "landscape-directions"
 STORED_METRICS = ("loss", "accuracy")
+# Standard errors of the mean over the evaluated samples (format_version 2).
+SE_METRICS = ("loss_se", "accuracy_se")
+PER_SAMPLE = "per_sample"  # group of per-sample losses: /per_sample/{split}_loss (*grid, N)
 
 
 class StoreError(InputError):
@@ -131,6 +138,12 @@ class Surface:
             known = ", ".join(sorted(self.values))
             raise StoreError(f"surface {self.label!r} has no {key!r}; available: {known}")
         return self.values[key]
+
+    def standard_error(self, split: str = "train", metric: str = "loss") -> np.ndarray | None:
+        """The standard error of `metric` (loss | accuracy | error) over the evaluated
+        samples at each point; None for files without them (format version 1)."""
+        key = value_name(split, "accuracy_se" if metric == "error" else f"{metric}_se")
+        return self.values.get(key)
 
     @property
     def computed(self) -> np.ndarray:
@@ -227,7 +240,7 @@ def read_surface(path: str | os.PathLike) -> Surface:
             shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
             values = {}
             for name, obj in f.items():
-                if name in ("alpha", "beta", "directions"):
+                if name in ("alpha", "beta", "directions", PER_SAMPLE):
                     continue
                 if not isinstance(obj, h5py.Dataset):
                     raise _damaged(path, f"/{name} is a group, not an array of values")
@@ -345,10 +358,13 @@ def create_surface_file(
     provenance: Mapping[str, Any],
     extra_attrs: Mapping[str, Any] | None = None,
     values: Mapping[str, np.ndarray] | None = None,
+    per_sample: Mapping[str, int] | None = None,
 ) -> None:
     """Write a complete new surface file atomically at `path`.
 
-    Values not given in `values` start as NaN (not computed yet).
+    Values not given in `values` start as NaN (not computed yet). `per_sample` (split ->
+    number of samples) makes room for every sample's loss at every point:
+    ``/per_sample/{split}_loss``, float32, shape (*grid, N), one gzip chunk per point.
     """
     with _new_hdf5(path) as f:
         f.attrs["format"] = SURFACE_FORMAT
@@ -375,7 +391,36 @@ def create_surface_file(
             ds[...] = np.nan if values is None or name not in values else values[name]
             for dim, scale in enumerate(scales):
                 ds.dims[dim].attach_scale(scale)
+        for split, n in (per_sample or {}).items():
+            f.create_dataset(
+                f"{PER_SAMPLE}/{split}_loss",
+                shape=(*shape, n),
+                dtype=np.float32,
+                fillvalue=np.nan,
+                chunks=(*(1,) * len(shape), n),
+                compression="gzip",
+                compression_opts=4,
+                track_times=False,
+            )
         _write_directions_group(f, directions)
+
+
+def has_per_sample(path: str | os.PathLike) -> bool:
+    """Whether the surface file has room for per-sample losses."""
+    with open_readonly(path, "surface file") as f:
+        return f.get(PER_SAMPLE) is not None
+
+
+def read_per_sample(path: str | os.PathLike, split: str = "train") -> np.ndarray | None:
+    """Every sample's loss at every point, (*grid, N) float32 (NaN where not computed), or
+    None when the file was made without them (``landscape compute --per-sample``)."""
+    with open_readonly(path, "surface file") as f:
+        ds = f.get(f"{PER_SAMPLE}/{split}_loss")
+        if ds is None:
+            return None
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+            raise _damaged(Path(path), f"/{PER_SAMPLE}/{split}_loss is not an array of floats")
+        return np.asarray(ds[()])
 
 
 def _write_directions_group(
@@ -528,8 +573,14 @@ class SurfaceWriter:
             )
 
     def pending(self, names: Iterable[str]) -> np.ndarray:
-        """Mask of points where any of the value arrays `names` is still NaN."""
+        """Mask of points where any of the value arrays `names` is still NaN.
+
+        Only loss and accuracy arrays say whether a point is done (a standard error is NaN
+        for one sample), and arrays a file does not have (a version-1 file has no standard
+        errors) are skipped.
+        """
         mask = None
+        names = [n for n in names if n in self._f and n.rsplit("_", 1)[-1] in STORED_METRICS]
         for name in names:
             m = np.isnan(self._f[name][()])
             mask = m if mask is None else mask | m
@@ -544,10 +595,17 @@ class SurfaceWriter:
         a loss or accuracy that came out NaN (a diverged point) is stored as +inf:
         it counts as computed, is never recomputed, and figures mask it.
         """
-        order = sorted(values, key=lambda n: n.endswith("_loss"))
+        # Arrays the file lacks are skipped: a version-1 file resumed has no standard errors,
+        # a file made without per-sample losses has no room for them.
+        order = sorted((n for n in values if n in self._f), key=lambda n: n.endswith("_loss"))
         try:
             for name in order:
                 ds = self._f[name]
+                if name.startswith(f"{PER_SAMPLE}/"):  # (*grid, N): one row per point
+                    rows = np.asarray(values[name], dtype=np.float32)
+                    for k, point in enumerate(zip(*index, strict=True)):
+                        ds[point] = rows[k]
+                    continue
                 data = ds[()]
                 v = np.asarray(values[name], dtype=np.float64)
                 if name.rsplit("_", 1)[-1] in STORED_METRICS:

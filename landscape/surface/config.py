@@ -20,14 +20,26 @@ from landscape.surface.directions import IGNORES, NORMS
 from landscape.surface.evaluate import BN_MODES, EVAL_PRECISIONS, LOSSES, STRATEGIES
 from landscape.surface.grid import axis_text, parse_axis
 
-__all__ = ["MAX_POINTS", "RUNTIME_FIELDS", "SurfaceConfig"]
+__all__ = [
+    "MAX_POINTS",
+    "PER_SAMPLE_AUTO_BYTES",
+    "PER_SAMPLE_MODES",
+    "RUNTIME_FIELDS",
+    "SurfaceConfig",
+]
 
 # Each value array of a surface file is then at most 80 MB; a 51x51 grid is 2,601 points.
 MAX_POINTS = 10_000_000
 
 # Settings that change how fast a surface is computed, not its values: a resumed
 # run may use others (e.g. start on a laptop, finish on a GPU).
-RUNTIME_FIELDS = ("device", "batch_size", "chunk_size", "strategy", "label", "progress")
+# per_sample too: an existing file's layout decides whether per-sample losses are kept.
+RUNTIME_FIELDS = (
+    "device", "batch_size", "chunk_size", "strategy", "label", "progress", "per_sample",
+)  # fmt: skip
+PER_SAMPLE_MODES = ("auto", "on", "off")
+# per_sample="auto" keeps every sample's loss when they take at most this much (float32).
+PER_SAMPLE_AUTO_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,10 @@ class SurfaceConfig:
         precision: fp32 | tf32 | bf16 (GPU).
         batch_size, chunk_size, strategy, device: how fast, not what: may change on resume.
         label: the surface's name in figures (default: the model's).
+        per_sample: keep every sample's loss at every point (``/per_sample/...``), so any
+            statistic can be recomputed later (bootstrap intervals in `surface_metrics`):
+            ``auto`` when they take at most 64 MB, ``on``, ``off``. A resumed file keeps its
+            own choice.
     """
 
     ckpt: str | None = None
@@ -88,6 +104,7 @@ class SurfaceConfig:
     strategy: str = "auto"
     device: str = "auto"
     label: str | None = None
+    per_sample: str = "auto"
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -105,6 +122,7 @@ class SurfaceConfig:
             ("loss", self.loss, LOSSES),
             ("precision", self.precision, EVAL_PRECISIONS),
             ("strategy", self.strategy, STRATEGIES),
+            ("per_sample", self.per_sample, PER_SAMPLE_MODES),
         ):
             if value not in allowed:
                 raise InputError(
@@ -151,6 +169,7 @@ class SurfaceConfig:
             str: (
                 "ckpt", "model", "ckpt2", "ckpt3", "directions", "dataset", "data_root", "subset",
                 "norm", "ignore", "bn", "loss", "precision", "strategy", "device", "label",
+                "per_sample",
             ),
             bool: ("orthogonalize",),
         }  # fmt: skip

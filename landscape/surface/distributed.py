@@ -199,6 +199,13 @@ class Team:
         with contextlib.suppress(RuntimeError, KeyboardInterrupt):
             dist.recv(torch.empty(1), src=0, group=self.group, tag=_HANG_UP)
 
+    def share(self, value: T | None) -> T:
+        """Rank 0's `value` (a small picklable one) on every rank."""
+        box = [value]
+        with _link("cannot receive a setting from rank 0"):
+            dist.broadcast_object_list(box, src=0, group=self.group)
+        return box[0]
+
     def share_directions(
         self, dirs: Mapping[str, Mapping[str, Tensor]] | None
     ) -> dict[str, dict[str, Tensor]]:
@@ -225,7 +232,7 @@ class Team:
 
     @contextmanager
     def serve(
-        self, points: PendingPoints, write: WriteFn, *, value_names: list[str]
+        self, points: PendingPoints, write: WriteFn, *, widths: Mapping[str, int]
     ) -> Iterator[None]:
         """Rank 0: answer the workers from threads (one each) while this thread computes too.
 
@@ -234,7 +241,7 @@ class Team:
         """
         stop = _Stop()
         coordinators = [
-            _Coordinator(self, src, points, write, value_names, stop)
+            _Coordinator(self, src, points, write, dict(widths), stop)
             for src in range(1, self.world_size)
         ]
         for coordinator in coordinators:
@@ -256,7 +263,7 @@ class Team:
 
     def work(self, evaluator: Evaluator) -> None:
         """A worker: ask rank 0 for chunks, evaluate them, send the values back."""
-        names = evaluator.value_names()
+        names = list(evaluator.value_widths())
         sizes: deque[int] = deque()  # requested sizes of the chunks not yet received
         received = 0
 
@@ -271,7 +278,8 @@ class Team:
             with _link(f"rank {self.rank} lost contact with rank 0"):
                 dist.send(header, dst=0, group=self.group, tag=_REPORT)
                 if n:
-                    payload = np.concatenate([flat, *(values[k] for k in names)], dtype=np.float64)
+                    parts = [np.asarray(values[k]).reshape(-1) for k in names]
+                    payload = np.concatenate([flat, *parts], dtype=np.float64)
                     dist.send(torch.from_numpy(payload), dst=0, group=self.group, tag=_RESULTS)
             sizes.extend([size] * want)
 
@@ -341,12 +349,12 @@ class _Coordinator(threading.Thread):
         src: int,
         points: PendingPoints,
         write: WriteFn,
-        value_names: list[str],
+        widths: dict[str, int],
         stop: _Stop,
     ) -> None:
         super().__init__(name=f"landscape-coordinator-{src}", daemon=True)
         self.team, self.src, self.points, self.write = team, src, points, write
-        self.names, self.stop = value_names, stop
+        self.widths, self.stop = widths, stop  # numbers per point of each value
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -357,7 +365,7 @@ class _Coordinator(threading.Thread):
             self.stop.stop(self.points)  # the other workers are told to stop
 
     def _serve(self) -> None:
-        group, v, src = self.team.group, len(self.names), self.src
+        group, v, src = self.team.group, sum(self.widths.values()), self.src
         in_hand = 0  # chunks given out, values not back yet
         sent: deque[tuple[int, Any, Tensor]] = deque()
         count = 0  # answers sent
@@ -368,12 +376,16 @@ class _Coordinator(threading.Thread):
                 dist.recv(header, src=src, group=group, tag=_REPORT)
             received, want, size, n = header.tolist()
             if n:
-                payload = torch.empty(n * (1 + v), dtype=torch.float64)  # flat (n,), (v, n)
+                payload = torch.empty(n * (1 + v), dtype=torch.float64)  # flat, then by name
                 with _link(lost):
                     dist.recv(payload, src=src, group=group, tag=_RESULTS)
-                values = payload[n:].numpy().reshape(v, n)
                 flat = payload[:n].numpy().astype(np.int64)
-                self.write(flat, dict(zip(self.names, values, strict=True)))
+                values, start = {}, n
+                for name, width in self.widths.items():
+                    part = payload[start : start + n * width].numpy()
+                    values[name] = part.reshape(n, width) if width > 1 else part
+                    start += n * width
+                self.write(flat, values)
                 in_hand -= 1
             with _link(lost):
                 while sent and sent[0][0] < received:  # delivered: free the buffers

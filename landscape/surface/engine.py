@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +52,7 @@ from landscape.data import (
     take_subset,
 )
 from landscape.io.surface_file import (
+    SE_METRICS,
     STORED_METRICS,
     StoreError,
     Surface,
@@ -59,6 +60,7 @@ from landscape.io.surface_file import (
     create_surface_file,
     directions_sha256,
     has_directions,
+    has_per_sample,
     read_directions,
     read_surface,
     replacing,
@@ -66,7 +68,7 @@ from landscape.io.surface_file import (
     value_name,
 )
 from landscape.surface import distributed
-from landscape.surface.config import SurfaceConfig
+from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
 from landscape.surface.directions import (
     check_direction,
     cosine,
@@ -82,7 +84,15 @@ from landscape.surface.evaluate import (
 from landscape.surface.grid import parse_axis
 from landscape.surface.points import PendingPoints, WriteFn
 
-__all__ = ["compute_surface", "load_inputs", "run", "state_of", "surface_directions"]
+__all__ = [
+    "compute_surface",
+    "load_inputs",
+    "run",
+    "run_seeds",
+    "seed_paths",
+    "state_of",
+    "surface_directions",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +139,38 @@ def run(
     return surface
 
 
+def seed_paths(out: str | os.PathLike, seeds: Sequence[int]) -> list[Path]:
+    """``OUT_seed{N}.h5`` for each seed: the files of `run_seeds`."""
+    out = Path(out)
+    return [out.with_name(f"{out.stem}_seed{s}{out.suffix}") for s in seeds]
+
+
+def run_seeds(
+    config: SurfaceConfig,
+    seeds: Sequence[int],
+    out: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> list[Surface]:
+    """One surface per direction seed, each its own file (`seed_paths`), the checkpoint
+    and data loaded once. Rerunning resumes every file; finished ones are kept as they are."""
+    job = load_inputs(config)
+    return [
+        compute_surface(
+            job.model,
+            job.data,
+            dataclasses.replace(job.config, seed=int(seed)),
+            out=path,
+            provenance=job.provenance,
+            bn_data=job.bn_data,
+            overwrite=overwrite,
+            progress=progress,
+        )
+        for seed, path in zip(seeds, seed_paths(out, seeds), strict=True)
+    ]
+
+
 def _run_ranked(
     team: distributed.Team, config: SurfaceConfig, out: Path, *, overwrite: bool, progress: bool
 ) -> Surface | None:
@@ -140,20 +182,22 @@ def _run_ranked(
     )
     with contextlib.ExitStack() as stack:
 
-        def open_file() -> tuple[dict[str, dict[str, Tensor]], Surface, SurfaceWriter]:
+        def open_file() -> tuple[dict[str, dict[str, Tensor]], Surface, SurfaceWriter, bool]:
             dirs = open_surface(
                 out, job.config, ready, provenance=job.provenance, overwrite=overwrite
             )
             surface = read_surface(out)
-            return dirs, surface, stack.enter_context(SurfaceWriter(out))
+            per_sample = has_per_sample(out)  # read before the writer holds the file
+            return dirs, surface, stack.enter_context(SurfaceWriter(out)), per_sample
 
         opened = team.agree(open_file if lead else None)
         dirs = team.share_directions(opened[0] if lead else None)
-        evaluator = team.agree(lambda: ready.evaluator(job.config, dirs))
+        per_sample = team.share(opened[3] if lead else None)
+        evaluator = team.agree(lambda: ready.evaluator(job.config, dirs, per_sample=per_sample))
         if not lead:
             team.work(evaluator)
             return None
-        _, surface, writer = opened
+        _, surface, writer, _ = opened
         log.info("%s: %d ranks share the pending points", out, team.world_size)
         fill_surface(
             writer,
@@ -161,7 +205,7 @@ def _run_ranked(
             surface.alpha,
             surface.beta,
             progress=progress,
-            helpers=functools.partial(team.serve, value_names=evaluator.value_names()),
+            helpers=functools.partial(team.serve, widths=evaluator.value_widths()),
         )
     return read_surface(out)
 
@@ -259,7 +303,7 @@ def compute_surface(
     dirs = open_surface(
         out, config, job, provenance=prov, directions=directions, overwrite=overwrite
     )
-    evaluator = job.evaluator(config, dirs)
+    evaluator = job.evaluator(config, dirs, per_sample=has_per_sample(out))
     surface = read_surface(out)
     with SurfaceWriter(out) as writer:
         fill_surface(writer, evaluator, surface.alpha, surface.beta, progress=progress)
@@ -277,9 +321,14 @@ class Prepared:
     device: torch.device
 
     def evaluator(
-        self, config: SurfaceConfig, dirs: Mapping[str, Mapping[str, Tensor]]
+        self,
+        config: SurfaceConfig,
+        dirs: Mapping[str, Mapping[str, Tensor]],
+        *,
+        per_sample: bool = False,
     ) -> Evaluator:
-        """The evaluator `config` asks for, at theta* along `dirs` (see `open_surface`)."""
+        """The evaluator `config` asks for, at theta* along `dirs` (see `open_surface`);
+        `per_sample`: also every sample's loss (when the file has room for them)."""
         return make_evaluator(
             self.model,
             self.base,
@@ -293,6 +342,7 @@ class Prepared:
             precision=config.precision,
             bn=config.bn,
             bn_data=self.bn_data,
+            per_sample=per_sample,
         )
 
 
@@ -350,12 +400,20 @@ def open_surface(
         alpha = parse_axis(config.x, name="x").values()
         beta = parse_axis(config.y, name="y").values() if config.is_2d else None
         attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
+        n_points = len(alpha) * (len(beta) if beta is not None else 1)
+        n_samples = sum(len(job.splits[s].y) for s in config.split)
+        per_sample = config.per_sample == "on" or (
+            config.per_sample == "auto" and 4 * n_points * n_samples <= PER_SAMPLE_AUTO_BYTES
+        )
         with replacing(out):
             create_surface_file(
                 out,
                 alpha=alpha,
                 beta=beta,
-                value_names=[value_name(s, m) for s in config.split for m in STORED_METRICS],
+                value_names=[
+                    value_name(s, m) for s in config.split for m in (*STORED_METRICS, *SE_METRICS)
+                ],
+                per_sample={s: len(job.splits[s].y) for s in config.split} if per_sample else None,
                 directions=dirs,
                 config=config.to_json(),
                 provenance=provenance,

@@ -44,6 +44,8 @@ __all__ = [
     "make_evaluator",
     "perturbed_state",
     "evaluate_state",
+    "point_statistics",
+    "sample_losses",
     "is_out_of_memory",
 ]
 
@@ -87,8 +89,8 @@ def perturbed_state(
     return out
 
 
-def _loss_sum(logits: Tensor, y: Tensor, loss: str) -> Tensor:
-    """Sum over samples of the per-sample loss, in float64. logits: (..., B, C)."""
+def _sample_losses(logits: Tensor, y: Tensor, loss: str) -> Tensor:
+    """Per-sample losses in float64. logits: (..., B, C); returns (..., B)."""
     logits = logits.float()
     if loss == "ce":
         per = F.cross_entropy(
@@ -97,7 +99,37 @@ def _loss_sum(logits: Tensor, y: Tensor, loss: str) -> Tensor:
     else:  # mse: logits against one-hot targets, averaged over classes (as nn.MSELoss)
         target = F.one_hot(y, logits.shape[-1]).to(logits.dtype).expand_as(logits)
         per = ((logits - target) ** 2).mean(-1).flatten()
-    return per.view(logits.shape[:-1]).double().sum(-1)
+    return per.view(logits.shape[:-1]).double()
+
+
+def point_statistics(
+    split: str, losses: Tensor, correct: Tensor, *, per_sample: bool = False
+) -> dict[str, np.ndarray]:
+    """The stored values of K points from their per-sample losses and hits, (K, N) each.
+
+    The mean loss and accuracy over the N samples, and their standard errors: the sample
+    standard deviation (ddof 1) over sqrt(N), i.e. ``sqrt(p (1 - p) / (N - 1))`` for the
+    accuracy; NaN for N = 1. With `per_sample`, the losses themselves as
+    ``per_sample/{split}_loss`` (K, N) float32.
+    """
+    n = losses.shape[-1]
+    losses, hits = losses.double(), correct.double()
+    mean, acc = losses.mean(-1), hits.mean(-1)
+    if n > 1:
+        loss_se = losses.std(-1, correction=1) / math.sqrt(n)
+        acc_se = (acc * (1 - acc) / (n - 1)).clamp(min=0).sqrt()
+    else:
+        loss_se = acc_se = torch.full_like(mean, math.nan)
+    out = {
+        f"{split}_loss": mean,
+        f"{split}_accuracy": acc,
+        f"{split}_loss_se": loss_se,
+        f"{split}_accuracy_se": acc_se,
+    }
+    out = {k: v.cpu().numpy() for k, v in out.items()}
+    if per_sample:
+        out[f"per_sample/{split}_loss"] = losses.float().cpu().numpy()
+    return out
 
 
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
@@ -105,17 +137,24 @@ def _batches(n: int, batch_size: int) -> Iterator[slice]:
         yield slice(start, min(n, start + batch_size))
 
 
+def sample_losses(
+    forward: Callable[[Tensor], Tensor], data: EvalData, *, batch_size: int, loss: str = "ce"
+) -> tuple[Tensor, Tensor]:
+    """Per-sample losses (N,) float64 and hits (N,) bool of `forward` over `data`."""
+    losses, hits = [], []
+    for s in _batches(len(data.y), batch_size):
+        logits = forward(data.x[s])  # (B, C)
+        losses.append(_sample_losses(logits, data.y[s], loss))
+        hits.append(logits.argmax(-1) == data.y[s])
+    return torch.cat(losses), torch.cat(hits)
+
+
 def evaluate_state(
     forward: Callable[[Tensor], Tensor], data: EvalData, *, batch_size: int, loss: str = "ce"
 ) -> tuple[float, float]:
     """(mean loss, accuracy) of `forward` over `data`; the mean is exact (sample-weighted)."""
-    total, correct = 0.0, 0
-    for s in _batches(len(data.y), batch_size):
-        logits = forward(data.x[s])  # (B, C)
-        total += float(_loss_sum(logits, data.y[s], loss))
-        correct += int((logits.argmax(-1) == data.y[s]).sum())
-    n = len(data.y)
-    return total / n, correct / n
+    losses, hits = sample_losses(forward, data, batch_size=batch_size, loss=loss)
+    return float(losses.mean()), float(hits.double().mean())
 
 
 def _to_channels_last(t: Tensor) -> Tensor:
@@ -171,6 +210,7 @@ class Evaluator:
         batch_size: samples per forward pass.
         loss: ``ce`` or ``mse``.
         precision: one of `EVAL_PRECISIONS`.
+        per_sample: also return every sample's loss (``per_sample/{split}_loss``).
     """
 
     name = "base"
@@ -187,6 +227,7 @@ class Evaluator:
         loss: str = "ce",
         precision: str = "fp32",
         channels_last: bool = False,
+        per_sample: bool = False,
     ) -> None:
         if loss not in LOSSES:
             raise InputError(f"loss must be one of {LOSSES}, got {loss!r}", arg="loss")
@@ -202,11 +243,22 @@ class Evaluator:
         self.batch_size = int(batch_size)
         self.loss = loss
         self.precision = precision
+        self.per_sample = per_sample
         self.device = next(iter(self.base.values())).device
         self.chunk_size = 1
 
     def value_names(self) -> list[str]:
-        return [f"{s}_{m}" for s in self.splits for m in ("loss", "accuracy")]
+        """The grid arrays each point fills: loss and accuracy, and their standard errors."""
+        return [
+            f"{s}_{m}" for s in self.splits for m in ("loss", "accuracy", "loss_se", "accuracy_se")
+        ]
+
+    def value_widths(self) -> dict[str, int]:
+        """Numbers per point of every value returned: 1, or N for per-sample losses."""
+        widths = dict.fromkeys(self.value_names(), 1)
+        if self.per_sample:
+            widths |= {f"per_sample/{s}_loss": len(d.y) for s, d in self.splits.items()}
+        return widths
 
     def __call__(self, coords: np.ndarray) -> dict[str, np.ndarray]:
         """Values at each of the K points ``coords`` (K, 2): name -> (K,) float64."""
@@ -215,15 +267,19 @@ class Evaluator:
             return self._evaluate_chunk(coords)
 
     def _evaluate_chunk(self, coords: np.ndarray) -> dict[str, np.ndarray]:
-        out = {name: np.empty(len(coords)) for name in self.value_names()}
-        for k, (a, b) in enumerate(coords):
+        per_point = []
+        for a, b in coords:
             forward = self._point_forward(float(a), float(b))
+            values = {}
             for split, data in self.splits.items():
-                loss, acc = evaluate_state(
+                losses, hits = sample_losses(
                     forward, data, batch_size=self.batch_size, loss=self.loss
                 )
-                out[f"{split}_loss"][k], out[f"{split}_accuracy"][k] = loss, acc
-        return out
+                values |= point_statistics(
+                    split, losses[None], hits[None], per_sample=self.per_sample
+                )
+            per_point.append(values)
+        return {k: np.concatenate([v[k] for v in per_point]) for k in per_point[0]}
 
     def _point_forward(self, alpha: float, beta: float) -> Callable[[Tensor], Tensor]:
         raise NotImplementedError
@@ -399,15 +455,14 @@ class VmapEvaluator(Evaluator):
         batched = vmap(one, in_dims=(0, None))
         out = {}
         for split, data in self.splits.items():
-            total = torch.zeros(k, dtype=torch.float64, device=self.device)
-            correct = torch.zeros(k, dtype=torch.int64, device=self.device)
+            losses, hits = [], []
             for s in _batches(len(data.y), self.batch_size):
                 logits = batched(stacked, data.x[s])  # (K, B, C)
-                total += _loss_sum(logits, data.y[s], self.loss)
-                correct += (logits.argmax(-1) == data.y[s]).sum(-1)
-            n = len(data.y)
-            out[f"{split}_loss"] = (total / n).cpu().numpy()
-            out[f"{split}_accuracy"] = (correct.double() / n).cpu().numpy()
+                losses.append(_sample_losses(logits, data.y[s], self.loss))
+                hits.append(logits.argmax(-1) == data.y[s])
+            out |= point_statistics(
+                split, torch.cat(losses, -1), torch.cat(hits, -1), per_sample=self.per_sample
+            )
         return out
 
 
@@ -426,6 +481,7 @@ def make_evaluator(
     bn: str = "eval",
     bn_data: EvalData | None = None,
     channels_last: bool | None = None,
+    per_sample: bool = False,
 ) -> Evaluator:
     """The fastest evaluator for the device of `base` (or the one `strategy` names).
 
@@ -454,7 +510,11 @@ def make_evaluator(
         # vmap has no channels-last batching rule for adaptive pooling (slow fallback).
         channels_last = device.type == "cpu" and strategy != "vmap"
     common = dict(
-        batch_size=batch_size, loss=loss, precision=precision, channels_last=channels_last
+        batch_size=batch_size,
+        loss=loss,
+        precision=precision,
+        channels_last=channels_last,
+        per_sample=per_sample,
     )
     if strategy == "folded":
         folded = _fold_batchnorm(copy.deepcopy(model).eval())

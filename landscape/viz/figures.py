@@ -467,13 +467,22 @@ def plot_curve(
     log: bool = False,
     **kwargs,
 ) -> Line2D:
-    """One 1-D surface as a line over alpha (NaN points left out); returns the Line2D."""
+    """One 1-D surface as a line over alpha (NaN points left out); returns the Line2D.
+
+    Where the file stores standard errors (format version 2), a band of +- 1.96 SE (95%
+    over the evaluated samples) is drawn around the line in its colour.
+    """
     if surface.is_2d:
         raise InputError(f"surface {surface.label!r} is 2-D; use plot_contour and friends")
     y = surface_values(surface, split, metric)
     style = {"label": escape_text(f"{surface.label} {split} {metric}")}
     style.update(kwargs)
     (line,) = ax.plot(surface.alpha, y, **style)
+    se = surface.standard_error(split, metric)
+    if se is not None:
+        ax.fill_between(
+            surface.alpha, y - 1.96 * se, y + 1.96 * se, color=line.get_color(), alpha=0.2, lw=0
+        )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(r"$\alpha$")

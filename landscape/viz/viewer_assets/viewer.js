@@ -32,10 +32,14 @@
   }
   // Hover: alpha, beta and every stored value at the point (built once per surface).
   S.forEach(function (s) {
-    var keys = Object.keys(s.values).sort();
+    // A value's standard error over the samples (format version 2) is shown beside it.
+    var keys = Object.keys(s.values).sort().filter(function (k) { return !/_se$/.test(k); });
     function text(a, b, get) {
       var t = "α = " + a.toPrecision(4) + (b === null ? "" : "<br>β = " + b.toPrecision(4));
-      keys.forEach(function (k) { t += "<br>" + esc(k.replace("_", " ")) + " = " + fmt(get(k)); });
+      keys.forEach(function (k) {
+        t += "<br>" + esc(k.replace("_", " ")) + " = " + fmt(get(k));
+        if (s.values[k + "_se"] !== undefined) { t += " ± " + fmt(get(k + "_se")); }
+      });
       return t;
     }
     s.hover = s.beta === null
