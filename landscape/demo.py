@@ -1,11 +1,13 @@
 """``make demo``: skip vs no-skip, end to end, on the embedded CIFAR-10 subset.
 
-Computes 2-D and 1-D filter-normalized surfaces of the shipped residual and plain
-networks (``pretrained:resnet20``, ``pretrained:plain20``), then writes into one
-folder: the side-by-side contour and 3-D comparisons on a shared scale, the 1-D
-slices, the surface metrics table and the interactive viewer page. The grid and
-sample count are small on a CPU (minutes on 2 cores) and larger on a GPU.
-Interrupting and running again resumes.
+Computes 2-D and 1-D filter-normalized surfaces of the shipped 56-layer residual and
+plain networks (``pretrained:resnet56``, ``pretrained:plain56``: the depth where Li et
+al. 2018 see the difference; ``--depth 20`` for the 20-layer pair, which is alike), then
+writes into one folder: the side-by-side contour and 3-D comparisons on a shared scale,
+the 1-D slices, the metrics with 95% intervals and a verdict per metric, and the
+interactive viewer page. On a CPU the grid and sample count fit a few minutes on 2
+cores (15x15 points on 200 images); on a GPU they are larger. Interrupting and running
+again resumes.
 """
 
 from __future__ import annotations
@@ -37,10 +39,17 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--out", default="demo_out", help="output folder (demo_out)")
     p.add_argument(
+        "--depth",
+        type=int,
+        choices=(20, 56),
+        default=56,
+        help="the shipped pair to compare: resnet56 vs plain56, or resnet20 vs plain20",
+    )
+    p.add_argument(
         "--ckpt",
         nargs="+",
-        default=["pretrained:resnet20", "pretrained:plain20"],
-        help="checkpoints to compare (the shipped resnet20 and plain20)",
+        default=None,
+        help="checkpoints to compare instead of the shipped pair",
     )
     p.add_argument("--dataset", default=DEFAULT_DATASET, help="data (the embedded subset)")
     p.add_argument(
@@ -53,7 +62,7 @@ def build_parser() -> ArgumentParser:
         "--samples",
         type=int,
         default=None,
-        help="training images evaluated (500 on CPU, all 5,000 on GPU)",
+        help="training images evaluated (200 on CPU, all 5,000 on GPU)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -72,10 +81,16 @@ def _run(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 1:
         raise InputError(f"--samples must be a positive integer; got {args.samples}")
     grid = args.grid if args.grid is not None else (25 if gpu else 15)
-    samples = args.samples if args.samples is not None else (None if gpu else 500)
+    samples = args.samples if args.samples is not None else (None if gpu else 200)
+    ckpts = args.ckpt or [f"pretrained:resnet{args.depth}", f"pretrained:plain{args.depth}"]
+    print(
+        f"demo: {' vs '.join(_stem(c) for c in ckpts)} on {samples or 'all'} {args.dataset} "
+        f"training images, {grid}x{grid} grid ({'GPU' if gpu else 'CPU'} defaults; "
+        "--grid/--samples change them)"
+    )
     make_parent(out / "view.html")
     files_2d, files_1d, rows = [], [], []
-    for ckpt in args.ckpt:
+    for ckpt in ckpts:
         common = dict(ckpt=ckpt, dataset=args.dataset, samples=samples, device=args.device)
         print(f"[{_stem(ckpt)}] 2-D surface, {grid}x{grid} points, filter-normalized directions")
         surface = run(
@@ -98,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     # The demo owns its folder: its figures and page replace earlier ones.
     for name, options in {
         "compare_contour.png": dict(kind="contour", log=True),
+        # Li et al. 2018's level set (0.1 to 10 in steps of 0.5), to set beside their Fig. 5.
+        "compare_contour_li2018.png": dict(kind="contour", levels="li2018"),
         "compare_3d.png": dict(kind="surface"),
         "compare_filled.png": dict(kind="contourf"),
     }.items():

@@ -66,7 +66,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--vmax", type=options.finite_float, help="highest value (3-D: higher values are clipped)"
     )
-    p.add_argument("--levels", help="number of contour levels (e.g. 20) or the levels (0.5,1,2)")
+    p.add_argument(
+        "--levels",
+        help="number of contour levels (e.g. 20), the levels (0.5,1,2), or li2018 "
+        "(Li et al.'s 0.1 to 10 in steps of 0.5)",
+    )
     p.add_argument("--no-optimum", action="store_true", help="do not mark theta* at (0, 0)")
     p.add_argument("--title", help="figure title (default: none for one file)")
     p.add_argument(
@@ -87,13 +91,16 @@ def build_parser() -> ArgumentParser:
 def _parse_levels(text: str | None) -> int | list[float] | None:
     if text is None:
         return None
+    if text in figures.LEVEL_PRESETS:
+        return text
     try:
         if "," not in text:
             return int(text)
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise InputError(
-            f"--levels takes a count or comma-separated values, got {text!r}; e.g. --levels 20"
+            f"--levels takes a count, comma-separated values or "
+            f"{', '.join(figures.LEVEL_PRESETS)}, got {text!r}; e.g. --levels 20"
         ) from None
 
 

@@ -199,3 +199,29 @@ def test_cli_bad_input_is_one_line_and_exit_2(files, tmp_path, capsys, argv, mes
     assert plot.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_default_levels_put_several_lines_inside_the_basin():
+    """A surface spanning three decades: linear levels would leave the basin around the
+    minimum empty; the default puts at least four levels below the median value."""
+    a = np.linspace(-1, 1, 31)
+    aa, bb = np.meshgrid(a, a, indexing="ij")
+    for f in (0.01 + 5 * (aa**2 + bb**2), 0.01 * 10 ** (3 * np.sqrt((aa**2 + bb**2) / 2))):
+        assert f.max() / f.min() >= 999
+        scale = figures.resolve_scale([f])
+        assert (scale.levels < np.median(f)).sum() >= 4, scale.levels
+
+
+def test_li2018_levels_preset():
+    f = np.linspace(0.05, 12, 50).reshape(5, 10)
+    scale = figures.resolve_scale([f], levels="li2018")
+    np.testing.assert_allclose(scale.levels, np.arange(0.1, 10, 0.5))
+    assert not scale.log
+    with pytest.raises(ValueError, match="li2018"):
+        figures.resolve_scale([f], levels="li2019")
+
+
+def test_cli_levels_preset(files, tmp_path):
+    out = tmp_path / "li.png"
+    assert plot.main([str(files["bowl"]), "--levels", "li2018", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0

@@ -60,6 +60,9 @@ MAX_LEVELS = 500
 KINDS = ("contour", "contourf", "heatmap", "surface")
 CMAP = "viridis"
 _DEFAULT_LEVELS = 15
+# Named level sets: "li2018" is Li et al. 2018's contour levels (0.1 to 10 in steps of 0.5,
+# their plot_2D.py defaults), for figures to set beside theirs.
+LEVEL_PRESETS = {"li2018": tuple(np.round(np.arange(0.1, 10.0, 0.5), 10))}
 # Auto log scale when half the computed points sit in the lowest 5 % of the linear range:
 # linear levels would then all crowd around the peaks (the chaotic no-skip surfaces).
 _SKEW_FRACTION = 0.05
@@ -142,9 +145,11 @@ def resolve_scale(
         vmin, vmax: the colour range; default the smallest and largest computed value.
         levels: None for round-numbered levels in [vmin, vmax] (1-2-5 per decade on a log
             scale), an int for that many evenly (log: geometrically) spaced levels from
-            vmin to vmax inclusive, or the exact increasing levels.
+            vmin to vmax inclusive, the exact increasing levels, or a preset name of
+            `LEVEL_PRESETS` (``"li2018"``: Li et al.'s 0.1, 0.6, ..., 9.6).
         log: log colouring and levels; None decides from the data (log when it is positive
-            and half the points lie in the lowest 5 % of the range).
+            and either half the points lie in the lowest 5 % of the range or the values span
+            two decades or more, so that several levels fall inside the basin).
 
     Raises:
         ValueError: nothing computed yet, or an impossible range or levels.
@@ -156,9 +161,23 @@ def resolve_scale(
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         raise InputError("no computed values to plot yet; run landscape.compute on the file")
+    if isinstance(levels, str):
+        if levels not in LEVEL_PRESETS:
+            raise InputError(
+                f"levels must be a number, a list or one of {', '.join(LEVEL_PRESETS)}; "
+                f"got {levels!r}",
+                arg="levels",
+            )
+        levels, log = list(LEVEL_PRESETS[levels]), False if log is None else log
     if log is None:
         lo, hi = finite.min(), finite.max()
-        log = bool(lo > 0 and hi > lo and np.median(finite) < lo + _SKEW_FRACTION * (hi - lo))
+        # Log levels when the values are skewed or span two decades or more: linear levels
+        # would leave the basin around the minimum (where networks differ) without a line.
+        log = bool(
+            lo > 0
+            and hi > lo
+            and (np.median(finite) < lo + _SKEW_FRACTION * (hi - lo) or hi >= 100 * lo)
+        )
     if log:
         positive = finite[finite > 0]
         if positive.size == 0:

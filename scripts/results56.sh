@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The 56-layer comparison at Li et al.'s resolution (issue #18), on the shipped checkpoints
+# and the embedded training images: resumable, one heavy job at a time.
+#
+#   scripts/results56.sh            (rerun after an interruption: every file resumes)
+#
+# 1. resnet56 and plain56 at 51x51 on [-1, 1]^2, 1,000 training images, fp32, per-sample
+#    losses kept (10 MB a file): the figures and bootstrap intervals.
+# 2. three direction seeds each at 21x21 on 500 images: the spread over directions.
+# A 56-layer point on 1,000 images costs about 1.6 s on 2 CPU cores: 1. is ~70 min per
+# network there, minutes on a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+out=runs/surfaces56
+mkdir -p "$out"
+for net in resnet56 plain56; do
+  $PY -m landscape.compute --ckpt "pretrained:$net" --samples 1000 --x -1:1:51 --y -1:1:51 \
+      --per-sample on --out "$out/${net}_51x51.h5" --quiet
+done
+for net in resnet56 plain56; do
+  $PY -m landscape.compute --ckpt "pretrained:$net" --samples 500 --x -1:1:21 --y -1:1:21 \
+      --seeds 0,1,2 --out "$out/${net}_21x21.h5" --quiet
+done
+$PY -m landscape.metrics "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 > "$out/metrics_51x51.txt"
+$PY -m landscape.metrics "$out"/*_21x21_seed*.h5 > "$out/metrics_seeds.txt"
+$PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
+    --kind contour --levels li2018 --out "$out/compare_56_51x51_li2018.png"
+$PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
+    --kind surface --out "$out/compare_56_51x51_3d.png"
