@@ -18,7 +18,7 @@ from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.export import write_csv, write_vtk
-from landscape.io.legacy import load_any_surface
+from landscape.io.legacy import LEGACY_EXPORT_FORMAT, load_any_surface, write_legacy_surface
 from landscape.io.surface_file import SURFACE_FORMAT, write_without_directions
 
 PROG = "landscape export"
@@ -32,6 +32,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("file", metavar="FILE.h5", help="surface file")
     p.add_argument("--vtk", action="store_true", help="write a VTK XML structured grid (.vts)")
     p.add_argument("--csv", action="store_true", help="write a CSV table of every value")
+    p.add_argument(
+        "--legacy",
+        action="store_true",
+        help="write the original loss-landscape code's layout (xcoordinates, train_loss, "
+        "train_acc in percent) for its plot_2D.py / h52vtp.py",
+    )
     p.add_argument(
         "--publish",
         action="store_true",
@@ -53,23 +59,27 @@ def build_parser() -> ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
-    formats = [f for f in ("vtk", "csv", "publish") if getattr(args, f)]
+    formats = [f for f in ("vtk", "csv", "publish", "legacy") if getattr(args, f)]
     if not formats and out is not None and out.suffix.lower() in (".vts", ".csv"):
         formats = ["vtk" if out.suffix.lower() == ".vts" else "csv"]
     if not formats:
-        raise InputError("choose a format: --vtk (ParaView .vts), --csv or --publish (.h5)")
+        raise InputError(
+            "choose a format: --vtk (ParaView .vts), --csv, --publish or --legacy (.h5)"
+        )
     if out is not None and len(formats) > 1:
         raise InputError("--out names one file; export one format at a time")
-    if "publish" in formats and out is not None and out.suffix.lower() not in (".h5", ".hdf5"):
-        raise InputError(f"--publish writes HDF5: --out must end in .h5; got {str(out)!r}")
+    if {"publish", "legacy"} & set(formats) and out is not None:
+        if out.suffix.lower() not in (".h5", ".hdf5"):
+            raise InputError(f"--{formats[0]} writes HDF5: --out must end in .h5; got {str(out)!r}")
     surface = load_any_surface(args.file)
     src = Path(args.file)
     dests = {
         "vtk": out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts"),
         "csv": out or src.with_suffix(".csv"),
         "publish": out or src.with_name(f"{src.stem}_published.h5"),
+        "legacy": out or src.with_name(f"{src.stem}_loss_landscape.h5"),
     }
-    kinds = {"vtk": "vtk", "csv": "csv", "publish": SURFACE_FORMAT}
+    kinds = {"vtk": "vtk", "csv": "csv", "publish": SURFACE_FORMAT, "legacy": LEGACY_EXPORT_FORMAT}
     for fmt in formats:  # every output checked before anything is written
         check_output(dests[fmt], kinds[fmt], overwrite=args.overwrite, inputs=[src])
     for fmt in formats:
@@ -78,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
             dest = write_vtk(surface, dests[fmt], **opts)
         elif fmt == "csv":
             dest = write_csv(surface, dests[fmt])
+        elif fmt == "legacy":
+            dest = write_legacy_surface(surface, dests[fmt])
         else:
             dest = write_without_directions(src, dests[fmt])
         print(dest)

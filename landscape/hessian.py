@@ -47,6 +47,7 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output, provenance, write_json
+from landscape.core.losses import LOSSES
 from landscape.data import (
     DEFAULT_DATASET,
 )
@@ -107,6 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=WRT,
         help="parameters the Hessian is over: weights (conv and linear, as --ignore biasbn; "
         "default) or all",
+    )
+    h.add_argument(
+        "--loss",
+        choices=LOSSES,
+        default=None,
+        help="the loss whose Hessian is taken: ce, mse (logits) or mse-softmax (the original "
+        "code's mse); default ce, or the surface's with --surface",
     )
     h.add_argument("--top-k", type=int, default=None, metavar="K", help="eigenvalues (3)")
     h.add_argument(
@@ -230,6 +238,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             wrt=args.wrt,
             batch_size=args.batch_size,
             seed=args.seed,
+            loss=args.loss or "ce",
             device=device,
             progress=not args.quiet,
         )
@@ -250,7 +259,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         "trace_samples": trace_samples,
         "seed": args.seed,
         "batch_size": args.batch_size,
-        "loss": "ce",
+        "loss": args.loss or "ce",
     }
     doc = {
         "format": RESULT_FORMAT,
@@ -367,6 +376,7 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             subset=args.subset,
             data_seed=args.data_seed,
             wrt=args.wrt,
+            loss=args.loss,
             iters=iters,
             tol=tol,
             seed=args.seed,

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from .atomic import atomic_path
+from .original import from_original_code, is_original_code, original_model
 from .registry import ModelError, create_model, is_model
 
 __all__ = [
@@ -115,6 +116,35 @@ def clean_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     return out
 
 
+def _read_safetensors(path: Path, map_location: str | torch.device) -> dict:
+    """A ``.safetensors`` file: a bare state dict (tensors only, never code)."""
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise CheckpointError(
+            f"{str(path)!r} is a .safetensors file; reading it needs the safetensors package: "
+            "pip install safetensors"
+        ) from None
+    try:
+        return load_file(str(path), device=str(map_location))
+    except Exception as e:  # noqa: BLE001 - a damaged file fails in many ways
+        raise CheckpointError(
+            f"{str(path)!r} is not a readable .safetensors file ({type(e).__name__}); "
+            "use another copy"
+        ) from e
+
+
+def _strip_lightning_prefix(obj: dict, state_dict: dict) -> dict:
+    """A PyTorch Lightning checkpoint keeps the network as an attribute of its module
+    (``self.model = ...``): every key starts with that attribute's name. Strip it."""
+    if "pytorch-lightning_version" not in obj or not state_dict:
+        return state_dict
+    heads = {k.split(".", 1)[0] for k in state_dict}
+    if len(heads) != 1 or not all("." in k for k in state_dict):
+        return state_dict
+    return {k.split(".", 1)[1]: v for k, v in state_dict.items()}
+
+
 def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict:
     """Load the raw checkpoint dict (or bare state_dict) safely, with clear errors."""
     path = Path(path)
@@ -127,6 +157,8 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
             f"checkpoint {str(path)!r} is empty (0 bytes), e.g. cut off by a full disk; "
             "use another copy of it"
         )
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path, map_location)
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -183,6 +215,13 @@ def load_state_dict_strict(
             + "; check --model and --model-kwargs"
         )
     model.load_state_dict(state_dict, strict=True)
+
+
+def _original_accuracy(obj: dict) -> dict[str, Any]:
+    """The original code's ``acc`` (test accuracy in percent) as our ``test_accuracy``."""
+    acc = obj.get("acc")
+    ok = isinstance(acc, int | float | torch.Tensor) and not isinstance(acc, bool)
+    return {"test_accuracy": float(acc) / 100} if ok and "format" not in obj else {}
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -247,11 +286,20 @@ def load_checkpoint(
     elif _is_bare_state_dict(obj) or isinstance(obj.get("state_dict"), dict):
         # A bare state_dict, or a foreign {"state_dict": ...} wrapper.
         state_dict = obj if _is_bare_state_dict(obj) else obj["state_dict"]
+        state_dict = _strip_lightning_prefix(obj, state_dict)
         name = model_name
         kwargs = dict(model_kwargs or {})
+        if is_original_code(state_dict):
+            # The original loss-landscape code's CIFAR ResNets: our networks, two names apart.
+            guess = original_model(state_dict)
+            state_dict = from_original_code(state_dict)
+            if name is None and guess is not None:
+                name, kwargs = guess[0], {**guess[1], **kwargs}
         if model is None and name is None:
+            found = ", ".join(list(state_dict)[:3])
             raise CheckpointError(
-                f"{str(path)!r} is a bare state_dict with no model name; pass --model NAME"
+                f"{str(path)!r} is a bare state_dict with no model name (it holds {found}, ...); "
+                "pass --model NAME"
             )
     else:
         raise CheckpointError(
@@ -293,7 +341,7 @@ def load_checkpoint(
         model_name=name,
         model_kwargs=kwargs,
         epoch=obj.get("epoch") if isinstance(obj.get("epoch"), int) else None,
-        metrics=_mapping(obj.get("metrics")),
+        metrics=_mapping(obj.get("metrics")) or _original_accuracy(obj),
         dataset=_mapping(obj.get("dataset")),
         raw={k: v for k, v in obj.items() if k != "state_dict"},
     )

@@ -49,7 +49,9 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def is_model(name: str) -> bool:
-    return name in _REGISTRY
+    """A name the package builds itself: registered, or a ``torchvision:``/``timm:`` model
+    (a checkpoint may name these; a ``module:function`` of a user's is never trusted)."""
+    return name in _REGISTRY or is_library_model(name)
 
 
 def import_function(spec: str, what: str) -> Callable[..., Any]:
@@ -87,10 +89,46 @@ def import_function(spec: str, what: str) -> Callable[..., Any]:
     return fn
 
 
+# Model libraries named by prefix: their models are built without downloading weights
+# (a checkpoint supplies them). Named, not imported from a path: a file may name them.
+LIBRARIES = ("torchvision", "timm")
+
+
+def _library_factory(name: str) -> Callable[..., nn.Module]:
+    """``torchvision:NAME`` or ``timm:NAME``: the library's classifier, no weights."""
+    library, _, model = name.partition(":")
+    if library == "torchvision":
+        import torchvision.models
+
+        known = torchvision.models.list_models(module=torchvision.models)
+        if model not in known:
+            raise ModelError(
+                f"torchvision has no classification model {model!r}; e.g. "
+                f"{', '.join(known[:6])}, ... (torchvision.models.list_models())"
+            )
+        return lambda **kwargs: torchvision.models.get_model(model, weights=None, **kwargs)
+    try:
+        import timm
+    except ImportError:
+        raise ModelError(
+            f"--model {name} needs the timm package, which is not installed; pip install timm"
+        ) from None
+    if not timm.is_model(model):
+        raise ModelError(f"timm has no model {model!r} (timm.list_models() lists them)")
+    return lambda **kwargs: timm.create_model(model, pretrained=False, **kwargs)
+
+
+def is_library_model(name: str) -> bool:
+    return isinstance(name, str) and name.partition(":")[0] in LIBRARIES and ":" in name
+
+
 def resolve_factory(name: str) -> Callable[..., nn.Module]:
-    """The builder for a registered `name` or a ``module.path:function`` factory."""
+    """The builder for a registered `name`, a ``torchvision:NAME`` / ``timm:NAME`` model,
+    or a ``module.path:function`` factory."""
     if name in _REGISTRY:
         return _REGISTRY[name]
+    if is_library_model(name):
+        return _library_factory(name)
     if ":" in name:
         return import_function(name, f"model {name!r}")
     known = ", ".join(list_models())

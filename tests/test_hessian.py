@@ -102,7 +102,8 @@ def test_known_quadratic_with_repeated_eigenvalues():
     x = torch.diag(d.sqrt()) * 5**0.5  # (5, 5): X^T X / 5 = diag(d)
     y = torch.zeros(5, 1, dtype=torch.float64)
     model = nn.Linear(5, 1, bias=False).double()
-    hvp = hessian.hvp_fn(model, x, y, batch_size=2, loss="mse")
+    # A regression target: the loss is a callable (the named losses take class labels).
+    hvp = hessian.hvp_fn(model, x, y, batch_size=2, loss=torch.nn.functional.mse_loss)
     params = _template(model)
     vals, _ = hessian.top_eigenvalues(hvp, params, 3, iters=20, tol=1e-12)
     np.testing.assert_allclose(vals, [6.0, 6.0, 2.0], rtol=1e-9)

@@ -147,6 +147,7 @@ def surface_curvature_map(
     subset: str | None = None,
     data_seed: int | None = None,
     wrt: str = "weights",
+    loss: str | None = None,
     iters: int = ITERS,
     tol: float = TOL,
     seed: int = 0,
@@ -189,7 +190,14 @@ def surface_curvature_map(
             "this surface also moves BatchNorm statistics; the Hessian keeps theta*'s running "
             "statistics at every point"
         )
-    loss = cfg.get("loss", "ce")
+    stored_loss = cfg.get("loss", "ce")
+    if loss is not None and loss != stored_loss:
+        raise InputError(
+            f"the surface was computed with loss {stored_loss!r}; its curvature map is of the "
+            f"same loss - drop loss {loss}",
+            arg="loss",
+        )
+    loss = stored_loss
     if loss not in hessian.LOSSES:
         raise InputError(f"the surface's loss {loss!r} has no Hessian here ({hessian.LOSSES})")
     device = resolve_device(device)

@@ -26,7 +26,6 @@ from typing import Any
 import h5py
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
@@ -35,6 +34,7 @@ from landscape.core.checkpoints import as_model
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_path
+from landscape.core.losses import LOSSES, mean_loss
 from landscape.data import as_tensors, check_model_fits
 from landscape.io.surface_file import StoreError
 
@@ -62,18 +62,15 @@ log = logging.getLogger(__name__)
 
 Params = dict[str, Tensor]
 HVP = Callable[[Mapping[str, Tensor]], Params]
-LOSSES = ("ce", "mse")
 METHODS = ("double_backward", "forward_over_reverse")
 
 
 def _loss_fn(loss: str | Callable[[Tensor, Tensor], Tensor]) -> Callable[[Tensor, Tensor], Tensor]:
     if callable(loss):
         return loss
-    if loss == "ce":
-        return F.cross_entropy
-    if loss == "mse":
-        return F.mse_loss
-    raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
+    if loss not in LOSSES:
+        raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}", arg="loss")
+    return lambda out, y: mean_loss(out, y, loss)
 
 
 @contextlib.contextmanager

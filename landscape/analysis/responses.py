@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
 from landscape.core.checkpoints import as_model
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_write_text
+from landscape.core.losses import LOSSES, mean_loss
 from landscape.data import DataTensors, as_tensors
 
 __all__ = [
@@ -176,11 +176,15 @@ def gradient_norms(
         x, y = as_tensors(x, next(model.parameters()).device)
     if y is None:
         raise TypeError("gradient_norms needs targets: pass y, or a DataTensors as x")
-    loss_fn = (
-        {"ce": F.cross_entropy, "mse": F.mse_loss}.get(loss) if isinstance(loss, str) else loss
-    )
-    if loss_fn is None:
-        raise InputError(f"loss must be 'ce', 'mse' or a callable, got {loss!r}")
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise InputError(f"loss must be one of {LOSSES} or a callable, got {loss!r}")
+        name = loss
+
+        def loss_fn(out: Tensor, target: Tensor) -> Tensor:
+            return mean_loss(out, target, name)
+    else:
+        loss_fn = loss
     wanted = [
         f"{n}.weight" if n else "weight"
         for n, m in model.named_modules()

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
+import torch
 
+from landscape.core.files import atomic_path
 from landscape.io.surface_file import (
     SURFACE_FORMAT,
     StoreError,
@@ -35,9 +38,18 @@ from landscape.io.surface_file import (
     value_name,
 )
 
-__all__ = ["convert_legacy", "is_legacy_file", "load_any_surface", "read_legacy_surface"]
+__all__ = [
+    "convert_legacy",
+    "is_legacy_directions",
+    "is_legacy_file",
+    "load_any_surface",
+    "read_legacy_directions",
+    "read_legacy_surface",
+    "write_legacy_surface",
+]
 
 LEGACY_SOURCE = "tomgoldstein/loss-landscape"
+LEGACY_EXPORT_FORMAT = "landscape-legacy-export"
 # The original names its values {split}_loss and {split}_acc (train / test).
 _VALUE_RE = re.compile(r"^(?P<split>\w+?)_(?P<metric>loss|acc)$")
 # The original's model names (cifar10/model_loader.py), e.g. resnet56_noshort, vgg9, wrn56_2.
@@ -184,3 +196,100 @@ def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
             values=values,
         )
     return dst
+
+
+def is_legacy_directions(path: str | os.PathLike) -> bool:
+    """Whether `path` is a direction file of the original code (``xdirection`` group)."""
+    try:
+        with open_readonly(path, "directions file") as f:
+            return isinstance(f.get("xdirection"), h5py.Group)
+    except StoreError:
+        return False
+
+
+def read_legacy_directions(
+    path: str | os.PathLike,
+    parameters: Sequence[tuple[str, tuple[int, ...]]],
+    states: Sequence[tuple[str, tuple[int, ...]]] = (),
+) -> dict[str, dict[str, torch.Tensor]]:
+    """The directions of an original-code direction file, by our parameter names.
+
+    The original code (``net_plotter.py``) writes each direction as a list of tensors, the
+    datasets ``xdirection/0``, ``xdirection/1``, ... (``ydirection`` for 2-D), in the order
+    of ``net.parameters()`` (``dir_type=weights``) or of the state dict (``states``),
+    already normalized as it chose. They are matched to the network by position, each
+    shape checked; used as they are (no normalization on top).
+
+    Args:
+        parameters: the network's ``(name, shape)`` in ``named_parameters()`` order.
+        states: ``(name, shape)`` of its whole state dict, for files of ``dir_type=states``.
+    """
+    path = Path(path)
+    out: dict[str, dict[str, torch.Tensor]] = {}
+    with open_readonly(path, "directions file") as f:
+        for axis, group_name in (("x", "xdirection"), ("y", "ydirection")):
+            group = f.get(group_name)
+            if group is None:
+                continue
+            if not isinstance(group, h5py.Group):
+                raise StoreError(f"{str(path)!r}: /{group_name} is not a group of tensors")
+            keys = sorted(group, key=lambda k: int(k) if k.isdigit() else -1)
+            if not all(k.isdigit() for k in keys) or keys != [str(i) for i in range(len(keys))]:
+                raise StoreError(
+                    f"{str(path)!r}: /{group_name} must hold datasets 0, 1, 2, ... (one per "
+                    "parameter, as the original code writes them)"
+                )
+            layout = parameters if len(keys) == len(parameters) else states
+            if len(keys) != len(layout):
+                raise StoreError(
+                    f"{str(path)!r} has {len(keys)} tensors per direction; the network has "
+                    f"{len(parameters)} parameters and {len(states)} state entries: it was "
+                    "made for another network - pass the matching --ckpt / --model"
+                )
+            tensors = {}
+            for key, (name, shape) in zip(keys, layout, strict=True):
+                array = np.asarray(group[key][()], dtype=np.float32)
+                if tuple(array.shape) != tuple(shape):
+                    raise StoreError(
+                        f"{str(path)!r}: {group_name}/{key} has shape {array.shape}, the "
+                        f"network's {name} has {tuple(shape)}: another network's directions"
+                    )
+                if not np.isfinite(array).all():
+                    raise StoreError(f"{str(path)!r}: {group_name}/{key} holds NaN or inf")
+                tensors[name] = torch.from_numpy(array)
+            out[axis] = tensors
+    if "x" not in out:
+        raise StoreError(f"{str(path)!r} has no xdirection")
+    return out
+
+
+def write_legacy_surface(surface: Surface, path: str | os.PathLike) -> Path:
+    """Write `surface` in the original code's layout, for its ``plot_2D.py``/``h52vtp.py``.
+
+    ``/xcoordinates``, ``/ycoordinates``, ``/{split}_loss`` and ``/{split}_acc`` (percent)
+    in its order: the value of ``(x[i], y[j])`` at flat index ``j * nx + i`` of an array
+    declared ``(nx, ny)``; -1 where not computed. For a square grid this is the ``[y, x]``
+    array its plotting code expects. For a non-square grid the file is exactly what the
+    original code itself writes, but its ``plot_2D.py`` then pairs a ``(nx, ny)`` array with
+    a ``(ny, nx)`` mesh and fails or swaps the axes: plot such files with ``landscape plot``,
+    or read them through the flat index as `read_legacy_surface` does.
+    """
+    path = Path(path)
+    nx = len(surface.alpha)
+    ny = len(surface.beta) if surface.beta is not None else 1
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        # Ignored by the original code; lets a rerun replace its own export.
+        f.attrs["format"] = LEGACY_EXPORT_FORMAT
+        f["xcoordinates"] = surface.alpha
+        if surface.beta is not None:
+            f["ycoordinates"] = surface.beta
+        for split in surface.splits:
+            for metric, key, scale in (("loss", "loss", 1.0), ("accuracy", "acc", 100.0)):
+                name = value_name(split, metric)
+                if name not in surface.values:
+                    continue
+                v = surface.values[name] * scale
+                v = np.where(np.isnan(surface.get(split, "loss")), -1.0, v)
+                flat = v.T.reshape(-1) if surface.beta is not None else v.reshape(-1)
+                f[f"{split}_{key}"] = flat.reshape(nx, ny) if surface.beta is not None else flat
+    return path

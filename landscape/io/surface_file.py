@@ -597,15 +597,21 @@ class SurfaceWriter:
         """
         # Arrays the file lacks are skipped: a version-1 file resumed has no standard errors,
         # a file made without per-sample losses has no room for them.
-        order = sorted((n for n in values if n in self._f), key=lambda n: n.endswith("_loss"))
+        names = [n for n in values if n in self._f]
+        rows = [n for n in names if n.startswith(f"{PER_SAMPLE}/")]
+        order = sorted((n for n in names if n not in rows), key=lambda n: n.endswith("_loss"))
         try:
+            for name in rows:  # (*grid, N): one row per point
+                ds, data = self._f[name], np.asarray(values[name], dtype=np.float32)
+                for k, point in enumerate(zip(*index, strict=True)):
+                    ds[point] = data[k]
+            if rows:
+                # Compressed chunks wait in HDF5's cache until a flush, while the value arrays
+                # below are written through: flush the rows first, so that a kill can never
+                # leave a point counted as done whose per-sample losses are missing.
+                self._f.flush()
             for name in order:
                 ds = self._f[name]
-                if name.startswith(f"{PER_SAMPLE}/"):  # (*grid, N): one row per point
-                    rows = np.asarray(values[name], dtype=np.float32)
-                    for k, point in enumerate(zip(*index, strict=True)):
-                        ds[point] = rows[k]
-                    continue
                 data = ds[()]
                 v = np.asarray(values[name], dtype=np.float64)
                 if name.rsplit("_", 1)[-1] in STORED_METRICS:

@@ -51,6 +51,7 @@ from landscape.data import (
     load_split,
     take_subset,
 )
+from landscape.io.legacy import is_legacy_directions, read_legacy_directions
 from landscape.io.surface_file import (
     SE_METRICS,
     STORED_METRICS,
@@ -536,7 +537,14 @@ def _directions(
             )
         return out
     if config.directions:
-        stored = surface_directions(config.directions)
+        if is_legacy_directions(config.directions):  # the original code's direction file
+            stored = read_legacy_directions(
+                config.directions,
+                [(n, tuple(p.shape)) for n, p in model.named_parameters()],
+                [(n, tuple(t.shape)) for n, t in model.state_dict().items()],
+            )
+        else:
+            stored = surface_directions(config.directions)
         axes = ["x", "y"] if config.is_2d else ["x"]
         missing = [a for a in axes if a not in stored]
         if missing:

@@ -27,12 +27,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from landscape.core.errors import InputError
+from landscape.core.losses import LOSSES, per_sample_loss
 
 __all__ = [
     "LOSSES",
@@ -51,7 +51,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LOSSES = ("ce", "mse")
 EVAL_PRECISIONS = ("fp32", "tf32", "bf16")
 STRATEGIES = ("auto", "pointwise", "folded", "vmap")
 BN_MODES = ("eval", "recompute")
@@ -91,15 +90,7 @@ def perturbed_state(
 
 def _sample_losses(logits: Tensor, y: Tensor, loss: str) -> Tensor:
     """Per-sample losses in float64. logits: (..., B, C); returns (..., B)."""
-    logits = logits.float()
-    if loss == "ce":
-        per = F.cross_entropy(
-            logits.flatten(0, -2), y.expand(logits.shape[:-1]).flatten(), reduction="none"
-        )
-    else:  # mse: logits against one-hot targets, averaged over classes (as nn.MSELoss)
-        target = F.one_hot(y, logits.shape[-1]).to(logits.dtype).expand_as(logits)
-        per = ((logits - target) ** 2).mean(-1).flatten()
-    return per.view(logits.shape[:-1]).double()
+    return per_sample_loss(logits.float(), y, loss).double()
 
 
 def point_statistics(
