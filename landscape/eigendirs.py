@@ -32,7 +32,7 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import check_output, provenance
-from landscape.data import DEFAULT_DATASET, check_model_fits, load_split_capped
+from landscape.data import DEFAULT_DATASET, check_model_fits
 from landscape.io.surface_file import DIRECTIONS_FORMAT, write_directions_file
 from landscape.surface.directions import cosine
 
@@ -85,16 +85,7 @@ def _main(args: argparse.Namespace) -> int:
         device=device,
     )
     model = loaded.model
-    data = load_split_capped(
-        args.dataset,
-        args.split,
-        samples=args.samples,
-        at_most=SAMPLES,
-        data_root=args.data_root,
-        download=args.download,
-        subset=args.subset,
-        seed=args.data_seed,
-    )
+    data = options.data_from_args(args, args.split, at_most=SAMPLES)
     x, y = data.normalized(device), data.y.to(device)
     check_model_fits(model, x, y, what="the data")
     wrt = weight_names(model, "weights")

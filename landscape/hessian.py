@@ -28,7 +28,6 @@ from tqdm.auto import tqdm
 
 from landscape.analysis import curvature, hessian
 from landscape.analysis.curvature import (
-    load_data_for,
     refuse_if_being_written,
     surface_curvature_map,
     value_at_origin,
@@ -205,16 +204,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     device = resolve_device(args.device)
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
-    data = load_data_for(
-        split,
-        at_most=SAMPLES[0],
-        dataset=args.dataset,
-        data_root=args.data_root,
-        download=args.download,
-        samples=args.samples,
-        subset=args.subset,
-        data_seed=args.data_seed,
-    )
+    data = options.data_from_args(args, split, at_most=SAMPLES[0])
     n_params = sum(
         p.numel()
         for n, p in loaded.model.named_parameters()

@@ -43,7 +43,7 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output, provenance
-from landscape.data import DataTensors, check_model_fits, load_split_capped, num_classes
+from landscape.data import DataTensors, check_model_fits, num_classes
 from landscape.viz.analysis_figures import plot_gradient_norms, plot_layer_response_std
 
 __all__ = ["build_parser", "main"]
@@ -118,16 +118,7 @@ def _main(args: argparse.Namespace) -> int:
         )
     model_kwargs = args.model_kwargs
     device = resolve_device(args.device)
-    data = load_split_capped(
-        args.dataset,
-        args.split,
-        samples=args.samples,
-        at_most=SAMPLES,
-        data_root=args.data_root,
-        download=args.download,
-        subset=args.subset,
-        seed=args.data_seed,
-    )
+    data = options.data_from_args(args, args.split, at_most=SAMPLES)
     x, y = data.normalized(device), data.y.to(device)
     batch_stats = args.bn == "batch"
     stage = "init" if args.init else "trained"

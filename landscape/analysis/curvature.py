@@ -25,19 +25,12 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import sha256
-from landscape.data import (
-    DEFAULT_DATASET,
-    DataTensors,
-    check_model_fits,
-    is_plugin,
-    load_split_capped,
-)
+from landscape.data import check_model_fits, load_data_for
 from landscape.io.surface_file import StoreError, Surface, read_surface
 from landscape.surface.engine import surface_directions
 
 __all__ = [
     "CurvatureMap",
-    "load_data_for",
     "refuse_if_being_written",
     "surface_curvature_map",
     "value_at_origin",
@@ -65,47 +58,6 @@ class CurvatureMap:
     @property
     def unconverged_points(self) -> int:
         return int(self.attrs.get("unconverged_points", 0))
-
-
-def load_data_for(
-    split: str,
-    *,
-    at_most: int,
-    config: Mapping[str, Any] | None = None,
-    dataset: str | None = None,
-    data_root: str | os.PathLike | None = None,
-    download: bool = False,
-    samples: int | None = None,
-    subset: str | None = None,
-    data_seed: int | None = None,
-) -> DataTensors:
-    """The data subset: the arguments first, then a surface's `config`, then the defaults.
-
-    A dataset function stored in `config` is never imported unasked: a file never names
-    code to run, so it must be passed again as `dataset`.
-    """
-    cfg = config or {}
-
-    def pick(value: Any, key: str, default: Any) -> Any:
-        return value if value is not None else cfg.get(key, default)
-
-    name = pick(dataset, "dataset", DEFAULT_DATASET)
-    if dataset is None and is_plugin(name):
-        raise InputError(
-            f"the surface was computed on the dataset {name!r}, a function of your own; "
-            f"a file never names code to run - pass dataset {name} to use it",
-            arg="dataset",
-        )
-    return load_split_capped(
-        name,
-        split,
-        samples=samples,
-        at_most=at_most,
-        data_root=pick(data_root, "data_root", None),
-        download=download,
-        subset=pick(subset, "subset", "first"),
-        seed=pick(data_seed, "data_seed", 0),
-    )
 
 
 def _builtin(name: Any) -> str | None:

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from landscape.core.errors import InputError
-from landscape.data import DEFAULT_DATA_ROOT, DEFAULT_DATASET, SUBSETS
+from landscape.data import (
+    DEFAULT_DATA_ROOT,
+    DEFAULT_DATASET,
+    SUBSETS,
+    DataTensors,
+    load_data_for,
+)
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -24,6 +30,7 @@ __all__ = [
     "add_model_arguments",
     "add_overwrite_argument",
     "check_suffix",
+    "data_from_args",
     "fields_from_args",
     "dpi",
     "finite_float",
@@ -186,3 +193,24 @@ def fields_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> d
     names = {f.name for f in dataclasses.fields(cls)}
     found = {k: v for k, v in vars(args).items() if k in names}
     return {**found, **overrides}
+
+
+def data_from_args(
+    args: argparse.Namespace,
+    split: str,
+    *,
+    at_most: int,
+    config: dict[str, Any] | None = None,
+) -> DataTensors:
+    """The samples the options of `add_data_arguments` name (`load_data_for`)."""
+    return load_data_for(
+        split,
+        at_most=at_most,
+        config=config,
+        dataset=args.dataset,
+        data_root=args.data_root,
+        download=args.download,
+        samples=args.samples,
+        subset=args.subset,
+        data_seed=args.data_seed,
+    )

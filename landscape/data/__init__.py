@@ -3,40 +3,7 @@
 Everything is loaded into memory as tensors (`DataTensors`); see `datasets`.
 """
 
-from landscape.data.datasets import (
-    DEFAULT_DATA_ROOT,
-    DEFAULT_DATASET,
-    SPLITS,
-    SUBSETS,
-    DataError,
-    DataTensors,
-    as_tensors,
-    check_model_fits,
-    in_channels,
-    is_plugin,
-    load_split,
-    load_split_capped,
-    normalize,
-    num_classes,
-    subset_indices,
-    take_subset,
-)
+from landscape.data import datasets
+from landscape.data.datasets import *  # noqa: F403 - the package's API is its module's
 
-__all__ = [
-    "DEFAULT_DATASET",
-    "DEFAULT_DATA_ROOT",
-    "DataError",
-    "DataTensors",
-    "SPLITS",
-    "SUBSETS",
-    "as_tensors",
-    "check_model_fits",
-    "in_channels",
-    "is_plugin",
-    "load_split",
-    "load_split_capped",
-    "normalize",
-    "num_classes",
-    "subset_indices",
-    "take_subset",
-]
+__all__ = list(datasets.__all__)

@@ -173,8 +173,7 @@ class SurfaceConfig:
             ),
             bool: ("orthogonalize",),
         }  # fmt: skip
-        optional = {"samples", "batch_size", "chunk_size", "ckpt", "model", "ckpt2", "ckpt3",
-                    "directions", "data_root", "label"}  # fmt: skip
+        optional = {f.name for f in dataclasses.fields(self) if f.default is None}
         for kind, names in expected.items():
             for name in names:
                 value = getattr(self, name)

@@ -1,27 +1,6 @@
 """Training ResNets and plain networks with per-epoch checkpoints, resumable."""
 
-from landscape.training.trainer import (
-    CHANNELS_LAST,
-    METRIC_FIELDS,
-    SCHEDULES,
-    TRAIN_PRECISIONS,
-    TrainConfig,
-    TrainConfigError,
-    augment_batch,
-    evaluate,
-    lr_factor,
-    train,
-)
+from landscape.training import trainer
+from landscape.training.trainer import *  # noqa: F403 - the package's API is its module's
 
-__all__ = [
-    "CHANNELS_LAST",
-    "METRIC_FIELDS",
-    "SCHEDULES",
-    "TRAIN_PRECISIONS",
-    "TrainConfig",
-    "TrainConfigError",
-    "augment_batch",
-    "evaluate",
-    "lr_factor",
-    "train",
-]
+__all__ = list(trainer.__all__)
