@@ -47,6 +47,8 @@ _API = {
     "plot_1d": "landscape.viz.figures",
     "plot_path": "landscape.viz.figures",
     "mark_optimum": "landscape.viz.figures",
+    "resolve_scale": "landscape.viz.figures",
+    "STYLES": "landscape.viz.figures",
     "plot_curvature_map": "landscape.viz.analysis_figures",
     "plot_layer_response_std": "landscape.viz.analysis_figures",
     "plot_gradient_norms": "landscape.viz.analysis_figures",
@@ -54,6 +56,7 @@ _API = {
     "degradation_figure": "landscape.viz.curves",
     "write_viewer": "landscape.viz.viewer",
     "plotly_comparison": "landscape.viz.viewer",
+    "viewer_data": "landscape.viz.viewer",
     # analyses
     "surface_metrics": "landscape.analysis.metrics",
     "measure": "landscape.analysis.uncertainty",

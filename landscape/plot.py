@@ -71,6 +71,13 @@ def build_parser() -> ArgumentParser:
         help="number of contour levels (e.g. 20), the levels (0.5,1,2), or li2018 "
         "(Li et al.'s 0.1 to 10 in steps of 0.5)",
     )
+    p.add_argument(
+        "--style",
+        choices=sorted(figures.STYLES),
+        default="default",
+        help="li2018: Li et al.'s look (their levels 0.1..9.6, coolwarm 3-D clipped at 10, "
+        "1-D loss on 0..5 beside accuracy); --levels, --vmin, --vmax override it",
+    )
     p.add_argument("--no-optimum", action="store_true", help="do not mark theta* at (0, 0)")
     p.add_argument("--title", help="figure title (default: none for one file)")
     p.add_argument(
@@ -135,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         optimum=not args.no_optimum,
         title=args.title,
         path=path,
+        style=args.style,
     )
     atomic_savefig(fig, out, dpi=args.dpi)
     print(out)

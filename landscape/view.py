@@ -3,11 +3,17 @@
 Writes one standalone HTML file (plotly.js inlined; it works offline and opens with a
 double-click) showing the surfaces side by side; see `landscape.viz.viewer`. Files of the
 original loss-landscape code are accepted too.
+
+``landscape view a.h5 ... --live [--port N] [--interval S]`` writes no file: it serves the
+page on 127.0.0.1 (see `landscape.viz.live`) and the page redraws as `landscape compute`
+fills the files, with each file's time left, until every one is complete. Ctrl-C (or
+SIGTERM) stops the server: one line, ``stopped``, and exit code 0, a normal end.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +24,7 @@ from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.legacy import load_any_surface
+from landscape.viz.live import LiveServer, LiveView
 from landscape.viz.viewer import metrics_by_name, write_viewer
 
 __all__ = ["build_parser", "main"]
@@ -29,7 +36,9 @@ PROG = "landscape view"
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog=PROG,
-        description="Interactive HTML viewer of surface files (standalone, works offline).",
+        description="Interactive HTML viewer of surface files (standalone, works offline). "
+        "With --live, the page is served on 127.0.0.1 instead and redraws as `landscape "
+        "compute` fills the files: `landscape view s.h5 --live` beside a running compute.",
     )
     p.add_argument("files", nargs="+", metavar="FILE.h5", help="surface files to show")
     p.add_argument(
@@ -37,6 +46,25 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--title", default="Loss landscapes", help="page title")
     p.add_argument("--open", action="store_true", help="open the page in the web browser")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="write no file: serve the page on 127.0.0.1 and redraw it as `landscape compute` "
+        "fills the files (with the time left) until all are complete; Ctrl-C stops",
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="with --live: the port to serve on; 0 takes a free one (printed)",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with --live: how often the page reads the files again",
+    )
     p.add_argument(
         "--path",
         metavar="DIRS.h5",
@@ -46,7 +74,34 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def _paths(args: argparse.Namespace) -> dict | None:
+    if not args.path:
+        return None
+    trajectory = read_path(args.path)
+    if trajectory is None:
+        raise InputError(f"{args.path!r} holds no training path; use landscape trajectory")
+    return {"training path": (trajectory[0], trajectory[1])}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if args.out:
+        raise InputError("--live serves the page and writes no file; drop --out (or --live)")
+    try:
+        view = LiveView(args.files, title=args.title, paths=_paths(args), interval=args.interval)
+        with LiveServer(view, port=args.port) as server:
+            print(f"serving {server.url} (Ctrl-C to stop)", flush=True)
+            if args.open:
+                webbrowser.open(server.url)
+            server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way a server ends, not a failure
+        pass
+    print(f"\n{PROG}: stopped", file=sys.stderr)
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.live:
+        return _serve(args)
     out = Path(args.out) if args.out else Path(args.files[0]).with_suffix(".html")
     if out.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out must end in .html, got {out.name!r}")
@@ -54,12 +109,7 @@ def _run(args: argparse.Namespace) -> int:
     surfaces = [load_any_surface(f) for f in args.files]
     # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
     metrics = metrics_by_name(surfaces)
-    paths = None
-    if args.path:
-        trajectory = read_path(args.path)
-        if trajectory is None:
-            raise InputError(f"{args.path!r} holds no training path; use landscape trajectory")
-        paths = {"training path": (trajectory[0], trajectory[1])}
+    paths = _paths(args)
     write_viewer(out, surfaces, title=args.title, metrics=metrics, paths=paths)
     print(out)
     if args.open:

@@ -68,6 +68,7 @@ def make_surface_file(
     splits: Sequence[str] = ("train", "test"),
     partial: float | None = None,
     config: Mapping[str, Any] | None = None,
+    errors: bool = False,
 ) -> Path:
     """Write an analytic surface file with store.create_surface_file + SurfaceWriter.
 
@@ -83,6 +84,8 @@ def make_surface_file(
             The computed points are the first ones in row-major order, like a run that
             was interrupted.
         config: entries that override or extend the default settings.
+        errors: also store standard errors (``{split}_loss_se``: 1 % of the loss,
+            ``{split}_accuracy_se``: 0.01), as format version 2 files have.
 
     Returns:
         The path of the new file.
@@ -91,6 +94,8 @@ def make_surface_file(
     alpha = np.linspace(-extent, extent, shape[0])
     beta = np.linspace(-extent, extent, shape[1]) if len(shape) > 1 else None
     names = [value_name(s, m) for s in splits for m in ("loss", "accuracy")]
+    if errors:
+        names += [f"{n}_se" for n in names]
     settings: dict[str, Any] = {
         "model": "resnet56",
         "norm": "filter",
@@ -131,6 +136,9 @@ def make_surface_file(
         exact = analytic_values(kind, alpha, beta, split=split)
         for metric, v in exact.items():
             values[value_name(split, metric)] = v[index]
+            if errors:
+                se = 0.01 * v if metric == "loss" else np.full_like(v, 0.01)
+                values[f"{value_name(split, metric)}_se"] = se[index]
     with SurfaceWriter(path) as writer:
         writer.write(index, values)
     return path

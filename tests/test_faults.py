@@ -1,24 +1,20 @@
 """Faults: SIGKILL at random moments, Ctrl-C, a full disk, diverged points.
 
-A command runs in a forked child (the package is already imported, so a run takes
-a fraction of a second and many kills fit in a test); the parent kills it, limits
-its file size, or interrupts it, then checks what is left on disk.
+A command runs in a forked child (`procs.Child`: the package is already imported, so
+a run takes a fraction of a second and many kills fit in a test); the parent kills it,
+limits its file size, or interrupts it, then checks what is left on disk.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import resource
 import signal
-import sys
-import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from procs import HANG, surface_points, wait_until
+from procs import HANG, Child, compute_args, kill_when, run_to_end, surface_points, wait_for
 from surfaces import assert_points_match_one_process
 
 from landscape import compute, export, plot, train, view
@@ -26,89 +22,7 @@ from landscape.io.surface_file import read_directions, read_surface
 from landscape.viz import figures
 from models import read_checkpoint
 
-Main = Callable[[Sequence[str]], int]
-
-
-class Child:
-    """A command line run in a forked child; stderr goes to a file."""
-
-    def __init__(self, main: Main, argv: Sequence[str], tmp: Path, *, fsize: int | None = None):
-        self.err_path = tmp / f"stderr.{time.monotonic_ns()}"
-        self.pid = os.fork()
-        if self.pid == 0:  # the child: run the command, never return into pytest
-            code = 99
-            try:
-                # Ctrl-C as in a terminal, even when the suite runs in the background of a
-                # shell (which starts it with SIGINT ignored).
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until os._exit
-                sys.stderr = open(self.err_path, "w", buffering=1)  # noqa: SIM115
-                if fsize is not None:
-                    resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
-                code = main(list(argv))
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-
-    code: int | None = None
-
-    def wait(self) -> int:
-        """The exit code, or minus the signal that ended the child."""
-        if self.code is None:
-            _, status = os.waitpid(self.pid, 0)
-            self.code = os.waitstatus_to_exitcode(status)
-        return self.code
-
-    def finished(self) -> bool:
-        if self.code is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid == 0:
-                return False
-            self.code = os.waitstatus_to_exitcode(status)
-        return True
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text() if self.err_path.exists() else ""
-
-
-def run_to_end(main: Main, argv: Sequence[str], tmp: Path, **kw) -> tuple[int, str]:
-    child = Child(main, argv, tmp, **kw)
-    return child.wait(), child.stderr
-
-
-def wait_for(child: Child, sign: Callable[[], bool], what: str) -> None:
-    """Block until `sign()` holds; fails if the child ends first (or hangs, `HANG` s)."""
-    wait_until(
-        sign,
-        alive=lambda: not child.finished(),
-        what=what,
-        describe=lambda: f"exit {child.code}: {child.stderr}",
-    )
-
-
-def kill_when(
-    main: Main, argv: Sequence[str], tmp: Path, sign: Callable[[], bool], *, within: float
-) -> None:
-    """Start the command and SIGKILL it when `sign()` holds, or at a random moment of its
-    first `within` s if that comes first. Its work must not be able to finish before
-    `sign()` holds: the child must die by the kill."""
-    child = Child(main, argv, tmp)
-    start = time.monotonic()
-    # Not a sign, a random moment: whatever the child has reached by then is fine.
-    wait_for(child, lambda: sign() or time.monotonic() - start > within, "the kill's moment")
-    os.kill(child.pid, signal.SIGKILL)
-    assert child.wait() == -signal.SIGKILL, child.stderr
-
-
 # ---------------------------------------------------------------- compute
-
-
-def compute_args(ckpt: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "--ckpt", str(ckpt), "--dataset", "tinydata:tiny", "--out", str(out), "--quiet",
-        "--x", "-1:1:13", "--y", "-1:1:11", "--strategy", "pointwise", "--device", "cpu", *extra,
-    ]  # fmt: skip
 
 
 def test_24_sigkills_at_random_moments_then_resume_is_identical(tmp_path, tiny_ckpt):

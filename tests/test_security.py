@@ -108,7 +108,7 @@ def test_file_names_are_escaped_in_the_viewer(tmp_path):
 
     path = make_surface_file(tmp_path, "<script>alert(2)<!--.h5", shape=(5, 4))
     page = viewer.build_viewer_html([read_surface(path)])
-    assert "<script>alert(2)" not in page and "&lt;script&gt;alert(2)" in page
+    assert "<script>alert(2)" not in page and "\\u003cscript\\u003ealert(2)" in page
 
 
 def _code_naming_checkpoint(tmp_path: Path, marker: Path) -> Path:

@@ -1,33 +1,28 @@
-"""The interactive viewer (landscape.viz.viewer, landscape.view), with a headless-Chromium test.
+"""The interactive viewer (landscape.viz.viewer, landscape.view), with headless-Chromium tests.
 
-The browser test drives Chromium through the DevTools protocol over a pipe
-(``--remote-debugging-pipe``, standard library only). It runs wherever Chromium is
-installed (``.ci/run`` installs it) and is skipped with the reason elsewhere.
+The browser tests (tests/browser.py) run wherever Chromium is installed (``.ci/run``
+installs it) and are skipped with the reason elsewhere. They check what a user sees:
+pixels of the first screen, a hover, a click, the difference map, a narrow window.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-import os
 import re
-import select
-import shutil
-import subprocess
-import sys
+import signal
 import time
 
 import numpy as np
 import pytest
-from PIL import Image
-from procs import HANG
+from browser import DevTools, Page, coloured_fraction, find_chromium
+from conftest import PYTHON
+from procs import POLL, Proc, compute_args, surface_points
 from surfaces import make_surface_file
 
 from landscape import view
 from landscape.io.surface_file import read_surface
-from landscape.viz import viewer
+from landscape.viz import figures, viewer
 
 EVIL = '<img src=x onerror="document.body.dataset.pwned=1"><script>alert(1)</script>'
 
@@ -43,7 +38,10 @@ def embedded_data(page: str) -> dict:
 def files(tmp_path_factory):
     d = tmp_path_factory.mktemp("viewer")
     return {
-        "bowl": make_surface_file(d, "bowl.h5", shape=(11, 9), label="resnet56"),
+        "bowl": make_surface_file(d, "bowl.h5", shape=(11, 9), label="resnet56", errors=True),
+        "sines": make_surface_file(
+            d, "sines.h5", kind="sines", shape=(11, 9), label="plain56", config={"seed": 1}
+        ),
         "evil": make_surface_file(
             d,
             "evil.h5",
@@ -58,35 +56,42 @@ def files(tmp_path_factory):
     }
 
 
-def test_html_holds_each_surface_and_settings(files):
+def test_data_holds_each_surface_and_settings(files):
     surfaces = [read_surface(files[k]) for k in ("bowl", "evil", "line")]
     page = viewer.build_viewer_html(surfaces, title="cmp")
     data = embedded_data(page)
+    assert data == json.loads(json.dumps(viewer.viewer_data(surfaces)))
     assert [s["name"] for s in data["surfaces"]] == [s.label for s in surfaces]
     for s, d in zip(surfaces, data["surfaces"], strict=True):
         assert d["alpha"] == s.alpha.tolist()
+        assert (d["done"], d["total"]) == (int(s.computed.sum()), s.computed.size)
         for key, v in s.values.items():
             got = np.array(d["values"][key], dtype=float)  # null -> nan
             np.testing.assert_array_equal(got, v.T if s.is_2d else v)
     assert data["splits"] == ["train", "test"] and data["metrics"] == ["loss", "accuracy", "error"]
-    assert 'id="s0-3d"' in page and 'id="s1-contour"' in page and 'id="s2-line"' in page
-    # settings beside each surface
-    assert "<th>seed</th><td>7</td>" in page and "<th>samples</th><td>512</td>" in page
-    assert "<th>norm</th><td>filter</td>" in page and "<th>model</th><td>resnet56</td>" in page
-    assert "evil.h5" in page
+    settings = [dict(d["settings"]) for d in data["surfaces"]]
+    assert settings[1]["seed"] == "7" and settings[1]["samples"] == "512"
+    assert settings[0]["norm"] == "filter" and settings[0]["model"] == "resnet56"
+    assert data["surfaces"][1]["file"] == "evil.h5" and data["live"] is None
+    # the page's level rule and colours come from the static figures' definitions
+    assert data["levels"]["presets"]["li2018"] == list(figures.LEVEL_PRESETS["li2018"])
+    assert data["styles"]["li2018"]["cmap3d"] == "coolwarm"
+    assert data["colorscales"]["viridis"][0] == [0.0, "#440154"]
 
 
 def test_labels_are_escaped(files):
     page = viewer.build_viewer_html([read_surface(files["evil"])], title="<b>t</b>")
     assert EVIL not in page and "alert(1)</script>" not in page
-    assert html.escape(EVIL) in page
     assert "<title>&lt;b&gt;t&lt;/b&gt;</title>" in page
     assert embedded_data(page)["surfaces"][0]["name"] == EVIL
 
 
 def test_standalone_offline(files):
     page = viewer.build_viewer_html([read_surface(files["bowl"])])
-    assert "<script src" not in page and "<link" not in page
+    assert "<script src" not in page
+    assert re.findall(r"<link [^>]*>", page) == [
+        '<link rel="icon" href="data:,">'
+    ]  # no favicon fetch
     assert "Plotly" in page and len(page) > 1_000_000  # plotly.js inlined
 
 
@@ -98,9 +103,9 @@ def test_metrics_and_paths(files):
         metrics={"resnet56": {"sharpness": 1.23456789, "<i>x</i>": 2}},
         paths={"SGD": (t, -t)},
     )
-    assert "<th>sharpness</th><td>1.235</td>" in page
-    assert "&lt;i&gt;x&lt;/i&gt;" in page
-    (p,) = embedded_data(page)["surfaces"][0]["paths"]
+    (d,) = embedded_data(page)["surfaces"]
+    assert d["scores"] == [["sharpness", "1.235"], ["<i>x</i>", "2"]]
+    (p,) = d["paths"]
     assert p["label"] == "SGD" and p["beta"] == (-t).tolist()
     with pytest.raises(ValueError, match="one per surface"):
         viewer.build_viewer_html([s], paths=[{}, {}])
@@ -140,212 +145,274 @@ def test_plotly_comparison_shares_one_scale(files):
         viewer.plotly_comparison([read_surface(files["line"])])
 
 
-# ---------------------------------------------------------------- headless Chromium
-
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROME_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",  # small /dev/shm in containers
-    "--enable-unsafe-swiftshader",  # software WebGL for the 3-D views
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no name resolves
-    "--proxy-server=http://127.0.0.1:9",
-    "--remote-debugging-pipe",
-)
-OFFLINE_SCHEMES = ("file:", "data:", "blob:", "about:")
+# ---------------------------------------------------------------- in a real browser
 
 
-def find_chromium() -> str | None:
-    found = os.environ.get("LANDSCAPE_CHROMIUM")
-    return found or next(filter(None, (shutil.which(b) for b in BROWSERS)), None)
-
-
-class DevTools:
-    """A minimal DevTools-protocol client over Chromium's --remote-debugging-pipe."""
-
-    def __init__(self, exe: str, profile) -> None:
-        to_r, self._w = os.pipe()
-        self._r, from_w = os.pipe()
-        # Chromium reads commands on fd 3 and writes replies on fd 4: a tiny launcher
-        # moves the pipe ends there (copies first, in case they already are 3 or 4).
-        launcher = (
-            "import os, sys; r, w = os.dup(int(sys.argv[1])), os.dup(int(sys.argv[2])); "
-            "os.dup2(r, 3); os.dup2(w, 4); os.set_inheritable(3, True); "
-            "os.set_inheritable(4, True); os.execvp(sys.argv[3], sys.argv[3:])"
-        )
-        cmd = [
-            sys.executable,
-            "-c",
-            launcher,
-            str(to_r),
-            str(from_w),
-            exe,
-            *CHROME_FLAGS,
-            f"--user-data-dir={profile}",
-        ]
-        self.proc = subprocess.Popen(
-            cmd, pass_fds=(to_r, from_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        os.close(to_r)
-        os.close(from_w)
-        self._buf = b""
-        self._id = 0
-        self.events: list[dict] = []
-
-    def _read(self, deadline: float) -> dict:
-        while b"\0" not in self._buf:
-            ready, _, _ = select.select([self._r], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                raise TimeoutError("Chromium did not answer in time")
-            chunk = os.read(self._r, 1 << 20)
-            if not chunk:
-                raise EOFError("Chromium closed the DevTools pipe")
-            self._buf += chunk
-        msg, _, self._buf = self._buf.partition(b"\0")
-        return json.loads(msg)
-
-    def send(
-        self,
-        method: str,
-        params: dict | None = None,
-        session: str | None = None,
-        timeout: float = HANG,
-    ) -> dict:
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._w, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read(deadline)
-            if reply.get("id") != self._id:
-                self.events.append(reply)
-                continue
-            if "error" in reply:
-                raise RuntimeError(f"{method}: {reply['error']}")
-            return reply["result"]
-
-    def evaluate(self, session: str, expression: str):
-        result = self.send(
-            "Runtime.evaluate",
-            {"expression": expression, "returnByValue": True, "awaitPromise": True},
-            session,
-        )
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=5)
-        except (OSError, RuntimeError, TimeoutError, EOFError):
-            pass
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._w)
-        os.close(self._r)
-
-
-def page_errors(events: list[dict], session: str) -> list[str]:
-    errors = []
-    for e in events:
-        if e.get("sessionId") != session:
-            continue
-        p = e.get("params", {})
-        if e.get("method") == "Runtime.exceptionThrown":
-            errors.append(json.dumps(p["exceptionDetails"])[:500])
-        elif e.get("method") == "Runtime.consoleAPICalled" and p["type"] in ("error", "assert"):
-            errors.append(json.dumps(p["args"])[:500])
-        elif e.get("method") == "Log.entryAdded" and p["entry"]["level"] == "error":
-            errors.append(p["entry"]["text"][:500])
-    return errors
-
-
-def test_browser_renders_offline_without_errors(files, tmp_path):
+@pytest.fixture(scope="module")
+def chrome(tmp_path_factory):
     exe = find_chromium()
     if exe is None:
         pytest.skip("Chromium not installed (apt-get install chromium; .ci/run installs it)")
-    page = tmp_path / "view.html"
-    surfaces = [read_surface(files[k]) for k in ("bowl", "evil", "line", "line2")]
-    viewer.write_viewer(page, surfaces, paths=[{"SGD": ([0, 0.5], [0, 0.5])}, None, None, None])
-    chrome = DevTools(exe, tmp_path / "profile")
-    try:
-        target = chrome.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = chrome.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
-            "sessionId"
-        ]
-        for domain in ("Runtime", "Log", "Network", "Page"):
-            chrome.send(f"{domain}.enable", session=session)
-        chrome.send(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
-            session,
-        )
-        chrome.send("Page.navigate", {"url": page.as_uri()}, session)
-        deadline = time.monotonic() + HANG
-        ready = "document.body && document.body.dataset.ready === '1'"
-        while not chrome.evaluate(session, ready):
-            assert time.monotonic() < deadline, "hang: the viewer never finished rendering"
-            time.sleep(0.2)
-        # drawn: 2-D views as SVG, 3-D views as WebGL, 1-D charts and the overlay
-        assert chrome.evaluate(session, "document.querySelectorAll('.main-svg').length") >= 6
-        assert chrome.evaluate(session, "document.querySelectorAll('#s1-3d canvas').length") > 0
-        assert (
-            chrome.evaluate(session, "document.querySelectorAll('#overlay-1d .trace').length") == 2
-        )
-        assert (
-            chrome.evaluate(session, "document.querySelector('h2').textContent")
-            == "resnet56 (bowl.h5)"
-        )
-        assert chrome.evaluate(session, "document.querySelectorAll('h2')[1].textContent") == EVIL
-        assert not chrome.evaluate(session, "document.body.dataset.pwned || ''")
+    browser = DevTools(exe, tmp_path_factory.mktemp("profile"))
+    yield browser
+    browser.close()
 
-        # the controls restyle every view; the cameras follow each other
-        script = """(async () => {
-          const set = (id, prop, v, ev) => { const e = document.getElementById(id);
-            e[prop] = v; e.dispatchEvent(new Event(ev)); };
-          set('metric', 'value', 'error', 'change');
-          set('split', 'value', 'test', 'change');
-          set('log', 'checked', true, 'change');
-          set('clip', 'value', '90', 'input');
-          const eye = {x: 0.3, y: -2.1, z: 0.9};
-          await Plotly.relayout('s0-3d', {'scene.camera.eye': eye});
-          await new Promise(r => setTimeout(r, 300));
-          const cam = document.getElementById('s1-3d').layout.scene.camera.eye;
-          return {renders: document.body.dataset.renders, cam: [cam.x, cam.y, cam.z],
-                  clip: document.getElementById('clip-value').textContent,
-                  msg: document.getElementById('s3-msg').textContent,
-                  z: document.getElementById('s0-3d').layout.scene.zaxis.title.text};
-        })()"""
-        state = chrome.evaluate(session, script)
-        assert state["renders"] == "5"
-        assert state["cam"] == pytest.approx([0.3, -2.1, 0.9])
-        assert state["clip"].startswith("p90 = ")
-        assert "no test error" in state["msg"]  # line2 has no test split: said so
-        assert state["z"] == "log10 test error"
 
-        shot = chrome.send("Page.captureScreenshot", {"format": "png"}, session)["data"]
-        rgb = np.asarray(Image.open(io.BytesIO(base64.b64decode(shot))).convert("RGB"), float)
-        assert rgb.mean(axis=2).var() > 100, "the screenshot is blank"
-        assert ((rgb.max(axis=2) - rgb.min(axis=2)) > 60).mean() > 0.02, "no coloured plot"
+def nearest(axis: np.ndarray, v: float) -> int:
+    return int(np.argmin(np.abs(axis - v)))
 
-        errors = page_errors(chrome.events, session)
-        assert not errors, errors
-        urls = [
-            e["params"]["request"]["url"]
-            for e in chrome.events
-            if e.get("method") == "Network.requestWillBeSent"
-        ]
-        assert urls and all(u.startswith(OFFLINE_SCHEMES) for u in urls), urls
-    finally:
-        chrome.close()
+
+def data_xy(page: Page, plot: str, alpha: float, beta: float) -> tuple[float, float]:
+    """The window position of (alpha, beta) on a 2-D Plotly panel, from its own axes
+    (scrolled into view first: a mouse acts only inside the window)."""
+    return page.eval(
+        f"(() => {{ const d = document.getElementById('{plot}'), L = d._fullLayout;"
+        "d.scrollIntoView({block: 'center'}); const r = d.getBoundingClientRect();"
+        f"return [r.x + L.xaxis._offset + L.xaxis.l2p({alpha}),"
+        f"        r.y + L.yaxis._offset + L.yaxis.l2p({beta})]; }})()"
+    )
+
+
+def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path):
+    out = tmp_path / "view.html"
+    names = ("bowl", "sines", "evil", "line", "line2")
+    surfaces = [read_surface(files[k]) for k in names]
+    paths = [{"SGD": ([0, 0.5], [0, 0.5])}, None, None, None, None]
+    viewer.write_viewer(out, surfaces, paths=paths)
+    page = Page(chrome, 1600, 1000)
+    page.open(out.as_uri())
+
+    # The first screen (1600x1000) shows every 3-D surface, large and drawn.
+    rgb = page.screenshot()
+    for i in range(3):
+        box = page.box(f"#s{i}-3d")
+        assert box["y"] + box["h"] <= 1000 and box["x"] + box["w"] <= 1600, box
+        assert box["w"] >= 380 and box["h"] >= 320, box
+        x, y, w, h = (int(box[k]) for k in ("x", "y", "w", "h"))
+        assert coloured_fraction(rgb[y : y + h, x : x + w]) > 0.05, f"3-D panel {i} is blank"
+    assert page.eval("document.querySelectorAll('h2')[2].textContent") == EVIL
+    assert not page.eval("document.body.dataset.pwned || ''")
+    # 1-D files live in the overlay only, not in panels of their own
+    assert page.eval("document.querySelectorAll('[id$=\"-line\"]').length") == 0
+    overlay = page.eval("document.getElementById('overlay-1d').data.map(t => t.name)")
+    assert [n for n in overlay if n] == ["line a", "resnet56 (line2.h5)"]
+    # the settings table: one column per surface, rows that differ highlighted
+    rows = page.eval(
+        "Array.from(document.querySelectorAll('#table tbody tr')).map(r =>"
+        " [r.cells[0].textContent, r.className])"
+    )
+    assert dict(rows)["seed"] == "differs" and dict(rows)["norm"] == ""
+
+    # Hover over one map: the values of every surface at that point, standard errors too.
+    x, y = data_xy(page, "s0-contour", 0.2, 0.25)
+    page.mouse("mouseMoved", x, y)
+    page.wait_until("!document.getElementById('readout').hidden", "hover readout")
+    text = page.eval("document.getElementById('readout').textContent")
+    bowl = read_surface(files["bowl"])
+    i, j = nearest(bowl.alpha, 0.2), nearest(bowl.beta, 0.25)
+    assert "α = 0.2000, β = 0.2500" in text
+    loss, se = bowl.get()[i, j], bowl.standard_error()[i, j]
+    assert f"train loss{loss:#.5g} ± {se:#.5g}" in text  # as JavaScript toPrecision(5)
+    assert "plain56" in text and EVIL in text
+    shapes = page.eval("document.getElementById('s1-contour').layout.shapes.length")
+    assert shapes == 2  # the crosshair shows on the other maps
+
+    # A click fixes the point: profiles of every 2-D surface through it, from the grid.
+    x, y = data_xy(page, "s0-contour", 0.4, -0.25)
+    renders = page.eval("Number(document.body.dataset.renders)")
+    page.click(x, y)
+    page.wait_until(f"Number(document.body.dataset.renders) > {renders}", "a redraw on click")
+    fixed = page.eval("window.landscapeState().state.fixed")
+    assert (fixed["alpha"], fixed["beta"]) == pytest.approx((0.4, -0.25))
+    assert page.eval("document.getElementById('profile-alpha-title').textContent").startswith(
+        "Along α at β = -0.250"
+    )
+    along = page.eval(
+        "document.getElementById('profile-alpha').data.filter(t => t.name).map(t => [t.name, t.y])"
+    )
+    assert [name for name, _ in along] == ["resnet56 (bowl.h5)", "plain56", EVIL]
+    j = nearest(bowl.beta, -0.25)
+    np.testing.assert_allclose(np.array(along[0][1], float), bowl.get()[:, j])
+    across = page.eval(
+        "document.getElementById('profile-beta').data.filter(t => t.name).map(t => t.y)"
+    )
+    sines = read_surface(files["sines"])
+    np.testing.assert_allclose(np.array(across[1], float), sines.get()[nearest(sines.alpha, 0.4)])
+    # ... with a 95% band where the file has standard errors (the bowl does)
+    bands = page.eval("document.getElementById('profile-alpha').data.filter(t => t.fill).length")
+    assert bands == 1
+
+    # Two surfaces on one grid: their difference, A - B and log10 A / B.
+    assert not page.eval("document.getElementById('diff').hidden")
+    z = np.array(page.eval("document.getElementById('diff-plot').data[0].z"), float)
+    np.testing.assert_allclose(z, (bowl.get() - sines.get()).T)
+    page.eval(
+        "(() => { const m = document.getElementById('diff-mode'); m.value = 'ratio';"
+        " m.dispatchEvent(new Event('change')); })()"
+    )
+    z = np.array(page.eval("document.getElementById('diff-plot').data[0].z"), float)
+    np.testing.assert_allclose(z, np.log10(bowl.get() / sines.get()).T)
+
+    # The controls restyle every view; the cameras follow each other.
+    state = page.eval("""(async () => {
+      const set = (id, prop, v, ev) => { const e = document.getElementById(id);
+        e[prop] = v; e.dispatchEvent(new Event(ev)); };
+      set('metric', 'value', 'error', 'change');
+      set('split', 'value', 'test', 'change');
+      set('scale', 'value', 'log', 'change');
+      set('clip', 'value', '90', 'input');
+      await Plotly.relayout('s0-3d', {'scene.camera.eye': {x: 0.3, y: -2.1, z: 0.9}});
+      const cam = document.getElementById('s1-3d').layout.scene.camera.eye;
+      return {cam: [cam.x, cam.y, cam.z],
+              clip: document.getElementById('clip-value').textContent,
+              msg: document.getElementById('overlay-msg').textContent,
+              z: document.getElementById('s0-3d').layout.scene.zaxis.title.text};
+    })()""")
+    assert state["cam"] == pytest.approx([0.3, -2.1, 0.9])
+    assert state["clip"].startswith("p90 = ")
+    assert state["msg"] == "resnet56 (line2.h5): no test error values"  # line2 has no test split
+    assert state["z"] == "log10 test error"
+
+    # Li et al.'s style: their levels and colour maps; a level count of one's own.
+    page.eval(
+        "(() => { const s = document.getElementById('style'); s.value = 'li2018';"
+        " s.dispatchEvent(new Event('change')); })()"
+    )
+    assert page.eval("document.getElementById('levels').value") == "li2018"
+    got = page.eval("window.landscapeState().scale.levels")
+    np.testing.assert_allclose(got, figures.LEVEL_PRESETS["li2018"])
+    colours = page.eval("document.getElementById('s0-3d').data[0].colorscale")
+    assert colours == viewer.viewer_data([bowl])["colorscales"]["coolwarm"]
+    page.eval(
+        "(() => { const n = document.getElementById('nlevels'); n.value = '7';"
+        " n.dispatchEvent(new Event('change')); })()"
+    )
+    assert len(page.eval("window.landscapeState().scale.levels")) == 7
+    contours = page.eval(
+        "document.getElementById('s0-contour').data.filter(t => t.type === 'contour').length"
+    )
+    assert contours == 7  # one trace per level
+
+    assert not page.errors(), page.errors()
+    urls = page.requested_urls()
+    assert urls and all(u.startswith(("file:", "data:", "blob:", "about:")) for u in urls), urls
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [{}, {"levels": "li2018"}, {"levels": 9}, {"log": True}, {"vmin": 0.3, "vmax": 40.0}],
+    ids=["auto", "li2018", "count", "log", "range"],
+)
+def test_browser_levels_equal_the_static_figures(chrome, tmp_path, opts):
+    """The page computes its scale in JavaScript; it must pick what `landscape plot` picks."""
+    out = tmp_path / "v.html"
+    rng = np.random.default_rng(0)
+    a = np.linspace(-1, 1, 21)
+    aa, bb = np.meshgrid(a, a, indexing="ij")
+    arrays = {
+        "bowl": 0.1 + 5 * (aa**2 + bb**2),
+        "three decades": 0.01 * 10 ** (3 * np.sqrt((aa**2 + bb**2) / 2)),
+        "real-ish": 0.19 + 16 * (aa**2 + bb**2) ** 1.5 + 0.01 * rng.random(aa.shape),
+        "signed": np.sin(3 * aa) * np.cos(2 * bb),
+    }
+    viewer.write_viewer(out, [read_surface(make_surface_file(tmp_path, "x.h5", shape=(5, 4)))])
+    page = Page(chrome, 800, 600)
+    page.open(out.as_uri())
+    for name, z in arrays.items():
+        if opts.get("log") and z.min() <= 0:
+            continue
+        want = figures.resolve_scale([z], **opts)
+        js = {"log": opts.get("log"), "levels": opts.get("levels", "auto")}
+        js |= {k: opts.get(k) for k in ("vmin", "vmax")}
+        got = page.eval(f"window.landscapeScale([{json.dumps(z.tolist())}], {json.dumps(js)})")
+        assert got["log"] == want.log, name
+        np.testing.assert_allclose(got["levels"], want.levels, rtol=1e-9, err_msg=name)
+        assert (got["vmin"], got["vmax"]) == pytest.approx((want.vmin, want.vmax)), name
+
+
+def test_browser_narrow_window_wraps_the_panels(chrome, files, tmp_path):
+    out = tmp_path / "view.html"
+    viewer.write_viewer(out, [read_surface(files[k]) for k in ("bowl", "sines", "line")])
+    page = Page(chrome, 600, 900)
+    page.open(out.as_uri())
+    a, b = page.box("#s0-3d"), page.box("#s1-3d")
+    assert b["y"] >= a["y"] + a["h"], "the 3-D panels overlap instead of wrapping"
+    assert a["w"] <= 600 and b["w"] <= 600
+    assert page.eval("document.documentElement.scrollWidth") <= 600, "horizontal overflow"
+    assert not page.errors(), page.errors()
+
+
+SERVING = r"^serving (http://127\.0\.0\.1:\d+/) \(Ctrl-C to stop\)$"
+
+
+def pause_between_writes(compute: Proc, out) -> int:
+    """SIGSTOP the compute where its file reads whole, and return the points it holds.
+
+    A writer stopped in the middle of a flush leaves a file no reader can open until it
+    goes on; then let it go on a little and stop it again.
+    """
+    while True:
+        compute.send_signal(signal.SIGSTOP)
+        try:
+            return int(read_surface(out).computed.sum())
+        except ValueError:  # StoreError: stopped mid-flush
+            compute.send_signal(signal.SIGCONT)
+            time.sleep(POLL)
+
+
+def test_browser_live_page_grows_with_compute_and_ends_as_the_static_page(
+    chrome, tmp_path, tiny_ckpt
+):
+    out = tmp_path / "live.h5"
+    grid = ("--x", "-1:1:15", "--y", "-1:1:15")
+    compute = Proc([PYTHON, "-m", "landscape.compute", *compute_args(tiny_ckpt, out, *grid)])
+    with compute:
+        compute.wait_until(lambda: surface_points(out) >= 1, what="a first point on disk")
+        first = pause_between_writes(compute, out)
+        assert first < 225, "the compute finished before it could be watched"
+        cmd = [PYTHON, "-m", "landscape.view", str(out), "--live", "--interval", "0.2"]
+        with Proc(cmd) as server:
+            url = server.wait_for(SERVING, stream="stdout").group(1)
+            page = Page(chrome, 1600, 1000)
+            page.open(url)
+            points = "Number(document.body.dataset.points)"
+            page.wait_until(f"{points} === {first}", f"the page showing {first} points")
+            shot1, status1 = (
+                page.screenshot(),
+                page.eval("document.getElementById('status').textContent"),
+            )
+            compute.send_signal(signal.SIGCONT)
+            compute.wait_until(  # two rows more: new quads of the surface on screen
+                lambda: surface_points(out) >= min(first + 30, 225), what="more points on disk"
+            )
+            second = pause_between_writes(compute, out)
+            page.wait_until(f"{points} === {second}", f"the page showing {second} points")
+            shot2, status2 = (
+                page.screenshot(),
+                page.eval("document.getElementById('status').textContent"),
+            )
+            assert f": {first} / 225 points" in status1 and f": {second} / 225 points" in status2
+            box = page.box("#s0-3d")
+            x, y, w, h = (int(box[k]) for k in ("x", "y", "w", "h"))
+            changed = np.abs(shot1[y : y + h, x : x + w] - shot2[y : y + h, x : x + w]).max(axis=2)
+            assert (changed > 30).sum() > 500, "the 3-D surface did not grow on screen"
+            compute.send_signal(signal.SIGCONT)
+            code, _, err = compute.finish()
+            assert code == 0, err
+            page.wait_until(
+                "document.getElementById('status').textContent.includes('complete')",
+                "the page complete",
+            )
+            assert page.eval("document.body.dataset.points") == "225"
+            live = page.eval("window.landscapeState().data")
+            live_z = page.eval("document.getElementById('s0-3d').data[0].z")
+            assert not page.errors(), page.errors()
+    # The finished live page shows what `landscape view` writes for the finished file.
+    static = tmp_path / "static.html"
+    assert view.main([str(out), "--out", str(static)]) == 0
+    page = Page(chrome, 1600, 1000)
+    page.open(static.as_uri())
+    want = page.eval("window.landscapeState().data")
+    for key in ("values", "done", "total", "settings", "scores", "alpha", "beta", "name"):
+        assert live["surfaces"][0][key] == want["surfaces"][0][key], key
+    assert live_z == page.eval("document.getElementById('s0-3d').data[0].z")

@@ -53,6 +53,7 @@ __all__ = [
     "create_surface_file",
     "open_readonly",
     "read_surface",
+    "read_surface_snapshot",
     "read_directions",
     "has_directions",
     "stored_directions_sha256",
@@ -227,38 +228,86 @@ def read_surface(path: str | os.PathLike) -> Surface:
         StoreError: the file is missing, not a landscape surface file, or damaged; the
             message names the part that is wrong.
     """
-    path = Path(path)
-    with open_readonly(path, "surface file") as f:
-        if f.attrs.get("format") != SURFACE_FORMAT:
-            raise StoreError(
-                f"{str(path)!r} is not a landscape surface file (no format={SURFACE_FORMAT!r}); "
-                "files of the original loss-landscape code are read by landscape.io.legacy"
+    return _read_surface_file(Path(path), snapshot=False)
+
+
+def read_surface_snapshot(path: str | os.PathLike) -> Surface:
+    """Read a surface file that a `SurfaceWriter` may be writing at this very moment.
+
+    For ``landscape view --live``. It never takes a lock (the writer must not see a reader,
+    and a reader must not block it) and never touches /per_sample or /directions (the
+    writer's chunked per-sample data changes HDF5 metadata; the value arrays are contiguous
+    and written in place). The ``*_loss`` arrays are read first, every other value array
+    after them, then the loss arrays again: `SurfaceWriter.write` writes the losses last,
+    so a point whose loss was set in both reads has all its values on disk. Every other
+    point (not computed, half-written, or changed between the reads) reads as NaN in
+    every array, so no half-written point is ever shown.
+
+    Raises:
+        StoreError: the file is missing, not a landscape surface file, damaged, or read
+            while the writer flushes (a transient failure: try again and keep the last
+            good snapshot meanwhile).
+    """
+    return _read_surface_file(Path(path), snapshot=True)
+
+
+def _value_names(f: h5py.File, path: Path, shape: tuple[int, ...]) -> list[str]:
+    """The value arrays, checked; /per_sample and /directions are never opened here."""
+    names = []
+    for name in f:
+        if name in ("alpha", "beta", "directions", PER_SAMPLE):
+            continue
+        obj = f[name]
+        if not isinstance(obj, h5py.Dataset):
+            raise _damaged(path, f"/{name} is a group, not an array of values")
+        if obj.shape != shape or obj.dtype.kind not in "fiu":
+            raise _damaged(
+                path,
+                f"/{name} is {obj.dtype} {obj.shape}, not numbers of the grid's shape {shape}",
             )
+        names.append(name)
+    if not any(name.endswith("_loss") for name in names):
+        raise _damaged(path, "no /{split}_loss array")
+    return names
+
+
+def _read_values(f: h5py.File, name: str) -> np.ndarray:
+    """One value array, as float64, read from the disk: the dataset is closed on return,
+    and with it HDF5's cache of its raw data (a second read sees what is on disk now)."""
+    return np.asarray(f[name][()], dtype=np.float64)
+
+
+def _read_surface_file(path: Path, *, snapshot: bool) -> Surface:
+    with open_readonly(path, "surface file") as f:
         try:
+            if f.attrs.get("format") != SURFACE_FORMAT:
+                raise StoreError(
+                    f"{str(path)!r} is not a landscape surface file (no format="
+                    f"{SURFACE_FORMAT!r}); files of the original loss-landscape code are read "
+                    "by landscape.io.legacy"
+                )
             alpha = _coordinates(f, "alpha", path)
             beta = _coordinates(f, "beta", path) if "beta" in f else None
             shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
-            values = {}
-            for name, obj in f.items():
-                if name in ("alpha", "beta", "directions", PER_SAMPLE):
-                    continue
-                if not isinstance(obj, h5py.Dataset):
-                    raise _damaged(path, f"/{name} is a group, not an array of values")
-                if obj.shape != shape or obj.dtype.kind not in "fiu":
-                    raise _damaged(
-                        path,
-                        f"/{name} is {obj.dtype} {obj.shape}, not numbers of the grid's "
-                        f"shape {shape}",
-                    )
-                values[name] = np.asarray(obj[()], dtype=np.float64)
-            if not any(name.endswith("_loss") for name in values):
-                raise _damaged(path, "no /{split}_loss array")
-            if "directions" in f:  # every part of the file is checked, directions too
-                _checked_directions(f, path)
+            names = _value_names(f, path, shape)
+            if not snapshot:
+                values = {name: _read_values(f, name) for name in names}
+                if "directions" in f:  # every part of the file is checked, directions too
+                    _checked_directions(f, path)
+            else:  # the losses first, the rest, the losses again: see read_surface_snapshot
+                losses = [name for name in names if name.endswith("_loss")]
+                values = {name: _read_values(f, name) for name in losses}
+                values.update((name, _read_values(f, name)) for name in names if name not in losses)
+                done = np.ones(shape, dtype=bool)
+                for name in losses:
+                    first, again = values[name], _read_values(f, name)
+                    done &= (first == again) & ~np.isnan(first)
+                for v in values.values():
+                    v[~done] = np.nan
             return Surface(
                 alpha=alpha,
                 beta=beta,
-                values=values,
+                values={name: values[name] for name in names},
                 config=_json_attr(f, "config", path),
                 provenance=_json_attr(f, "provenance", path),
                 path=path,

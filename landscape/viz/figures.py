@@ -34,6 +34,9 @@ from landscape.io.surface_file import StoreError, Surface
 __all__ = [
     "surface_figure",
     "KINDS",
+    "STYLES",
+    "FigureStyle",
+    "figure_style",
     "Scale",
     "display_names",
     "escape_text",
@@ -59,13 +62,49 @@ MAX_LEVELS = 500
 
 KINDS = ("contour", "contourf", "heatmap", "surface")
 CMAP = "viridis"
-_DEFAULT_LEVELS = 15
+DEFAULT_LEVELS = 15
 # Named level sets: "li2018" is Li et al. 2018's contour levels (0.1 to 10 in steps of 0.5,
 # their plot_2D.py defaults), for figures to set beside theirs.
 LEVEL_PRESETS = {"li2018": tuple(np.round(np.arange(0.1, 10.0, 0.5), 10))}
+DIVERGING = "RdBu_r"  # differences between two surfaces (the viewer's A - B map)
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """How figures look: colour maps, default levels and value ranges.
+
+    ``li2018`` is Li et al. 2018's look (their plot_2D.py / plot_1D.py defaults): contour
+    levels 0.1 to 10 in steps of 0.5, 3-D surfaces in coolwarm clipped at a loss of 10,
+    1-D loss on 0..5 beside accuracy. Their contour call names ``cmpa='summer'``, a typo
+    that matplotlib ignores, so their contours came out in the default viridis, as here.
+    """
+
+    cmap: str = "viridis"  # contour, filled contour, heat map
+    cmap3d: str = "viridis"  # 3-D surfaces
+    levels: str | None = None  # a LEVEL_PRESETS name; None: the data decide
+    vmin: float | None = None
+    vmax: float | None = None  # also where 3-D surfaces are clipped
+    loss_max: float | None = None  # 1-D: the loss axis ends here
+
+
+STYLES = {
+    "default": FigureStyle(),
+    "li2018": FigureStyle(cmap3d="coolwarm", levels="li2018", vmax=10.0, loss_max=5.0),
+}
+
+
+def figure_style(style: str | FigureStyle) -> FigureStyle:
+    """A style by name (see `STYLES`), or the style itself."""
+    if isinstance(style, FigureStyle):
+        return style
+    if style not in STYLES:
+        raise InputError(f"style must be one of {', '.join(STYLES)}; got {style!r}", arg="style")
+    return STYLES[style]
+
+
 # Auto log scale when half the computed points sit in the lowest 5 % of the linear range:
 # linear levels would then all crowd around the peaks (the chaotic no-skip surfaces).
-_SKEW_FRACTION = 0.05
+SKEW_FRACTION = 0.05
 
 
 def metric_label(split: str, metric: str, *, log: bool = False) -> str:
@@ -116,17 +155,29 @@ class Scale:
         return LogNorm(self.vmin, self.vmax) if self.log else Normalize(self.vmin, self.vmax)
 
 
+# Round multiples per decade on a log scale: finer when the values span few decades.
+LOG_SUBS = ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 2.0, 5.0), (1.0,))
+# Levels the basin around the minimum should hold: fewer below the median value and the
+# default scale turns logarithmic (where the data are positive).
+BASIN_LEVELS = 3
+
+
 def _nice_levels(vmin: float, vmax: float, log: bool) -> np.ndarray:
     if log:
         lo, hi = int(np.floor(np.log10(vmin))), int(np.ceil(np.log10(vmax)))
-        subs = (1.0, 2.0, 5.0) if hi - lo <= 4 else (1.0,)
-        cand = np.array([s * 10.0**d for d in range(lo, hi + 1) for s in subs])
+        decades = np.log10(vmax / vmin)
+        subs = LOG_SUBS[0] if decades <= 2 else LOG_SUBS[1] if decades <= 4 else LOG_SUBS[2]
+        cand = np.array([float(f"{s * 10.0**d:.12g}") for d in range(lo, hi + 1) for s in subs])
         levels = cand[(cand >= vmin * (1 - 1e-9)) & (cand <= vmax * (1 + 1e-9))]
         return levels if len(levels) >= 4 else np.geomspace(vmin, vmax, 8)
-    locator = MaxNLocator(nbins=_DEFAULT_LEVELS, steps=[1, 2, 2.5, 5, 10])
-    cand = locator.tick_values(vmin, vmax)
-    eps = 1e-9 * (vmax - vmin)
-    levels = cand[(cand >= vmin - eps) & (cand <= vmax + eps)]
+    # A round step (1, 2, 2.5 or 5 times a power of ten) giving about DEFAULT_LEVELS
+    # levels. The viewer's page computes the same (viewer.js, niceLevels; a test holds
+    # the two equal), so static and interactive figures draw the same lines.
+    raw = (vmax - vmin) / DEFAULT_LEVELS
+    p = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= raw * (1 - 1e-12))
+    ks = np.arange(np.ceil(vmin / step - 1e-9), np.floor(vmax / step + 1e-9) + 1)
+    levels = np.array([float(f"{k * step:.12g}") for k in ks])
     return levels if len(levels) >= 4 else np.linspace(vmin, vmax, 8)
 
 
@@ -173,10 +224,12 @@ def resolve_scale(
         lo, hi = finite.min(), finite.max()
         # Log levels when the values are skewed or span two decades or more: linear levels
         # would leave the basin around the minimum (where networks differ) without a line.
+        median = np.median(finite)
+        basin = (_nice_levels(lo, hi, False) < median).sum() if hi > lo else 0
         log = bool(
             lo > 0
             and hi > lo
-            and (np.median(finite) < lo + _SKEW_FRACTION * (hi - lo) or hi >= 100 * lo)
+            and (median < lo + SKEW_FRACTION * (hi - lo) or hi >= 100 * lo or basin < BASIN_LEVELS)
         )
     if log:
         positive = finite[finite > 0]
@@ -268,15 +321,16 @@ def plot_contour(
     log: bool | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    cmap: str = CMAP,
 ) -> QuadContourSet:
     """Contour lines with labelled levels (see `resolve_scale`); returns the ContourSet.
 
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead).
+    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
     x, y = _grid(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
-    cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=scale.levels, cmap=CMAP, norm=scale.norm)
+    cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=scale.levels, cmap=cmap, norm=scale.norm)
     if len(cs.levels):
         ax.clabel(cs, inline=True, fontsize=7, fmt=lambda v: f"{v:.3g}")
     _label_xy(ax)
@@ -296,11 +350,12 @@ def plot_contourf(
     log: bool | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    cmap: str = CMAP,
 ) -> QuadContourSet:
     """Filled contours; values beyond [vmin, vmax] get the end colours. Returns the ContourSet.
 
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead).
+    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
     x, y = _grid(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
@@ -309,7 +364,7 @@ def plot_contourf(
         y,
         np.ma.masked_invalid(z),
         levels=scale.levels,
-        cmap=CMAP,
+        cmap=cmap,
         norm=scale.norm,
         extend="both",
     )
@@ -329,11 +384,12 @@ def plot_heatmap(
     log: bool | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    cmap: str = CMAP,
 ) -> QuadMesh:
     """One cell per grid point, centred on its real (alpha, beta); returns the QuadMesh.
 
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead).
+    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
     if not surface.is_2d:
         raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
@@ -343,7 +399,7 @@ def plot_heatmap(
         surface.beta,
         np.ma.masked_invalid(z).T,  # pcolormesh wants (ny, nx)
         shading="nearest",
-        cmap=CMAP,
+        cmap=cmap,
         norm=scale.norm,
     )
     _label_xy(ax)
@@ -362,6 +418,7 @@ def plot_surface3d(
     log: bool | None = None,
     title: str | None = None,
     colorbar: bool = True,
+    cmap: str = CMAP,
 ) -> Poly3DCollection:
     """A 3-D surface on an Axes made with ``fig.add_subplot(projection="3d")``.
 
@@ -369,7 +426,7 @@ def plot_surface3d(
     drawn as log10 on a log scale. Returns the Poly3DCollection.
 
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead).
+    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
     if getattr(ax, "name", "") != "3d":
         raise InputError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
@@ -384,7 +441,7 @@ def plot_surface3d(
         x,
         y,
         z,
-        cmap=CMAP,
+        cmap=cmap,
         norm=Normalize(lo, hi),
         rcount=z.shape[0],
         ccount=z.shape[1],
@@ -508,6 +565,9 @@ def plot_curve(
     return line
 
 
+SPLIT_LINESTYLES = ("-", "--", ":", "-.")
+
+
 def plot_1d(
     ax: Axes,
     surfaces: Sequence[Surface],
@@ -517,20 +577,23 @@ def plot_1d(
     twin: str | None = "accuracy",
     log: bool = False,
 ) -> list[Line2D]:
-    """Several 1-D surfaces overlaid: `metric` on `ax` (solid), `twin` on a twin axis (dashed).
+    """Several 1-D surfaces overlaid: one colour per surface, one line style per split
+    (train solid, test dashed), `metric` on `ax` and `twin` on a twin axis.
 
-    Colours follow (surface, split); a legend is placed on `ax`. Returns all lines; those of
-    the twin metric live on ``lines[-1].axes``.
+    With one surface and a twin the colours are Li et al.'s: the loss blue, the accuracy
+    red, each axis labelled in its colour. With several, the twin lines keep their
+    surface's colour, thinner and lighter; `surface_figure` draws several surfaces as
+    one panel per metric instead, which reads better. A legend is placed below `ax`.
+    Returns all lines; those of the twin metric live on ``lines[-1].axes``.
     """
     names = display_names(surfaces)
     right = ax.twinx() if twin else None
+    single = len(surfaces) == 1 and right is not None
     lines: list[Line2D] = []
     twin_lines: list[Line2D] = []
-    k = 0
-    for name, s in zip(names, surfaces, strict=True):
-        for split in splits:
-            color = f"C{k % 10}"
-            k += 1
+    for k, (name, s) in enumerate(zip(names, surfaces, strict=True)):
+        color = "C0" if single else f"C{k % 10}"
+        for split, dash in zip(splits, SPLIT_LINESTYLES * len(splits), strict=False):
             lines.append(
                 plot_curve(
                     ax,
@@ -539,6 +602,7 @@ def plot_1d(
                     metric=metric,
                     log=log,
                     color=color,
+                    linestyle=dash,
                     label=escape_text(f"{name} {split} {metric}"),
                 )
             )
@@ -549,14 +613,17 @@ def plot_1d(
                         s,
                         split=split,
                         metric=twin,
-                        color=color,
-                        linestyle="--",
+                        color="C3" if single else color,
+                        linestyle=dash,
+                        linewidth=1.5 if single else 1.0,
+                        alpha=1.0 if single else 0.55,
                         label=escape_text(f"{name} {split} {twin}"),
                     )
                 )
-    ax.set_ylabel(metric_label("", metric).strip())
+    colors = {"color": "C0"} if single else {}
+    ax.set_ylabel(metric_label("", metric).strip(), **colors)
     if right is not None:
-        right.set_ylabel(twin)
+        right.set_ylabel(twin, **({"color": "C3"} if single else {}))
         if twin in ("accuracy", "error"):
             right.set_ylim(-0.02, 1.02)
     every = lines + twin_lines
@@ -567,7 +634,7 @@ def plot_1d(
         fontsize=7,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.14),
-        ncols=2,
+        ncols=2 if len(every) < 9 else 3,
         frameon=False,
     )
     return every
@@ -590,30 +657,44 @@ def plot_comparison(
     metric: str = "loss",
     vmin: float | None = None,
     vmax: float | None = None,
-    levels: int | Sequence[float] | None = None,
+    levels: int | Sequence[float] | str | None = None,
     log: bool | None = None,
+    style: str | FigureStyle = "default",
 ) -> list[Artist]:
     """Draw each surface on its own Axes with one shared scale (range, levels, log).
 
     For ``kind="surface"`` the Axes must be 3-D. Each panel is titled with its surface's
-    name. Returns the artists, one per surface; ``artists[0]`` serves for one colorbar.
+    name. `style` (see `STYLES`) gives the colour maps and, where these arguments are
+    None, the levels and range. Returns the artists, one per surface; ``artists[0]``
+    serves for one colorbar.
     """
+    st = figure_style(style)
     if kind not in _PLOTTERS:
         raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
     if len(axes) != len(surfaces):
         raise InputError(f"{len(surfaces)} surfaces need as many Axes, got {len(axes)}")
     arrays = [surface_values(s, split, metric) for s in surfaces]
-    scale = resolve_scale(arrays, vmin=vmin, vmax=vmax, levels=levels, log=log)
+    scale = resolve_scale(
+        arrays,
+        vmin=st.vmin if vmin is None else vmin,
+        vmax=st.vmax if vmax is None else vmax,
+        levels=st.levels if levels is None else levels,
+        log=log,
+    )
+    cmap = st.cmap3d if kind == "surface" else st.cmap
     artists = []
     for ax, s, name in zip(axes, surfaces, display_names(surfaces), strict=True):
         opts = {"split": split, "metric": metric, "vmin": scale.vmin, "vmax": scale.vmax}
+        opts["cmap"] = cmap
         if kind in ("contour", "contourf"):
             opts["levels"] = scale.levels
         artists.append(_PLOTTERS[kind](ax, s, log=scale.log, title=name, colorbar=False, **opts))
     return artists
 
 
-def _figure_2d(surfaces, *, kind, split, metric, vmin, vmax, levels, log, optimum, title, path):
+def _figure_2d(
+    surfaces, *, kind, split, metric, vmin, vmax, levels, log, optimum, title, path, style
+):
     splits = (
         [split]
         if isinstance(split, str) and "," not in split
@@ -627,9 +708,9 @@ def _figure_2d(surfaces, *, kind, split, metric, vmin, vmax, levels, log, optimu
     arrays = [surface_values(s, split, metric) for s in surfaces]
     scale = resolve_scale(
         arrays,
-        vmin=vmin,
-        vmax=vmax,
-        levels=levels,
+        vmin=style.vmin if vmin is None else vmin,
+        vmax=style.vmax if vmax is None else vmax,
+        levels=style.levels if levels is None else levels,
         log=log,
     )
     n = len(surfaces)
@@ -648,6 +729,7 @@ def _figure_2d(surfaces, *, kind, split, metric, vmin, vmax, levels, log, optimu
         vmax=scale.vmax,
         levels=scale.levels,
         log=scale.log,
+        style=style,
     )
     label = metric_label(split, metric, log=scale.log and kind == "surface")
     fig.colorbar(artists[0], ax=axes, label=label, shrink=0.85)
@@ -668,7 +750,7 @@ def _figure_2d(surfaces, *, kind, split, metric, vmin, vmax, levels, log, optimu
     return fig
 
 
-def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title, path):
+def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title, path, style):
     if path is not None:
         raise InputError(
             "path draws a training path on 2-D contours; drop it for 1-D files", arg="path"
@@ -690,14 +772,34 @@ def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title
         twin = None
     arrays = [surface_values(s, sp, metric) for s in surfaces for sp in splits]
     log = resolve_scale(arrays, log=log).log
-    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
-    ax = fig.add_subplot()
-    plot_1d(ax, surfaces, splits=splits, metric=metric, twin=twin, log=log)
+    if vmax is None and style.loss_max is not None and metric == "loss" and not log:
+        vmin, vmax = (0.0 if vmin is None else vmin), style.loss_max
+    if twin and len(surfaces) > 1:
+        # Several networks: one panel per metric, one colour per network, one line style
+        # per split; twin axes would put four line kinds of each colour in one panel.
+        fig = Figure(figsize=(11.0, 4.6), layout="constrained")
+        ax, other = fig.subplots(1, 2)
+        plot_1d(ax, surfaces, splits=splits, metric=metric, twin=None, log=log)
+        plot_1d(other, surfaces, splits=splits, metric=twin, twin=None)
+        other.get_legend().remove()
+        if twin in ("accuracy", "error"):
+            other.set_ylim(-0.02, 1.02)
+        axes = [ax, other]
+    else:
+        fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+        ax = fig.add_subplot()
+        plot_1d(ax, surfaces, splits=splits, metric=metric, twin=twin, log=log)
+        axes = [ax]
     if vmin is not None or vmax is not None:
         ax.set_ylim(vmin, vmax)
     if not (not optimum):
-        ax.axvline(0.0, color="grey", linewidth=0.8, linestyle=":", zorder=0)
-    ax.set_title(title or escape_text(" vs ".join(display_names(surfaces))))
+        for a in axes:
+            a.axvline(0.0, color="grey", linewidth=0.8, linestyle=":", zorder=0)
+    names = escape_text(" vs ".join(display_names(surfaces)))
+    if len(axes) > 1:
+        fig.suptitle(title or names)
+    else:
+        ax.set_title(title or names)
     return fig
 
 
@@ -715,6 +817,7 @@ def surface_figure(
     optimum: bool = True,
     title: str | None = None,
     path: tuple[np.ndarray, np.ndarray] | None = None,
+    style: str | FigureStyle = "default",
 ) -> Figure:
     """One figure of surfaces side by side (2-D) or overlaid (1-D), as ``landscape plot``.
 
@@ -731,7 +834,11 @@ def surface_figure(
         optimum: mark theta* at (0, 0).
         title: the figure's title (default: none for 2-D, the names for 1-D).
         path: a training path ``(alpha, beta)`` drawn on 2-D panels.
+        style: ``"default"`` or ``"li2018"`` (Li et al.'s look: their contour levels,
+            coolwarm 3-D surfaces clipped at 10, 1-D loss axis 0..5); see `STYLES`. It
+            sets levels, vmin and vmax where these are None, and the colour maps.
     """
+    style = figure_style(style)
     surfaces = list(surfaces)
     if not surfaces:
         raise InputError("no surfaces to plot")
@@ -759,6 +866,7 @@ def surface_figure(
             optimum=optimum,
             title=title,
             path=path,
+            style=style,
         )
     return _figure_1d(
         surfaces,
@@ -771,4 +879,5 @@ def surface_figure(
         optimum=optimum,
         title=title,
         path=path,
+        style=style,
     )

@@ -17,12 +17,15 @@ import html
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
@@ -30,9 +33,29 @@ from landscape.analysis.metrics import surface_metrics
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_write_text
 from landscape.io.surface_file import Surface
-from landscape.viz.figures import display_names, metric_label, resolve_scale, surface_values
+from landscape.viz.figures import (
+    BASIN_LEVELS,
+    DEFAULT_LEVELS,
+    DIVERGING,
+    LEVEL_PRESETS,
+    LOG_SUBS,
+    MAX_LEVELS,
+    SKEW_FRACTION,
+    STYLES,
+    display_names,
+    metric_label,
+    resolve_scale,
+    surface_values,
+)
 
-__all__ = ["SETTINGS_SHOWN", "build_viewer_html", "plotly_comparison", "write_viewer"]
+__all__ = [
+    "SETTINGS_SHOWN",
+    "build_viewer_html",
+    "metrics_by_name",
+    "plotly_comparison",
+    "viewer_data",
+    "write_viewer",
+]
 
 SETTINGS_SHOWN = ("model", "norm", "ignore", "seed", "samples", "dataset", "source")
 
@@ -85,7 +108,25 @@ def _surface_paths(paths: Paths | Sequence[Paths | None] | None, k: int) -> list
     return out
 
 
-def _payload(surface: Surface, name: str, paths: list[dict]) -> dict:
+def _fmt(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def _settings(surface: Surface) -> list[list[str]]:
+    cfg = surface.config
+    rows = [[key, _fmt(cfg[key])] for key in SETTINGS_SHOWN if cfg.get(key) is not None]
+    grid = " × ".join(str(n) for n in surface.shape)
+    span = f"{grid}, α {surface.alpha.min():g}…{surface.alpha.max():g}"
+    if surface.is_2d:
+        span += f", β {surface.beta.min():g}…{surface.beta.max():g}"
+    return [*rows, ["grid", span]]
+
+
+def _surface_data(
+    surface: Surface, name: str, paths: list[dict], scores: Mapping[str, Any] | None
+) -> dict:
     values = {}
     for key, v in sorted(surface.values.items()):
         # plotly wants z[row = beta][column = alpha]; ours is [alpha, beta].
@@ -93,75 +134,37 @@ def _payload(surface: Surface, name: str, paths: list[dict]) -> dict:
     origin = [int(np.argmin(np.abs(surface.alpha)))]
     if surface.is_2d:
         origin.append(int(np.argmin(np.abs(surface.beta))))
+    done = surface.computed
     return {
         "name": name,
+        "file": surface.path.name if surface.path is not None else "",
         "alpha": _jsonable(surface.alpha),
         "beta": _jsonable(surface.beta) if surface.is_2d else None,
         "values": values,
         "origin": origin,
         "paths": paths,
+        "done": int(done.sum()),
+        "total": int(done.size),
+        "settings": _settings(surface),
+        "scores": [[str(k), _fmt(v)] for k, v in (scores or {}).items()],
     }
 
 
-def _table(rows: list[tuple[str, str]], cls: str) -> str:
-    if not rows:
-        return ""
-    body = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
-    return f'<table class="{cls}">{body}</table>'
+def _colorscale(name: str, n: int = 11) -> list[list]:
+    """A matplotlib colour map as a Plotly colour scale, so both draw the same colours."""
+    rgba = colormaps[name](np.linspace(0.0, 1.0, n))
+    return [[float(t), to_hex(c)] for t, c in zip(np.linspace(0.0, 1.0, n), rgba, strict=True)]
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float | np.floating):
-        return f"{float(v):.4g}"
-    return str(v)
-
-
-def _column(k: int, surface: Surface, name: str, metrics: Mapping[str, Any] | None) -> str:
-    cfg = surface.config
-    rows = [(key, _fmt(cfg[key])) for key in SETTINGS_SHOWN if cfg.get(key) is not None]
-    grid = " × ".join(str(n) for n in surface.shape)
-    rows.append(("grid", f"{grid}, α {surface.alpha.min():g}…{surface.alpha.max():g}"))
-    if surface.is_2d:
-        rows[-1] = (rows[-1][0], rows[-1][1] + f", β {surface.beta.min():g}…{surface.beta.max():g}")
-    done = surface.computed
-    rows.append(("computed", f"{int(done.sum())} / {done.size} points"))
-    scores = _lookup(metrics, surface, name) or {}
-    metric_rows = [(str(key), _fmt(v)) for key, v in scores.items()]
-    file = surface.path.name if surface.path is not None else ""
-    plots = (
-        f'<div class="plot" id="s{k}-3d"></div><div class="plot" id="s{k}-contour"></div>'
-        if surface.is_2d
-        else f'<div class="plot" id="s{k}-line"></div>'
-    )
-    return (
-        f'<section class="surface" id="s{k}">'
-        f"<h2>{html.escape(name)}</h2>"
-        f'<div class="file" title="{html.escape(str(surface.path or ""))}">'
-        f"{html.escape(file)}</div>"
-        f"{_table(rows, 'settings')}{_table(metric_rows, 'metrics')}"
-        f'<div class="msg" id="s{k}-msg"></div>{plots}</section>'
-    )
-
-
-def build_viewer_html(
+def viewer_data(
     surfaces: Sequence[Surface],
     *,
     names: Sequence[str] | None = None,
     metrics: Mapping[str, Mapping[str, Any]] | None = None,
     paths: Paths | Sequence[Paths | None] | None = None,
-    title: str = "Loss landscapes",
-) -> str:
-    """The viewer page for `surfaces`, as one self-contained HTML string.
-
-    Args:
-        surfaces: surfaces to show side by side (1-D ones as line charts).
-        names: column titles; default the surfaces' labels (file name added where they repeat).
-        metrics: optional table ``{name or label or file name: {metric: value}}`` shown
-            beside the matching surface (e.g. from landscape.metrics).
-        paths: optional 2-D paths drawn on the contour views, ``{label: (alpha, beta)}``:
-            one mapping for every surface, or a sequence with one mapping (or None) each.
-        title: page title.
-    """
+) -> dict:
+    """Everything the page draws, as JSON-ready values: the embedded data of a static page
+    and the body of a live page's ``data.json``. Arguments as `build_viewer_html`."""
     if not surfaces:
         raise InputError("the viewer needs at least one surface")
     names = list(names) if names is not None else display_names(surfaces)
@@ -171,37 +174,59 @@ def build_viewer_html(
         raise InputError(f"paths: give one mapping, or one per surface ({len(surfaces)})")
     splits = sorted({sp for s in surfaces for sp in s.splits}, key=lambda sp: (sp != "train", sp))
     has_acc = any(k.endswith("_accuracy") for s in surfaces for k in s.values)
-    data = {
+    cmaps = {c for style in STYLES.values() for c in (style.cmap, style.cmap3d)}
+    return {
         "splits": splits or ["train"],
         "metrics": ["loss", "accuracy", "error"] if has_acc else ["loss"],
         "surfaces": [
-            _payload(s, n, _surface_paths(paths, k) if s.is_2d else [])
+            _surface_data(s, n, _surface_paths(paths, k) if s.is_2d else [], _lookup(metrics, s, n))
             for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
         ],
+        # The level rule of `resolve_scale`, so the page's contours match `landscape plot`.
+        "levels": {
+            "count": DEFAULT_LEVELS,
+            "skew": SKEW_FRACTION,
+            "basin": BASIN_LEVELS,
+            "log_subs": LOG_SUBS,
+            "max": MAX_LEVELS,
+            "presets": {k: list(v) for k, v in LEVEL_PRESETS.items()},
+        },
+        "styles": {name: asdict(style) for name, style in STYLES.items()},
+        "colorscales": {c: _colorscale(c) for c in sorted({*cmaps, DIVERGING})},
+        "diverging": DIVERGING,
+        "live": None,
     }
-    options = {
-        "split": "".join(f"<option>{html.escape(sp)}</option>" for sp in data["splits"]),
-        "metric": "".join(f"<option>{m}</option>" for m in data["metrics"]),
-    }
-    n_1d = sum(not s.is_2d for s in surfaces)
-    overlay = '<div class="plot wide" id="overlay-1d"></div>' if n_1d > 1 else ""
-    columns = "".join(
-        _column(k, s, n, metrics) for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
-    )
+
+
+def build_viewer_html(
+    surfaces: Sequence[Surface],
+    *,
+    names: Sequence[str] | None = None,
+    metrics: Mapping[str, Mapping[str, Any]] | None = None,
+    paths: Paths | Sequence[Paths | None] | None = None,
+    title: str = "Loss landscapes",
+    live: Mapping[str, Any] | None = None,
+) -> str:
+    """The viewer page for `surfaces`, as one self-contained HTML string.
+
+    Args:
+        surfaces: one to four surfaces are laid out best (1-D ones join one line chart).
+        names: titles; default the surfaces' labels (file name added where they repeat).
+        metrics: optional table ``{name or label or file name: {metric: value}}`` shown
+            in the settings table (e.g. from landscape.metrics).
+        paths: optional 2-D paths drawn on the contour views, ``{label: (alpha, beta)}``:
+            one mapping for every surface, or a sequence with one mapping (or None) each.
+        title: page title.
+        live: for ``landscape view --live``: ``{"url": ..., "interval_ms": ...}``; the page
+            then polls `url` for new `viewer_data` and redraws until every file is complete.
+    """
+    data = viewer_data(surfaces, names=names, metrics=metrics, paths=paths)
+    data["live"] = dict(live) if live else None
     return _asset("page.html").format(
         title=html.escape(title),
         css=_asset("viewer.css"),
         error_hook=_asset("error_hook.js"),
         plotlyjs=get_plotlyjs(),
-        split_options=options["split"],
-        metric_options=options["metric"],
-        overlay=overlay,
-        sync=(
-            '<label><input type="checkbox" id="sync" checked> sync cameras</label>'
-            if len(surfaces) > n_1d
-            else ""
-        ),
-        columns=columns,
         data=_script_json(data),
         script=_asset("viewer.js"),
     )
