@@ -332,7 +332,9 @@
     });
     var fresh = !d.data;
     Plotly.react(d, traces, {margin: {l: 0, r: 0, t: 0, b: 0}, showlegend: false,
-      uirevision: "keep", scene: {aspectmode: "cube", xaxis: {title: {text: "α"}},
+      // A little above Plotly's default eye, so the view reaches into the basin.
+      uirevision: "keep", scene: {aspectmode: "cube", camera: {eye: {x: 1.3, y: 1.3, z: 1.55}},
+        xaxis: {title: {text: "α"}},
         yaxis: {title: {text: "β"}}, zaxis: {title: {text: title}, range: zr}}}, CFG);
     if (fresh) { sync3d(d); linkEvents(d, i); }
   }
