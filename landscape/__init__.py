@@ -28,6 +28,7 @@ _API = {
     "SurfaceConfig": "landscape.surface.config",
     "compute_surface": "landscape.surface.engine",
     "run_surface": "landscape.surface.engine",
+    "surface_directions": "landscape.surface.engine",
     "random_direction": "landscape.surface.directions",
     "interpolation_direction": "landscape.surface.directions",
     # reading and writing surface files

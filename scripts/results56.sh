@@ -6,7 +6,7 @@
 #
 # 1. resnet56 and plain56 at 51x51 on [-1, 1]^2, 1,000 training images, fp32, per-sample
 #    losses kept (10 MB a file): the figures and bootstrap intervals.
-# 2. three direction seeds each at 21x21 on 500 images: the spread over directions.
+# 2. three direction seeds each at 15x15 on 500 images: the spread over directions.
 # A 56-layer point on 1,000 images costs about 1.6 s on 2 CPU cores: 1. is ~70 min per
 # network there, minutes on a GPU.
 set -euo pipefail
@@ -14,17 +14,23 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 out=runs/surfaces56
 mkdir -p "$out"
+# Wall time of each run (a resumed surface adds a line per run) and the machine.
+timed() {
+  local start=$SECONDS
+  "$@"
+  echo "$(date -u +%FT%TZ) $(( SECONDS - start )) s on $(nproc) CPU cores: ${*: -2:1}" >> "$out/times.txt"
+}
 for net in resnet56 plain56; do
-  $PY -m landscape.compute --ckpt "pretrained:$net" --samples 1000 --x -1:1:51 --y -1:1:51 \
-      --per-sample on --out "$out/${net}_51x51.h5" --quiet
+  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 1000 --x -1:1:51 \
+      --y -1:1:51 --per-sample on --quiet --out "$out/${net}_51x51.h5"
 done
 for net in resnet56 plain56; do
-  $PY -m landscape.compute --ckpt "pretrained:$net" --samples 500 --x -1:1:21 --y -1:1:21 \
-      --seeds 0,1,2 --out "$out/${net}_21x21.h5" --quiet
+  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 500 --x -1:1:15 \
+      --y -1:1:15 --seeds 0,1,2 --quiet --out "$out/${net}_15x15.h5"
 done
 $PY -m landscape.metrics "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 > "$out/metrics_51x51.txt"
-$PY -m landscape.metrics "$out"/*_21x21_seed*.h5 > "$out/metrics_seeds.txt"
+$PY -m landscape.metrics "$out"/*_15x15_seed*.h5 > "$out/metrics_seeds.txt"
 $PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
-    --kind contour --levels li2018 --out "$out/compare_56_51x51_li2018.png"
+    --kind contour --style li2018 --out "$out/compare_56_51x51_li2018.png"
 $PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
-    --kind surface --out "$out/compare_56_51x51_3d.png"
+    --kind surface --style li2018 --out "$out/compare_56_51x51_3d.png"
