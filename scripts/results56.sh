@@ -25,12 +25,20 @@ for net in resnet56 plain56; do
       --y -1:1:51 --per-sample on --quiet --out "$out/${net}_51x51.h5"
 done
 for net in resnet56 plain56; do
-  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 500 --x -1:1:15 \
+  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 250 --x -1:1:15 \
       --y -1:1:15 --seeds 0,1,2 --quiet --out "$out/${net}_15x15.h5"
 done
-$PY -m landscape.metrics "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 > "$out/metrics_51x51.txt"
-$PY -m landscape.metrics "$out"/*_15x15_seed*.h5 > "$out/metrics_seeds.txt"
-$PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
-    --kind contour --style li2018 --out "$out/compare_56_51x51_li2018.png"
-$PY -m landscape.plot --overwrite "$out"/resnet56_51x51.h5 "$out"/plain56_51x51.h5 \
-    --kind surface --style li2018 --out "$out/compare_56_51x51_3d.png"
+# Published into docs/results without the direction tensors (regenerated from the seed when
+# needed), then the numbers and figures of docs/results.md from the published files.
+pub=docs/results
+for f in "$out"/*_51x51.h5 "$out"/*_15x15_seed*.h5; do
+  $PY -m landscape.export "$f" --publish --overwrite --out "$pub/$(basename "$f")"
+done
+$PY -m landscape.metrics "$pub"/resnet56_51x51.h5 "$pub"/plain56_51x51.h5 > "$pub/metrics_56_51x51.txt"
+$PY -m landscape.metrics "$pub"/*56_15x15_seed*.h5 > "$pub/metrics_56_seeds.txt"
+$PY -m landscape.plot --overwrite "$pub"/resnet56_51x51.h5 "$pub"/plain56_51x51.h5 \
+    --kind contour --style li2018 --out "$pub/compare_56_51x51_contour.png"
+$PY -m landscape.plot --overwrite "$pub"/resnet56_51x51.h5 "$pub"/plain56_51x51.h5 \
+    --kind surface --style li2018 --out "$pub/compare_56_51x51_3d.png"
+$PY -m landscape.plot --overwrite "$pub"/resnet56_51x51.h5 "$pub"/plain56_51x51.h5 \
+    --kind contour --out "$pub/compare_56_51x51_contour_auto.png"

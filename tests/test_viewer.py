@@ -377,6 +377,16 @@ def test_browser_live_page_grows_with_compute_and_ends_as_the_static_page(
             page.open(url)
             points = "Number(document.body.dataset.points)"
             page.wait_until(f"{points} === {first}", f"the page showing {first} points")
+            # a camera and a chosen point of the user's own, to survive the redraws
+            eye = {"x": 0.4, "y": -1.9, "z": 1.2}
+            page.eval(
+                f"Plotly.relayout('s0-3d', {{'scene.camera.eye': {json.dumps(eye)}}}).then(() => 1)"
+            )
+            x, y = data_xy(page, "s0-contour", 0.0, 0.0)
+            page.click(x, y)
+            page.wait_until("window.landscapeState().state.fixed !== null", "a fixed point")
+            fixed = page.eval("window.landscapeState().state.fixed")
+            page.eval("window.scrollTo(0, 0)")
             shot1, status1 = (
                 page.screenshot(),
                 page.eval("document.getElementById('status').textContent"),
@@ -387,6 +397,10 @@ def test_browser_live_page_grows_with_compute_and_ends_as_the_static_page(
             )
             second = pause_between_writes(compute, out)
             page.wait_until(f"{points} === {second}", f"the page showing {second} points")
+            assert page.eval("window.landscapeState().state.fixed") == fixed
+            cam = page.eval("document.getElementById('s0-3d').layout.scene.camera.eye")
+            assert cam == pytest.approx(eye)
+            page.eval("window.scrollTo(0, 0)")
             shot2, status2 = (
                 page.screenshot(),
                 page.eval("document.getElementById('status').textContent"),

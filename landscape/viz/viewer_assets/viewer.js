@@ -331,9 +331,12 @@
         marker: {symbol: m[2], size: 5, color: m[3]}});
     });
     var fresh = !d.data;
+    // The camera the panel has now (turned by the user or by the sync) survives a redraw;
+    // a new panel starts a little above Plotly's default eye, looking into the basin.
+    var camera = fresh ? {eye: {x: 1.3, y: 1.3, z: 1.55}}
+      : JSON.parse(JSON.stringify(d.layout.scene.camera));
     Plotly.react(d, traces, {margin: {l: 0, r: 0, t: 0, b: 0}, showlegend: false,
-      // A little above Plotly's default eye, so the view reaches into the basin.
-      uirevision: "keep", scene: {aspectmode: "cube", camera: {eye: {x: 1.3, y: 1.3, z: 1.55}},
+      uirevision: "keep", scene: {aspectmode: "cube", camera: camera,
         xaxis: {title: {text: "α"}},
         yaxis: {title: {text: "β"}}, zaxis: {title: {text: title}, range: zr}}}, CFG);
     if (fresh) { sync3d(d); linkEvents(d, i); }
