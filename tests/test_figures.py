@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from matplotlib.colors import LogNorm
@@ -11,6 +13,7 @@ from surfaces import analytic_values, make_surface_file
 
 from landscape import plot
 from landscape.io.surface_file import StoreError, read_surface
+from landscape.surface.grid import coarse_to_fine
 from landscape.viz import figures
 
 
@@ -225,3 +228,28 @@ def test_cli_levels_preset(files, tmp_path):
     out = tmp_path / "li.png"
     assert plot.main([str(files["bowl"]), "--levels", "li2018", "--out", str(out)]) == 0
     assert out.stat().st_size > 0
+
+
+def test_a_grid_filled_coarse_to_fine_is_drawn_from_its_finest_complete_sub_grid(files):
+    """While `compute` fills every 2^k-th point first, the figures draw the complete
+    sub-grid of every 2^k-th row and column (the viewer does the same): lines, not a blank
+    panel, and only values the file holds."""
+    full = read_surface(files["bowl"])  # 21 x 13
+    order = coarse_to_fine(full.shape)
+    done = np.zeros(full.shape, dtype=bool)
+    done.flat[order[: len(order) // 3]] = True  # every 2nd point and a few more
+    part = dataclasses.replace(
+        full, values={k: np.where(done, v, np.nan) for k, v in full.values.items()}
+    )
+    x, y, z = figures._drawn(part, part.get())
+    np.testing.assert_array_equal(x[:, 0], full.alpha[::2])
+    np.testing.assert_array_equal(y[0], full.beta[::2])
+    np.testing.assert_array_equal(z, full.get()[::2, ::2])
+    cs = figures.plot_contour(axes(), part)
+    assert sum(len(seg) for seg in cs.allsegs) > 0, "no contour line drawn"
+    # filled in another order (row by row): drawn as it is, gaps and all
+    rows = dataclasses.replace(
+        full,
+        values={k: np.where(np.arange(21)[:, None] < 5, v, np.nan) for k, v in full.values.items()},
+    )
+    assert figures._drawn(rows, rows.get())[2].shape == full.shape

@@ -263,10 +263,24 @@ def resolve_scale(
     return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
 
 
-def _grid(surface: Surface) -> tuple[np.ndarray, np.ndarray]:
+def _check_2d(surface: Surface) -> None:
     if not surface.is_2d:
         raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
-    return np.meshgrid(surface.alpha, surface.beta, indexing="ij")  # (nx, ny) each
+
+
+def _drawn(surface: Surface, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The meshes to draw lines and surfaces on: the whole grid, or while `compute` fills
+    it coarse to fine (every 2^k-th point first), the finest complete sub-grid of every
+    2^k-th row and column, a coarser picture of the whole (the full grid would have too few
+    complete cells to draw). The viewer does the same (viewer.js, shown)."""
+    done, step = surface.computed, 1
+    while not done[::step, ::step].all():
+        step *= 2
+        if min(done[::step, ::step].shape) < 2:
+            step = 1  # no complete sub-grid (filled in another order): draw what there is
+            break
+    x, y = np.meshgrid(surface.alpha[::step], surface.beta[::step], indexing="ij")
+    return x, y, z[::step, ::step]
 
 
 def _label_xy(ax: Axes) -> None:
@@ -328,8 +342,9 @@ def plot_contour(
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
     (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
-    x, y = _grid(surface)
+    _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
+    x, y, z = _drawn(surface, z)
     cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=scale.levels, cmap=cmap, norm=scale.norm)
     if len(cs.levels):
         ax.clabel(cs, inline=True, fontsize=7, fmt=lambda v: f"{v:.3g}")
@@ -357,8 +372,9 @@ def plot_contourf(
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
     (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
-    x, y = _grid(surface)
+    _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
+    x, y, z = _drawn(surface, z)
     cs = ax.contourf(
         x,
         y,
@@ -430,8 +446,9 @@ def plot_surface3d(
     """
     if getattr(ax, "name", "") != "3d":
         raise InputError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
-    x, y = _grid(surface)
+    _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
+    x, y, z = _drawn(surface, z)
     lo, hi = scale.vmin, scale.vmax
     z = np.clip(z, lo, hi)
     if scale.log:
