@@ -85,11 +85,12 @@ class FigureStyle:
     vmin: float | None = None
     vmax: float | None = None  # also where 3-D surfaces are clipped
     loss_max: float | None = None  # 1-D: the loss axis ends here
+    log: bool | None = None  # None: the data decide (see resolve_scale)
 
 
 STYLES = {
     "default": FigureStyle(),
-    "li2018": FigureStyle(cmap3d="coolwarm", levels="li2018", vmax=10.0, loss_max=5.0),
+    "li2018": FigureStyle(cmap3d="coolwarm", levels="li2018", vmax=10.0, loss_max=5.0, log=False),
 }
 
 
@@ -728,7 +729,7 @@ def _figure_2d(
         vmin=style.vmin if vmin is None else vmin,
         vmax=style.vmax if vmax is None else vmax,
         levels=style.levels if levels is None else levels,
-        log=log,
+        log=style.log if log is None else log,
     )
     n = len(surfaces)
     fig = Figure(figsize=(4.8 * n + 1.2, 4.4), layout="constrained")
@@ -788,7 +789,7 @@ def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title
     elif twin == "none":
         twin = None
     arrays = [surface_values(s, sp, metric) for s in surfaces for sp in splits]
-    log = resolve_scale(arrays, log=log).log
+    log = resolve_scale(arrays, log=style.log if log is None else log).log
     if vmax is None and style.loss_max is not None and metric == "loss" and not log:
         vmin, vmax = (0.0 if vmin is None else vmin), style.loss_max
     if twin and len(surfaces) > 1:
