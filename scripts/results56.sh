@@ -18,14 +18,14 @@ mkdir -p "$out"
 timed() {
   local start=$SECONDS
   "$@"
-  echo "$(date -u +%FT%TZ) $(( SECONDS - start )) s on $(nproc) CPU cores: ${*: -2:1}" >> "$out/times.txt"
+  echo "$(date -u +%FT%TZ) $(( SECONDS - start )) s on $(nproc) CPU cores: ${*: -1}" >> "$out/times.txt"
 }
 for net in resnet56 plain56; do
   timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 1000 --x -1:1:51 \
       --y -1:1:51 --per-sample on --quiet --out "$out/${net}_51x51.h5"
 done
 for net in resnet56 plain56; do
-  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 250 --x -1:1:15 \
+  timed $PY -m landscape.compute --ckpt "pretrained:$net" --samples 500 --x -1:1:15 \
       --y -1:1:15 --seeds 0,1,2 --quiet --out "$out/${net}_15x15.h5"
 done
 # Published into docs/results without the direction tensors (regenerated from the seed when
