@@ -264,6 +264,25 @@ def resolve_scale(
     return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
 
 
+def _styled_scale(
+    arrays: Sequence[np.ndarray],
+    style: FigureStyle,
+    *,
+    vmin: float | None,
+    vmax: float | None,
+    levels: int | Sequence[float] | str | None,
+    log: bool | None,
+) -> Scale:
+    """`resolve_scale` with the style's range, levels and log where the caller gave None."""
+    return resolve_scale(
+        arrays,
+        vmin=style.vmin if vmin is None else vmin,
+        vmax=style.vmax if vmax is None else vmax,
+        levels=style.levels if levels is None else levels,
+        log=style.log if log is None else log,
+    )
+
+
 def _check_2d(surface: Surface) -> None:
     if not surface.is_2d:
         raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
@@ -408,8 +427,7 @@ def plot_heatmap(
     `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
     (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
     """
-    if not surface.is_2d:
-        raise InputError(f"surface {surface.label!r} is 1-D; use plot_curve or plot_1d")
+    _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
     mesh = ax.pcolormesh(
         surface.alpha,
@@ -611,7 +629,8 @@ def plot_1d(
     twin_lines: list[Line2D] = []
     for k, (name, s) in enumerate(zip(names, surfaces, strict=True)):
         color = "C0" if single else f"C{k % 10}"
-        for split, dash in zip(splits, SPLIT_LINESTYLES * len(splits), strict=False):
+        for i, split in enumerate(splits):
+            dash = SPLIT_LINESTYLES[i % len(SPLIT_LINESTYLES)]
             lines.append(
                 plot_curve(
                     ax,
@@ -692,18 +711,17 @@ def plot_comparison(
     if len(axes) != len(surfaces):
         raise InputError(f"{len(surfaces)} surfaces need as many Axes, got {len(axes)}")
     arrays = [surface_values(s, split, metric) for s in surfaces]
-    scale = resolve_scale(
-        arrays,
-        vmin=st.vmin if vmin is None else vmin,
-        vmax=st.vmax if vmax is None else vmax,
-        levels=st.levels if levels is None else levels,
-        log=log,
-    )
+    scale = _styled_scale(arrays, st, vmin=vmin, vmax=vmax, levels=levels, log=log)
     cmap = st.cmap3d if kind == "surface" else st.cmap
     artists = []
     for ax, s, name in zip(axes, surfaces, display_names(surfaces), strict=True):
-        opts = {"split": split, "metric": metric, "vmin": scale.vmin, "vmax": scale.vmax}
-        opts["cmap"] = cmap
+        opts = {
+            "split": split,
+            "metric": metric,
+            "vmin": scale.vmin,
+            "vmax": scale.vmax,
+            "cmap": cmap,
+        }
         if kind in ("contour", "contourf"):
             opts["levels"] = scale.levels
         artists.append(_PLOTTERS[kind](ax, s, log=scale.log, title=name, colorbar=False, **opts))
@@ -724,13 +742,7 @@ def _figure_2d(
         )
     split = splits[0]
     arrays = [surface_values(s, split, metric) for s in surfaces]
-    scale = resolve_scale(
-        arrays,
-        vmin=style.vmin if vmin is None else vmin,
-        vmax=style.vmax if vmax is None else vmax,
-        levels=style.levels if levels is None else levels,
-        log=style.log if log is None else log,
-    )
+    scale = _styled_scale(arrays, style, vmin=vmin, vmax=vmax, levels=levels, log=log)
     n = len(surfaces)
     fig = Figure(figsize=(4.8 * n + 1.2, 4.4), layout="constrained")
     axes = [

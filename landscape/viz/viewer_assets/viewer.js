@@ -109,16 +109,18 @@
   }
   window.landscapeScale = resolveScale;  // for tests: the page's rule against Python's
 
+  function rgbOf(hex) {  // "#rrggbb" -> [r, g, b]
+    var c = parseInt(hex.slice(1), 16);
+    return [(c >> 16) & 255, (c >> 8) & 255, c & 255];
+  }
   // Colour of a value on a colour scale ([[t, "#rrggbb"], ...]), t in [0, 1].
   function colorAt(scale, t) {
     t = Math.max(0, Math.min(1, t));
     for (var k = 1; k < scale.length; k++) {
       if (t <= scale[k][0]) {
         var a = scale[k - 1], b = scale[k], f = (t - a[0]) / ((b[0] - a[0]) || 1);
-        var ca = parseInt(a[1].slice(1), 16), cb = parseInt(b[1].slice(1), 16);
-        var mix = [16, 8, 0].map(function (sh) {
-          return Math.round(((ca >> sh) & 255) * (1 - f) + ((cb >> sh) & 255) * f);
-        });
+        var ca = rgbOf(a[1]), cb = rgbOf(b[1]);
+        var mix = [0, 1, 2].map(function (c) { return Math.round(ca[c] * (1 - f) + cb[c] * f); });
         return "rgb(" + mix.join(",") + ")";
       }
     }
@@ -278,8 +280,8 @@
       });
     });
   }
-  function linkEvents(div, i) {
-    div.on("plotly_hover", function (ev) { hover(ev.points[0].x, ev.points[0].y, i); });
+  function linkEvents(div) {
+    div.on("plotly_hover", function (ev) { hover(ev.points[0].x, ev.points[0].y); });
     div.on("plotly_unhover", function () { el("readout").hidden = true; crosshair(null); });
     div.on("plotly_click", function (ev) {
       state.fixed = {alpha: ev.points[0].x, beta: ev.points[0].y};
@@ -339,7 +341,7 @@
       uirevision: "keep", scene: {aspectmode: "cube", camera: camera,
         xaxis: {title: {text: "α"}},
         yaxis: {title: {text: "β"}}, zaxis: {title: {text: title}, range: zr}}}, CFG);
-    if (fresh) { sync3d(d); linkEvents(d, i); }
+    if (fresh) { sync3d(d); linkEvents(d); }
   }
   // Contour lines: one trace per level, so levels need not be evenly spaced (log and preset
   // levels are not); an invisible heat map under them carries hover and click.
@@ -376,7 +378,7 @@
       hovermode: "closest", plot_bgcolor: "white",
       xaxis: {title: {text: "α"}, zeroline: false, range: [s.alpha[0], s.alpha[s.alpha.length - 1]]},
       yaxis: {title: {text: "β"}, zeroline: false, range: [s.beta[0], s.beta[s.beta.length - 1]]}}, CFG);
-    if (fresh) linkEvents(d, i);
+    if (fresh) linkEvents(d);
   }
   function crosshair(pt) {
     surfaces2d().forEach(function (s) {
@@ -393,7 +395,7 @@
   // Linked hover: alpha, beta and every stored value at that point of every surface.
   var mouse = [0, 0];
   document.addEventListener("mousemove", function (e) { mouse = [e.clientX, e.clientY]; });
-  function hover(a, b, src) {
+  function hover(a, b) {
     var box = el("readout");
     box.textContent = "";
     var head = document.createElement("div");
@@ -459,7 +461,7 @@
       title: {text: A.name + (ratio ? " / " : " − ") + B.name + " (black: 0)", font: {size: 12}},
       xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}}}, CFG);
     if (fresh) {
-      d.on("plotly_hover", function (ev) { hover(ev.points[0].x, ev.points[0].y, -1); });
+      d.on("plotly_hover", function (ev) { hover(ev.points[0].x, ev.points[0].y); });
       d.on("plotly_unhover", function () { el("readout").hidden = true; crosshair(null); });
     }
   }
@@ -481,10 +483,7 @@
         name.replace(/</g, "&lt;") + "</extra>"});
     return out;
   }
-  function hexRgb(h) {
-    var c = parseInt(h.slice(1), 16);
-    return "rgb(" + [(c >> 16) & 255, (c >> 8) & 255, c & 255].join(",") + ")";
-  }
+  function hexRgb(hex) { return "rgb(" + rgbOf(hex).join(",") + ")"; }
   function lineLayout(sc, xtitle, ytitle, x0) {
     var range = sc.log ? [Math.log10(sc.vmin) - 0.05, Math.log10(sc.vmax) + 0.05]
       : [sc.vmin - 0.03 * (sc.vmax - sc.vmin || 1), sc.vmax + 0.03 * (sc.vmax - sc.vmin || 1)];
@@ -532,7 +531,6 @@
   }
   function render() {
     var sc = currentScale(), what = state.split + " " + state.metric;
-    el("status").dataset.empty = sc ? "" : "1";
     el("clip").disabled = style().vmax !== null;
     el("clip-value").textContent = style().vmax !== null ? "style: up to " + style().vmax
       : state.clip >= 100 ? "no clip" : "p" + state.clip + " = " + (sc ? sc.vmax.toPrecision(4) : "");
@@ -592,7 +590,6 @@
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
     }).then(function (fresh) {
-      fresh.surfaces.forEach(function (s, i) { s.name = D.surfaces[i].name; });
       D = fresh;
       buildTable();
       render();
