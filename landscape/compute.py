@@ -8,10 +8,13 @@ the grid and rank 0 writes the file (`landscape.surface.distributed`, docs/distr
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from landscape.cli import options
 from landscape.cli.options import add_data_arguments, add_model_arguments
@@ -140,9 +143,30 @@ def _seeds(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return guarded(
+    code = guarded(
         "landscape compute", lambda: _main(build_parser().parse_args(argv)), kept=RESUMABLE
     )
+    if distributed.launched():
+        _end_rank(code)
+    return code
+
+
+def _end_rank(code: int) -> NoReturn:
+    """End a torchrun rank with `code` now, without the interpreter's teardown.
+
+    gloo's worker threads let go of a finished collective's tensors only after the
+    collective has returned, and letting go takes the GIL. When that comes after the
+    interpreter has begun to finalize (a busy machine, a rank exiting right after a
+    collective), CPython ends the thread inside a C++ destructor and the rank aborts
+    (``terminate called without an active exception``, exit code -6).
+    ``destroy_process_group`` does not join those threads (torch 2.14), so no teardown
+    order avoids it; not finalizing does. Every file is closed where it is written, so
+    only what was printed is left to flush; peers see the connection close.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 def _main(args: argparse.Namespace) -> int:

@@ -193,3 +193,23 @@ def test_an_interrupt_swallowed_by_a_finalizer_still_stops_the_command(capsys):
 
     assert guarded("landscape test", body) == 130
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_body_that_ignores_sigterm_keeps_it_ignored_after_the_command():
+    """A torchrun rank whose exit code is decided ignores SIGTERM until it exits (the
+    launcher stops every rank once one exits); the command's wrapper used to put the
+    default back on its way out, and the rank died by the signal (-15) instead."""
+    from landscape.cli.runner import guarded
+
+    def body() -> int:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        return 2
+
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        assert guarded("landscape test", body) == 2
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+        assert guarded("landscape test", lambda: 0) == 0  # its own handler is undone
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, before)

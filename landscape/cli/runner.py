@@ -132,7 +132,9 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
         return EXIT_BUG
     finally:
         sys.unraisablehook = previous_hook
-        if in_main:
+        # Only our own handler is undone: a torchrun rank whose exit code is decided
+        # ignores SIGTERM from here to its exit (see landscape.surface.distributed).
+        if in_main and signal.getsignal(signal.SIGTERM) is terminate_as_interrupt:
             signal.signal(signal.SIGTERM, previous)
 
 

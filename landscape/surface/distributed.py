@@ -96,14 +96,17 @@ def launched() -> bool:
 class Team:
     """This process's place in the job, and the gloo group the ranks talk over.
 
-    Teardown: gloo runs collectives on worker threads of its own, and such a thread
-    lets go of a finished collective (and of the Python tensors it holds) only after
-    the rank's `wait` has returned. If the interpreter is already finalizing by then,
-    the thread cannot take the GIL, CPython ends it in the middle of a C++ destructor
-    and the process aborts (``terminate called without an active exception``). So the
-    group is always destroyed, joining those threads, while the interpreter is whole:
-    by `close` after a clean finish, or at exit (`atexit`) on every other path, which
-    is also after rank 0 has printed its one line (the others wait for it to hang up).
+    Teardown: the group is destroyed by `close` after a clean finish, or at exit
+    (`atexit`) on every other path, which is also after rank 0 has printed its one
+    line (the others wait for it to hang up). That is not enough for a clean exit:
+    gloo runs collectives on worker threads of its own, such a thread lets go of a
+    finished collective (and of the Python tensors it holds) only after the rank's
+    `wait` has returned, and ``destroy_process_group`` does not join it (torch 2.14).
+    If the interpreter is finalizing by then, the thread cannot take the GIL, CPython
+    ends it inside a C++ destructor and the process aborts (``terminate called without
+    an active exception``). So ``landscape compute`` ends its ranks without finalizing
+    (`os._exit` once everything is written and printed); a script of your own that
+    computes a surface under torchrun should end the same way.
     """
 
     rank: int
