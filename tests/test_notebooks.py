@@ -18,6 +18,15 @@ from conftest import REPO
 from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
+from landscape import (
+    comparison_lines,
+    intervals_table,
+    measure,
+    metrics_table,
+    read_surface,
+    surface_metrics,
+)
+
 NOTEBOOKS = REPO / "notebooks"
 # notebook -> files it must write into its output folder
 EXPECTED = {
@@ -66,3 +75,33 @@ def test_notebook_runs_in_small_configuration(name: str, kernel: str, tmp_path: 
     assert not [o for o in outputs if o.output_type == "error"]
     figures = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(figures) >= 2, f"{name}: only {len(figures)} figures"
+
+
+def test_skip_vs_noskip_shows_the_published_56_layer_results() -> None:
+    """The committed outputs come from the full configuration, on the files of docs/results:
+    its metrics, intervals, verdicts and seed spread are what the library computes from
+    them now (bootstrap intervals are seeded), not the small configuration's 20 layers."""
+    results = REPO / "docs" / "results"
+    names = ["resnet56", "plain56"]
+    pair = [results / f"{name}_51x51.h5" for name in names]
+    seeds = sorted(results.glob("*56_15x15_seed*.h5"))
+    if not all(f.is_file() for f in pair) or len(seeds) != 6:
+        pytest.skip("docs/results lacks the 56-layer files: run scripts/results56.sh")
+    nb = nbformat.read(NOTEBOOKS / "skip_vs_noskip.ipynb", as_version=4)
+    printed = "".join(
+        o.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if o.output_type == "stream" and o.name == "stdout"
+    )
+    assert "resnet56" in printed and "plain56" in printed and "resnet20" not in printed
+    surfaces = [read_surface(f) for f in pair]
+    rows = [(name, surface_metrics(s)) for name, s in zip(names, surfaces, strict=True)]
+    assert metrics_table(rows) in printed
+    measured = measure(surfaces)
+    assert intervals_table(measured) in printed
+    assert "\n".join(comparison_lines(measured)) in printed
+    spread = measure([read_surface(f) for f in seeds])
+    assert intervals_table(spread) in printed
+    assert "\n".join(comparison_lines(spread)) in printed
