@@ -18,7 +18,7 @@ from typing import NoReturn
 
 from landscape.cli import options
 from landscape.cli.options import add_data_arguments, add_model_arguments
-from landscape.cli.runner import RESUMABLE, ArgumentParser, guarded, terminate_as_interrupt
+from landscape.cli.runner import RESUMABLE, ArgumentParser, guarded
 from landscape.core.checkpoints import resolve_checkpoint
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
@@ -192,7 +192,6 @@ def _main(args: argparse.Namespace) -> int:
         for out, surface in zip(outs, surfaces, strict=True):
             print(f"wrote {out}: {int(surface.computed.sum())}/{surface.computed.size} points")
         return 0
-    previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
     try:
         surface = run(
             config,
@@ -202,11 +201,10 @@ def _main(args: argparse.Namespace) -> int:
             dist_timeout_min=args.dist_timeout,
         )
     except distributed.QuietExit as e:  # rank 0 reported for the whole job
-        # This rank is done: torchrun stopping the rest must not change its exit code.
-        previous = signal.SIG_IGN
+        # This rank is done: torchrun stopping the rest must not change its exit code
+        # (`guarded` leaves a handler it did not install as it is).
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         return e.code
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if surface is None:  # a torchrun rank other than 0
         return 0
     done = int(surface.computed.sum())
