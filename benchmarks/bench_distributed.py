@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import models
+from landscape import models
 from landscape.io.surface_file import read_surface
 
 REPO = Path(__file__).resolve().parent.parent

@@ -28,7 +28,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-import models
+from landscape import models
 from landscape.core.device import resolve_device
 from landscape.data.datasets import load_split
 from landscape.surface.directions import random_direction

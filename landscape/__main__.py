@@ -45,7 +45,7 @@ ALIASES = {"legacy": "convert"}
 
 
 def _models(argv: Sequence[str]) -> int:
-    from models import models_table
+    from landscape.models import models_table
 
     print(models_table(argv[0] if argv else "*"))
     return 0

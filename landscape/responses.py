@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-import models
+from landscape import models
 from landscape.analysis.responses import (
     RESPONSES_FORMAT,
     ResponseSeries,

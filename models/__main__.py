@@ -1,4 +1,4 @@
-"""`python -m models [PATTERN]`: a table of every registered network."""
+"""`python -m landscape.models [PATTERN]`: a table of every registered network."""
 
 import sys
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from models import load_checkpoint, save_checkpoint
+from landscape.models import load_checkpoint, save_checkpoint
 
 ASSETS = Path(__file__).resolve().parents[1] / "landscape" / "assets" / "pretrained"
 

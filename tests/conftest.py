@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import models
+from landscape import models
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from conftest import PYTHON, REPO, make_checkpoint, randomize_bn, subprocess_env
 from torch.func import functional_call
 
-import models
 from landscape import __main__ as cli
+from landscape import models
 from landscape.analysis import hessian
 from landscape.analysis.responses import gradient_norms, layer_response_std, load_responses
 from landscape.analysis.trajectory import read_path

@@ -95,7 +95,7 @@ def test_docs_python_walkthrough_runs(tmp_path, monkeypatch):
         for block in blocks:
             exec(compile(block, "docs/api.md", "exec"), namespace)
     finally:
-        models_registry = __import__("models.registry", fromlist=["_REGISTRY"])._REGISTRY
+        models_registry = __import__("landscape.models.registry", fromlist=["_REGISTRY"])._REGISTRY
         models_registry.pop("small_cnn", None)  # the walkthrough registered it
     for name in ("compare_contour.png", "compare_3d.png", "compare.html", "pca.h5", "path.png"):
         assert (tmp_path / name).stat().st_size > 0, name

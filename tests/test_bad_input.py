@@ -21,7 +21,6 @@ from conftest import make_checkpoint
 from PIL import Image
 from surfaces import make_surface_file
 
-import models
 from landscape import (
     compute,
     convert,
@@ -31,6 +30,7 @@ from landscape import (
     export,
     hessian,
     metrics,
+    models,
     plot,
     responses,
     train,

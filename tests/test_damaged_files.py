@@ -19,8 +19,7 @@ import pytest
 import torch
 from conftest import make_checkpoint
 
-import models
-from landscape import compute, eigendirs, export, hessian, metrics, plot, responses, view
+from landscape import compute, eigendirs, export, hessian, metrics, models, plot, responses, view
 
 DATA = ["--dataset", "tinydata:tiny", "--samples", "8"]
 GRID = ["--x", "-1:1:5", "--y", "-1:1:4"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import models
+from landscape import models
 from landscape.surface.directions import (
     check_direction,
     cosine,

@@ -19,8 +19,8 @@ from surfaces import assert_points_match_one_process
 
 from landscape import compute, export, plot, train, view
 from landscape.io.surface_file import read_directions, read_surface
+from landscape.models import read_checkpoint
 from landscape.viz import figures
-from models import read_checkpoint
 
 # ---------------------------------------------------------------- compute
 

@@ -8,7 +8,7 @@ import torch
 from conftest import randomize_bn
 from tinydata import tiny
 
-import models
+from landscape import models
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.directions import random_direction
 from landscape.surface.engine import compute_surface, state_of

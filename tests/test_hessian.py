@@ -129,7 +129,7 @@ def test_wrt_subset_and_eigenvector_directions():
 
 
 def test_hvp_with_batchnorm_network_is_symmetric_and_leaves_model_alone():
-    from models import CifarResNet
+    from landscape.models import CifarResNet
 
     torch.manual_seed(0)
     model = CifarResNet(1, num_classes=3, width=1).double()

@@ -7,8 +7,14 @@ import torch
 import torchvision
 from torch import nn
 
-import models
-from models import CheckpointError, create_model, list_models, load_checkpoint, save_checkpoint
+from landscape import models
+from landscape.models import (
+    CheckpointError,
+    create_model,
+    list_models,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 CIFAR = [f"{kind}{depth}" for kind in ("resnet", "plain") for depth in (20, 32, 44, 56, 110)]
 IMAGENET = [n for n in list_models() if n not in CIFAR]

@@ -113,7 +113,7 @@ def test_original_direction_file_gives_the_brute_force_surface(tmp_path, tiny_ck
     import h5py
     import numpy as np
 
-    import models
+    from landscape import models
     from landscape.compute import main as compute_main
     from landscape.data import load_split
     from landscape.io.surface_file import read_surface
@@ -192,7 +192,7 @@ def test_loss_names_say_which_mse(tmp_path, tiny_ckpt):
     """``mse`` is of the logits, ``mse-softmax`` of the probabilities (the original code's
     MSE); the surface, the Hessian and the gradients take every loss the engine takes."""
     import landscape as ls
-    import models
+    from landscape import models
     from landscape.analysis.responses import gradient_norms
     from landscape.data import load_split
 

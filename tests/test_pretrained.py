@@ -7,7 +7,7 @@ import torch
 
 from landscape.core.checkpoints import list_pretrained, resolve_checkpoint
 from landscape.data.datasets import load_split
-from models import load_checkpoint, read_checkpoint
+from landscape.models import load_checkpoint, read_checkpoint
 
 SHIPPED = ["plain20", "plain56", "resnet20", "resnet56"]
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from landscape.analysis import responses
-from models import CifarResNet
+from landscape.models import CifarResNet
 
 
 @pytest.fixture(autouse=True)

@@ -15,8 +15,7 @@ import pytest
 import torch
 from surfaces import make_surface_file
 
-import models
-from landscape import compute, plot
+from landscape import compute, models, plot
 from landscape.data import datasets as data
 from landscape.io.surface_file import StoreError, read_surface
 

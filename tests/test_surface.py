@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from conftest import make_checkpoint, randomize_bn
 from tinydata import tiny
 
-import models
+from landscape import models
 from landscape.io.surface_file import StoreError, read_directions
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.engine import compute_surface, run, state_of

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from landscape.data.datasets import load_split
+from landscape.models import load_checkpoint, read_checkpoint
 from landscape.train import main
 from landscape.training import trainer as training
 from landscape.training.trainer import (
@@ -23,7 +24,6 @@ from landscape.training.trainer import (
     lr_factor,
     train,
 )
-from models import load_checkpoint, read_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from torch import nn
 
 from landscape.analysis import trajectory
 from landscape.io.surface_file import read_directions
-from models import CheckpointError, save_checkpoint
+from landscape.models import CheckpointError, save_checkpoint
 
 
 def _states(n_states: int = 6, seed: int = 0) -> list[dict[str, torch.Tensor]]:

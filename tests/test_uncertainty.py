@@ -13,8 +13,8 @@ from conftest import make_checkpoint
 from surfaces import make_surface_file
 from torch.func import functional_call
 
-import models
 from landscape import metrics as metrics_cli
+from landscape import models
 from landscape.analysis.metrics import curvature_ratio_median
 from landscape.analysis.uncertainty import (
     Interval,

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import torch
 
-import models
+from landscape import models
 from landscape.analysis import hessian
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device

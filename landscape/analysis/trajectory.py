@@ -29,7 +29,7 @@ from torch import Tensor
 
 from landscape.core.errors import InputError
 from landscape.io.surface_file import DIRECTIONS_FORMAT, open_readonly, write_directions_file
-from models import CheckpointError, clean_state_dict, read_checkpoint
+from landscape.models import CheckpointError, clean_state_dict, read_checkpoint
 
 __all__ = [
     "OFF_PLANE_WARN",

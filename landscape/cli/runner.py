@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from landscape.core.errors import InputError, os_error_message
-from models import ModelError
+from landscape.models import ModelError
 
 __all__ = [
     "EXIT_BAD_INPUT",

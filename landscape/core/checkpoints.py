@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-import models
+from landscape import models
 from landscape.core.errors import InputError
 
 __all__ = ["PREFIX", "as_model", "list_pretrained", "load_model", "resolve_checkpoint"]

@@ -24,7 +24,7 @@ import torch
 
 from landscape import __version__
 from landscape.core.errors import InputError
-from models.atomic import atomic_path, make_parent
+from landscape.models.atomic import atomic_path, make_parent
 
 __all__ = [
     "OutputError",

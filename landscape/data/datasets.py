@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch import nn
 
-import models
+from landscape import models
 from landscape.core.errors import InputError
 
 __all__ = [
@@ -711,7 +711,7 @@ def _read_cache(root: Path, split: str, key: str) -> dict | None:
 
 
 def _write_cache(root: Path, split: str, key: str, obj: dict) -> None:
-    from models.checkpoint import atomic_torch_save
+    from landscape.models.checkpoint import atomic_torch_save
 
     for folder in _cache_dirs(root):
         path = folder / f"{split}-{key}.pt"

@@ -57,9 +57,9 @@ from torch import Tensor
 
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError, os_error_message
+from landscape.models import ModelError
 from landscape.surface.evaluate import Evaluator
 from landscape.surface.points import PendingPoints, WriteFn
-from models import ModelError
 
 __all__ = ["DEFAULT_TIMEOUT_MIN", "QuietExit", "RankLost", "Team", "launched"]
 

@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-import models
+from landscape import models
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError

@@ -54,8 +54,8 @@ from landscape.data import (
     load_split,
     normalize,
 )
-from models import create_model, load_state_dict_strict, read_checkpoint, save_checkpoint
-from models.checkpoint import CheckpointError
+from landscape.models import create_model, load_state_dict_strict, read_checkpoint, save_checkpoint
+from landscape.models.checkpoint import CheckpointError
 
 __all__ = [
     "CHANNELS_LAST",
