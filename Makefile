@@ -14,7 +14,7 @@ else
 TORCH_PIN := torch torchvision
 endif
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-fast test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+# The inner loop: every test that starts no child process (tests/README.md), a few minutes.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m 'not slow and not gpu and not child'
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

@@ -24,7 +24,7 @@ from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, atomic_write_text, make_parent
 from landscape.data import DEFAULT_DATASET
-from landscape.io.legacy import load_any_surface
+from landscape.io.surfaces import read_surface
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.engine import run
 from landscape.viz.figures import surface_figure
@@ -108,8 +108,8 @@ def _run(args: argparse.Namespace) -> int:
         )
         files_1d.append(str(line.path))
 
-    surfaces_2d = [load_any_surface(f) for f in files_2d]
-    surfaces_1d = [load_any_surface(f) for f in files_1d]
+    surfaces_2d = [read_surface(f) for f in files_2d]
+    surfaces_1d = [read_surface(f) for f in files_1d]
     # The demo owns its folder: its figures and page replace earlier ones.
     for name, options in {
         "compare_contour.png": dict(kind="contour", log=True),

@@ -85,7 +85,7 @@ def _main(args: argparse.Namespace) -> int:
         device=device,
     )
     model = loaded.model
-    data = options.data_from_args(args, args.split, at_most=SAMPLES)
+    data = options.data_from_args(args).load(args.split, at_most=SAMPLES)
     x, y = data.normalized(device), data.y.to(device)
     check_model_fits(model, x, y, what="the data")
     wrt = weight_names(model, "weights")

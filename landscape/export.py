@@ -18,8 +18,9 @@ from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.export import write_csv, write_vtk
-from landscape.io.legacy import LEGACY_EXPORT_FORMAT, load_any_surface, write_legacy_surface
+from landscape.io.legacy import LEGACY_EXPORT_FORMAT, write_legacy_surface
 from landscape.io.surface_file import SURFACE_FORMAT, write_without_directions
+from landscape.io.surfaces import read_surface
 
 PROG = "landscape export"
 
@@ -71,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     if {"publish", "legacy"} & set(formats) and out is not None:
         if out.suffix.lower() not in (".h5", ".hdf5"):
             raise InputError(f"--{formats[0]} writes HDF5: --out must end in .h5; got {str(out)!r}")
-    surface = load_any_surface(args.file)
+    surface = read_surface(args.file)
     src = Path(args.file)
     dests = {
         "vtk": out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts"),

@@ -14,6 +14,7 @@ a heatmap. Near 0: locally convex; large: strong negative curvature.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import warnings
@@ -22,16 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from landscape.analysis import curvature, hessian
-from landscape.analysis.curvature import (
-    refuse_if_being_written,
-    surface_curvature_map,
-    value_at_origin,
-)
+from landscape.analysis.curvature import surface_curvature_map, value_at_origin
 from landscape.analysis.hessian import weight_names
 from landscape.cli import options
 from landscape.cli.options import (
@@ -50,8 +45,9 @@ from landscape.core.losses import LOSSES
 from landscape.data import (
     DEFAULT_DATASET,
 )
-from landscape.io.surface_file import Surface, read_surface
-from landscape.viz.analysis_figures import plot_curvature_map
+from landscape.io.curvature import refuse_if_being_written
+from landscape.io.surface_file import read_surface
+from landscape.viz.analysis_figures import curvature_map_figure, hessian_spectrum_figure
 
 __all__ = ["build_parser", "main"]
 
@@ -204,7 +200,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     device = resolve_device(args.device)
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
-    data = options.data_from_args(args, split, at_most=SAMPLES[0])
+    data = options.data_from_args(args).load(split, at_most=SAMPLES[0])
     n_params = sum(
         p.numel()
         for n, p in loaded.model.named_parameters()
@@ -270,7 +266,9 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
     }
     write_json(out, doc)
-    fig = _spectrum_figure(top, low, k=k, title=f"{loaded.model_name}: Hessian at " + r"$\theta^*$")
+    fig = hessian_spectrum_figure(
+        spectrum, title=f"{loaded.model_name}: Hessian at " + r"$\theta^*$"
+    )
     atomic_savefig(fig, figure, dpi=args.dpi)
 
     rows = [(f"lambda_{i + 1}", f"{v:.6g}") for i, v in enumerate(top_values)]
@@ -289,10 +287,6 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     return 0
 
 
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
 def _stem(spec: str) -> str:
     return spec.split(":", 1)[1] if spec.startswith("pretrained:") else Path(spec).stem
 
@@ -308,25 +302,6 @@ def _lanczos_info(res: hessian.LanczosResult) -> dict[str, Any]:
 
 def _status(res: hessian.LanczosResult) -> str:
     return f"{res.iterations} steps, {'converged' if res.converged else 'NOT converged'}"
-
-
-def _spectrum_figure(
-    top: hessian.LanczosResult, low: hessian.LanczosResult, *, k: int, title: str
-) -> Figure:
-    """Ritz values of both Lanczos runs: the edges of the spectrum, the top k marked."""
-    fig = Figure(figsize=(6.4, 2.6), layout="constrained")
-    ax = fig.add_subplot()
-    for res, y, name in ((top, 1.0, "largest run"), (low, 0.0, "smallest run")):
-        ax.plot(res.eigenvalues, np.full(len(res.eigenvalues), y), "|", markersize=14, label=name)
-    ax.plot(top.eigenvalues[-k:], np.ones(k), "v", color="C3", label=f"top {k}")
-    ax.plot(low.eigenvalues[:1], [0.0], "^", color="C2", label=r"$\lambda_{min}$")
-    ax.axvline(0.0, color="0.7", linewidth=0.8)
-    ax.set_yticks([0.0, 1.0], ["smallest", "largest"])
-    ax.set_ylim(-0.8, 1.8)
-    ax.set_xlabel("Ritz values (Hessian eigenvalue estimates)")
-    ax.set_title(title)
-    ax.legend(fontsize=7, loc="upper left", ncol=4)
-    return fig
 
 
 # ---------------------------------------------------------------- over a surface
@@ -359,12 +334,10 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             model=args.model,
             model_kwargs=model_kwargs,
             split=args.split,
-            dataset=args.dataset,
-            data_root=args.data_root,
-            download=args.download,
-            samples=args.samples,
-            subset=args.subset,
-            data_seed=args.data_seed,
+            # Settings not given are the surface's own; its sample count only caps.
+            data=dataclasses.replace(
+                options.data_from_args(args, config=surface.config), samples=args.samples
+            ),
             wrt=args.wrt,
             loss=args.loss,
             iters=iters,
@@ -375,8 +348,7 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             progress=lambda done, _: bar.update(done - bar.n),
         )
     ratio, split = result.ratio, result.split
-    title = f"{result.label}: {split}"
-    atomic_savefig(_map_figure(surface, ratio, title=title), figure, dpi=args.dpi)
+    atomic_savefig(curvature_map_figure(result), figure, dpi=args.dpi)
     if result.unconverged_points:
         print(
             f"{PROG}: note: Lanczos did not converge at {result.unconverged_points} of {total} "
@@ -393,18 +365,6 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     )
     print(f"wrote /{split}_curvature_ratio into {path} and {figure}")
     return 0
-
-
-def _map_figure(surface: Surface, ratio: np.ndarray, *, title: str) -> Figure:
-    fig = Figure(figsize=(5.4, 4.4) if surface.is_2d else (5.4, 3.4), layout="constrained")
-    ax = fig.add_subplot()
-    artist = plot_curvature_map(ax, surface.alpha, surface.beta, ratio)
-    if surface.is_2d:
-        fig.colorbar(artist, ax=ax, label=r"$|\lambda_{min} / \lambda_{max}|$")
-        ax.set_title(f"{title} (near 0: convex)")
-    else:
-        ax.set_title(f"{title}: " + r"$|\lambda_{min} / \lambda_{max}|$ (near 0: convex)")
-    return fig
 
 
 if __name__ == "__main__":

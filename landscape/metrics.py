@@ -22,7 +22,7 @@ from landscape.analysis.uncertainty import (
 from landscape.cli import options
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
-from landscape.io.legacy import load_any_surface
+from landscape.io.surfaces import read_surface
 
 __all__ = ["main"]
 
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--rays must be at least 1; got {args.rays}")
     rows = []
     for path in args.files:
-        surface = load_any_surface(path)
+        surface = read_surface(path)
         metrics = surface_metrics(
             surface,
             split=args.split,

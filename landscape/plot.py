@@ -16,14 +16,16 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from landscape.analysis.trajectory import read_path
 from landscape.cli import options
 from landscape.cli.options import add_overwrite_argument
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output
-from landscape.io.legacy import load_any_surface
+from landscape.io.surfaces import read_surface
+from landscape.io.trajectory import read_path
 from landscape.viz import figures
+from landscape.viz.levels import LEVEL_PRESETS
+from landscape.viz.style import STYLES
 
 __all__ = ["build_parser", "main"]
 
@@ -73,7 +75,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--style",
-        choices=sorted(figures.STYLES),
+        choices=sorted(STYLES),
         default="default",
         help="li2018: Li et al.'s look (their levels 0.1..9.6, coolwarm 3-D clipped at 10, "
         "1-D loss on 0..5 beside accuracy); --levels, --vmin, --vmax override it",
@@ -98,7 +100,7 @@ def build_parser() -> ArgumentParser:
 def _parse_levels(text: str | None) -> int | list[float] | None:
     if text is None:
         return None
-    if text in figures.LEVEL_PRESETS:
+    if text in LEVEL_PRESETS:
         return text
     try:
         if "," not in text:
@@ -107,7 +109,7 @@ def _parse_levels(text: str | None) -> int | list[float] | None:
     except ValueError:
         raise InputError(
             f"--levels takes a count, comma-separated values or "
-            f"{', '.join(figures.LEVEL_PRESETS)}, got {text!r}; e.g. --levels 20"
+            f"{', '.join(LEVEL_PRESETS)}, got {text!r}; e.g. --levels 20"
         ) from None
 
 
@@ -117,7 +119,7 @@ def _default_out(files: list[str], tag: str) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    surfaces = [load_any_surface(f) for f in args.files]
+    surfaces = [read_surface(f) for f in args.files]
     kind = args.kind or ("contour" if surfaces[0].is_2d else "1d")
     tag = f"{args.split.replace(',', '+')}_{args.metric}_{kind}"
     out = Path(args.out) if args.out else _default_out(args.files, tag)

@@ -20,16 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure
 
 from landscape import models
-from landscape.analysis.responses import (
-    RESPONSES_FORMAT,
-    ResponseSeries,
-    gradient_norms,
-    layer_response_std,
-    save_responses,
-)
+from landscape.analysis.responses import gradient_norms, layer_response_std
 from landscape.cli import options
 from landscape.cli.options import (
     FIGURE_FORMATS,
@@ -44,7 +37,8 @@ from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output, provenance
 from landscape.data import DataTensors, check_model_fits, num_classes
-from landscape.viz.analysis_figures import plot_gradient_norms, plot_layer_response_std
+from landscape.io.responses import RESPONSES_FORMAT, ResponseSeries, write_responses
+from landscape.viz.analysis_figures import gradient_norms_figure, layer_response_figure
 
 __all__ = ["build_parser", "main"]
 
@@ -118,7 +112,7 @@ def _main(args: argparse.Namespace) -> int:
         )
     model_kwargs = args.model_kwargs
     device = resolve_device(args.device)
-    data = options.data_from_args(args, args.split, at_most=SAMPLES)
+    data = options.data_from_args(args).load(args.split, at_most=SAMPLES)
     x, y = data.normalized(device), data.y.to(device)
     batch_stats = args.bn == "batch"
     stage = "init" if args.init else "trained"
@@ -162,9 +156,9 @@ def _main(args: argparse.Namespace) -> int:
         "data": data.info,
         "provenance": provenance(device, files),
     }
-    save_responses(out, series, meta=meta)
-    atomic_savefig(_response_figure(series, stage), figure, dpi=args.dpi)
-    atomic_savefig(_gradient_figure(series, stage), grad_figure, dpi=args.dpi)
+    write_responses(out, series, meta=meta)
+    atomic_savefig(layer_response_figure(series, stage=stage), figure, dpi=args.dpi)
+    atomic_savefig(gradient_norms_figure(series, stage=stage), grad_figure, dpi=args.dpi)
 
     width = max(len(s.label) for s in series)
     print(f"{'network':<{width}}  {'layers':>6}  {'mean std':>9}  {'median grad norm':>16}")
@@ -213,30 +207,6 @@ def _labels(entries: list[tuple[str, str]]) -> list[str]:
         else:
             out.append(f"{name} ({path.parent.name}/{path.stem})")
     return out
-
-
-def _response_figure(series: list[ResponseSeries], stage: str) -> Figure:
-    """He et al. 2015, Fig. 7: original layer order on top, sorted by magnitude below."""
-    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
-    top, bottom = fig.subplots(2, 1)
-    for s in series:
-        if s.kind == "response_std":
-            plot_layer_response_std(top, s.values, label=s.label)
-            plot_layer_response_std(bottom, s.values, sort=True, label=s.label)
-    top.set_title(f"std of layer responses ({stage})")
-    top.legend(fontsize=8)
-    return fig
-
-
-def _gradient_figure(series: list[ResponseSeries], stage: str) -> Figure:
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
-    ax = fig.add_subplot()
-    for s in series:
-        if s.kind == "gradient_norm":
-            plot_gradient_norms(ax, s.values, label=s.label)
-    ax.set_title(f"per-layer gradient norms ({stage})")
-    ax.legend(fontsize=8)
-    return fig
 
 
 if __name__ == "__main__":

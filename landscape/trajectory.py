@@ -28,7 +28,9 @@ from landscape.cli import options
 from landscape.cli.options import FIGURE_FORMATS, add_overwrite_argument, check_suffix
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.files import atomic_savefig, check_output
-from landscape.io.surface_file import DIRECTIONS_FORMAT, StoreError, read_surface
+from landscape.io.surface_file import DIRECTIONS_FORMAT, StoreError
+from landscape.io.surfaces import read_surface
+from landscape.io.trajectory import write_directions
 from landscape.surface.engine import surface_directions
 from landscape.viz.figures import plot_contour, plot_path
 
@@ -97,7 +99,7 @@ def _main(args: argparse.Namespace) -> int:
         result = traj_lib.trajectory_pca(source, center=args.center, ignore=args.ignore)
     if surface is not None:
         _check_same_directions(args.surface, result.directions)
-    traj_lib.save_directions_file(out, result)
+    write_directions(out, result)
     paths = result.sources
     fig = _figure(result, surface, split=args.split, title=paths[-1].parent.name or "trajectory")
     atomic_savefig(fig, figure, dpi=args.dpi)

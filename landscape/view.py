@@ -18,12 +18,12 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
-from landscape.analysis.trajectory import read_path
 from landscape.cli.options import add_overwrite_argument
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
-from landscape.io.legacy import load_any_surface
+from landscape.io.surfaces import read_surface
+from landscape.io.trajectory import read_path
 from landscape.viz.live import LiveServer, LiveView
 from landscape.viz.viewer import metrics_by_name, write_viewer
 
@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace) -> int:
     if out.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--out must end in .html, got {out.name!r}")
     check_output(out, "html", overwrite=args.overwrite, inputs=[*args.files, args.path])
-    surfaces = [load_any_surface(f) for f in args.files]
+    surfaces = [read_surface(f) for f in args.files]
     # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
     metrics = metrics_by_name(surfaces)
     paths = _paths(args)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from conftest import REPO, subprocess_env
+from helpers import REPO, subprocess_env
 
 HANG = 300.0  # seconds: only a hung child or test takes this long, whatever the machine
 POLL = 0.02  # seconds between looks at a predicate on disk (a pause, not a sign)

@@ -15,17 +15,18 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import PYTHON, REPO, make_checkpoint, randomize_bn, subprocess_env
+from helpers import PYTHON, REPO, make_checkpoint, randomize_bn, subprocess_env
 from torch.func import functional_call
 
 from landscape import __main__ as cli
 from landscape import models
 from landscape.analysis import hessian
-from landscape.analysis.responses import gradient_norms, layer_response_std, load_responses
-from landscape.analysis.trajectory import read_path
+from landscape.analysis.responses import gradient_norms, layer_response_std
 from landscape.compute import main as compute_main
 from landscape.data.datasets import load_split
+from landscape.io.responses import read_responses
 from landscape.io.surface_file import read_directions, read_surface
+from landscape.io.trajectory import read_path
 
 DATA = ["--dataset", "tinydata:tiny"]
 
@@ -125,6 +126,7 @@ def test_hessian_surface_map_is_stored_and_matches_library(tmp_path, tiny_ckpt, 
     _surface(tiny_ckpt, surf, *grid)  # the surface still resumes: nothing to recompute
 
 
+@pytest.mark.child
 def test_hessian_refuses_surface_being_written_or_other_weights(tmp_path, tiny_ckpt, capsys):
     surf = tmp_path / "s.h5"
     _surface(tiny_ckpt, surf, "--samples", "4", "--x", "-1:1:2")
@@ -296,7 +298,7 @@ def test_responses_of_checkpoints_match_library(tmp_path, tiny_ckpt, capsys) -> 
     out = tmp_path / "r.json"
     argv = ["responses", str(tiny_ckpt), str(plain), *DATA, "--samples", "16", "--out", str(out)]
     assert cli.main(argv) == 0
-    series = load_responses(out)
+    series = read_responses(out)
     assert [(s.label, s.kind, s.stage) for s in series] == [
         ("resnet20", "response_std", "trained"),
         ("resnet20", "gradient_norm", "trained"),
@@ -328,7 +330,7 @@ def test_responses_of_fresh_networks(tmp_path) -> None:
     argv = ["responses", "plain20", "resnet20", "--init", "--seed", "4", *DATA]
     argv += ["--samples", "16", "--out", str(out), "--figure", str(fig)]
     assert cli.main([*argv, "--grad-figure", str(grad_fig)]) == 0
-    series = load_responses(out)
+    series = read_responses(out)
     assert [s.label for s in series[::2]] == ["plain20", "resnet20"]
     assert {s.stage for s in series} == {"init"}
     with torch.random.fork_rng(devices=[]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, subprocess_env
+from helpers import REPO, subprocess_env
 
 import landscape as ls
 
@@ -70,20 +71,6 @@ def test_library_errors_name_python_arguments_not_flags():
     assert "set --download" in info.value.as_flag()
 
 
-@pytest.mark.parametrize("command", ["hessian", "trajectory", "responses", "eigendirs"])
-def test_python_m_of_every_analysis_command_runs_it(command):
-    """``python -m landscape.X`` runs the command: no arguments is a usage error (2)."""
-    run = subprocess.run(
-        [sys.executable, "-m", f"landscape.{command}"],
-        capture_output=True,
-        text=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
-    assert run.returncode == 2, (run.returncode, run.stderr)
-    assert f"landscape {command}: error:" in run.stderr and len(run.stderr.splitlines()) == 1
-
-
 def test_docs_python_walkthrough_runs(tmp_path, monkeypatch):
     """docs/api.md top to bottom: own model, training, surfaces, figures, viewer, xarray,
     Hessian, trajectory, responses; at the sizes written there."""
@@ -113,17 +100,70 @@ def readme_modules() -> list[str]:
     return sorted({f"landscape.{c}" for c in table} | written)
 
 
-@pytest.mark.parametrize("module", readme_modules())
-def test_every_documented_python_m_runs_the_command(module):
+ANALYSIS_COMMANDS = ["hessian", "trajectory", "responses", "eigendirs"]
+
+# Runs each (module, *argv) of argv[1] (JSON) as ``python -m module *argv`` would (runpy,
+# __main__, sys.argv), one after another in this one interpreter instead of one each;
+# writes [module, argv, exit code, stdout, stderr] per run to argv[2].
+_RUN_MODULES = r"""
+import contextlib, io, json, runpy, sys, traceback, warnings
+cases, report, results = json.loads(sys.argv[1]), sys.argv[2], []
+for module, *argv in cases:
+    sys.modules.pop(module, None)  # not imported yet, as in a fresh interpreter
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with warnings.catch_warnings():  # each run shows its own warnings once
+            sys.argv = [module, *argv]
+            try:
+                runpy.run_module(module, run_name="__main__", alter_sys=True)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else int(e.code is not None)
+                if isinstance(e.code, str):
+                    print(e.code, file=sys.stderr)
+            except BaseException:
+                code = 1
+                traceback.print_exc()
+    results.append([module, argv, code, out.getvalue(), err.getvalue()])
+with open(report, "w") as f:
+    json.dump(results, f)
+"""
+
+
+@pytest.mark.child
+def test_every_documented_python_m_runs_the_command(tmp_path):
+    """Every documented ``python -m landscape.X --help`` exits 0 with the command's usage, and
+    ``python -m`` of an analysis command without arguments is a one-line usage error (2).
+
+    One child runs them all (runpy, as ``-m`` does) and the report names each that failed;
+    the tests that need ``-m``'s own interpreter (test_install, test_layout) start their own.
+    """
+    cases = [[m, "--help"] for m in readme_modules()]
+    cases += [[f"landscape.{c}"] for c in ANALYSIS_COMMANDS]
+    report = tmp_path / "runs.json"
     run = subprocess.run(
-        [sys.executable, "-m", module, "--help"],
+        [sys.executable, "-c", _RUN_MODULES, json.dumps(cases), str(report)],
         capture_output=True,
         text=True,
         env=subprocess_env(),
-        timeout=300,
+        timeout=600,
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("usage: landscape"), run.stdout[:200]
+    results = json.loads(report.read_text())
+    assert [[m, *argv] for m, argv, *_ in results] == cases
+    failed = []
+    for module, argv, code, out, err in results:
+        if argv == ["--help"]:
+            ok = code == 0 and out.startswith("usage: landscape")
+        else:  # no arguments: one line, naming the command
+            command = module.removeprefix("landscape.")
+            ok = code == 2 and f"landscape {command}: error:" in err
+            ok = ok and len(err.splitlines()) == 1
+        if not ok:
+            failed.append(
+                f"python -m {' '.join([module, *argv])}: exit {code}\n"
+                f"stdout: {out[:300]}\nstderr: {err[-2000:]}"
+            )
+    assert not failed, "\n\n".join(failed)
 
 
 def test_one_call_hessian_shows_progress_and_warns(capsys):

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import make_checkpoint
+from helpers import make_checkpoint
 from PIL import Image
 from surfaces import make_surface_file
 

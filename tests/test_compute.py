@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import PYTHON, REPO, subprocess_env
+from helpers import PYTHON, REPO, subprocess_env
 from procs import HANG, Proc, surface_points
 from surfaces import assert_points_match_one_process
 
@@ -37,7 +37,7 @@ def test_published_file_regenerates_its_directions(tmp_path, tiny_ckpt, capsys) 
     """A file published without direction tensors (`export --publish`) is the same surface:
     its directions come back bit for bit from the checkpoint and seed, checked by hash, so
     it resumes; with another checkpoint they are refused."""
-    from conftest import make_checkpoint
+    from helpers import make_checkpoint
 
     from landscape import export
     from landscape.io.surface_file import has_directions, read_directions
@@ -119,7 +119,7 @@ def test_settings_mismatch_is_refused_then_overwrite(tmp_path, tiny_ckpt, capsys
 
 
 def test_other_checkpoint_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
-    from conftest import make_checkpoint
+    from helpers import make_checkpoint
 
     out = tmp_path / "s.h5"
     assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
@@ -137,6 +137,7 @@ def _cli(argv: list[str]) -> Proc:
 BIG = ("--x", "-1:1:201", "--y", "-1:1:201", "--strategy", "pointwise")
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupt_exits_130_and_resumes(tmp_path, tiny_ckpt, sig) -> None:
     out = tmp_path / "s.h5"
@@ -164,6 +165,7 @@ def test_interrupt_exits_130_and_resumes(tmp_path, tiny_ckpt, sig) -> None:
     assert_points_match_one_process(out, argv)  # old and new points: the right values
 
 
+@pytest.mark.child
 def test_second_writer_is_refused(tmp_path, tiny_ckpt, capsys) -> None:
     out = tmp_path / "s.h5"
     assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0

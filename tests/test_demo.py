@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import make_checkpoint
+from helpers import make_checkpoint
 
 from landscape.demo import main
 from landscape.io.surface_file import read_surface

@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from conftest import PYTHON, subprocess_env
+from helpers import PYTHON, subprocess_env
 from procs import Proc, surface_points
 from surfaces import assert_points_match_one_process
 
@@ -23,7 +23,7 @@ from landscape.compute import main
 from landscape.core.device import resolve_device
 from landscape.io.surface_file import read_directions, read_per_sample, read_surface
 from landscape.surface.distributed import launched
-from landscape.surface.grid import coarse_to_fine
+from landscape.surface.grid import coarse_to_fine, grid_origin
 from landscape.surface.points import PendingPoints
 
 
@@ -79,6 +79,7 @@ def assert_same_surface(a: Path, b: Path) -> None:
             assert torch.equal(da[axis][name], db[axis][name]), (axis, name)
 
 
+@pytest.mark.child
 def test_two_ranks_give_the_single_process_file(tmp_path, tiny_ckpt) -> None:
     grid = ("--x", "-1:1:7", "--y", "-1:1:5", "--split", "train,test")
     assert main(args(tiny_ckpt, tmp_path / "one.h5", *grid)) == 0
@@ -88,6 +89,7 @@ def test_two_ranks_give_the_single_process_file(tmp_path, tiny_ckpt) -> None:
     assert_same_surface(tmp_path / "one.h5", tmp_path / "two.h5")
 
 
+@pytest.mark.child
 def test_resume_with_another_world_size(tmp_path, tiny_ckpt) -> None:
     grid = ("--x", "-1:1:25", "--strategy", "pointwise")
     ref, out = tmp_path / "ref.h5", tmp_path / "s.h5"
@@ -102,6 +104,7 @@ def test_resume_with_another_world_size(tmp_path, tiny_ckpt) -> None:
     assert_same_surface(ref, out)
 
 
+@pytest.mark.child
 def test_settings_mismatch_stops_every_rank_with_one_message(tmp_path, tiny_ckpt) -> None:
     out = tmp_path / "s.h5"
     assert main(args(tiny_ckpt, out, "--x", "-1:1:3")) == 0
@@ -114,6 +117,7 @@ def test_settings_mismatch_stops_every_rank_with_one_message(tmp_path, tiny_ckpt
     assert out.read_bytes() == before
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("nproc", [2, 3])
 def test_one_rank_refusing_stops_every_rank_with_one_message(tmp_path, tiny_ckpt, nproc) -> None:
     """Bad input on rank 1 alone: rank 0 says so in one line, every rank exits 2."""
@@ -173,6 +177,7 @@ def _assert_resumable(out: Path, cli: list[str], kept=None) -> np.ndarray:
     return s
 
 
+@pytest.mark.child
 def test_killed_rank_loses_only_its_points_then_a_rerun_resumes(tmp_path, tiny_ckpt) -> None:
     out = tmp_path / "s.h5"
     cli = args(tiny_ckpt, out, *KILL_GRID)
@@ -198,6 +203,7 @@ def test_killed_rank_loses_only_its_points_then_a_rerun_resumes(tmp_path, tiny_c
     _assert_resumable(out, cli, kept)
 
 
+@pytest.mark.child
 def test_rank_lost_without_torchrun_stops_rank_0(tmp_path, tiny_ckpt) -> None:
     """No launcher stops rank 0: it notices by itself (a closed connection or --dist-timeout)."""
     out = tmp_path / "s.h5"
@@ -233,7 +239,7 @@ def test_pending_points_hands_out_coarse_to_fine_chunks() -> None:
     pending[0, 0] = False
     alpha, beta = np.linspace(-1, 1, 5), np.linspace(0, 2, 3)
     points = PendingPoints(pending, alpha, beta)
-    order = [i for i in coarse_to_fine((5, 3)) if i != 0]
+    order = [i for i in coarse_to_fine((5, 3), grid_origin(alpha, beta)) if i != 0]
     got = []
     while (chunk := points.take(4)) is not None:
         flat, coords = chunk

@@ -11,10 +11,12 @@ import numpy as np
 import pytest
 from surfaces import analytic_values, make_legacy_file, make_surface_file
 
+import landscape as ls
 from landscape import convert, plot, view
 from landscape import export as export_cli
 from landscape.io import export, legacy
 from landscape.io.surface_file import StoreError, read_surface
+from landscape.io.surfaces import read_surface as read_any
 
 
 def read_vts(path) -> tuple[tuple[int, ...], np.ndarray, dict[str, np.ndarray]]:
@@ -127,7 +129,7 @@ def test_legacy_1d_and_model_from_folder(tmp_path):
     folder = tmp_path / "resnet56_noshort_sgd_lr=0.1_bs=128"
     folder.mkdir()
     src = make_legacy_file(folder, "surf.h5", shape=(12,), splits=("train", "test"))
-    s = legacy.load_any_surface(src)
+    s = read_any(src)
     assert not s.is_2d and s.splits == ["test", "train"]
     assert s.label == "resnet56_noshort"
     np.testing.assert_allclose(
@@ -135,18 +137,21 @@ def test_legacy_1d_and_model_from_folder(tmp_path):
     )
 
 
-def test_load_any_surface_dispatch(tmp_path):
+def test_one_reader_for_both_formats(tmp_path):
+    """`read_surface` (the public one) reads ours and the original code's files alike."""
+    assert ls.read_surface is read_any
+
     ours = make_surface_file(tmp_path, "ours.h5", shape=(4, 3))
     old = make_legacy_file(tmp_path, "old.h5")
-    assert legacy.load_any_surface(ours).config["model"] == "resnet56"
+    assert read_any(ours).config["model"] == "resnet56"
     assert legacy.is_legacy_file(old) and not legacy.is_legacy_file(ours)
-    assert legacy.load_any_surface(old).config["source"] == legacy.LEGACY_SOURCE
+    assert read_any(old).config["source"] == legacy.LEGACY_SOURCE
     empty = tmp_path / "empty.h5"
     h5py.File(empty, "w").close()
     with pytest.raises(StoreError, match="not a surface file"):
-        legacy.load_any_surface(empty)
+        read_any(empty)
     with pytest.raises(StoreError, match="does not exist"):
-        legacy.load_any_surface(tmp_path / "nope.h5")
+        read_any(tmp_path / "nope.h5")
 
 
 def test_convert_legacy_roundtrip(tmp_path, capsys):

@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from procs import HANG, Child, compute_args, kill_when, run_to_end, surface_points, wait_for
 from surfaces import assert_points_match_one_process
@@ -25,6 +26,7 @@ from landscape.viz import figures
 # ---------------------------------------------------------------- compute
 
 
+@pytest.mark.child
 def test_24_sigkills_at_random_moments_then_resume_is_identical(tmp_path, tiny_ckpt):
     # 40,401 points: the killed runs together compute fewer than 200, so every run
     # dies by its kill, never by finishing, whatever the machine's speed.
@@ -74,6 +76,7 @@ def test_24_sigkills_at_random_moments_then_resume_is_identical(tmp_path, tiny_c
             assert torch.equal(da[axis][name], db[axis][name]), (axis, name)
 
 
+@pytest.mark.child
 def test_full_disk_is_one_line_and_the_rerun_completes(tmp_path, tiny_ckpt):
     out = tmp_path / "s.h5"
     argv = compute_args(tiny_ckpt, out)
@@ -87,6 +90,7 @@ def test_full_disk_is_one_line_and_the_rerun_completes(tmp_path, tiny_ckpt):
     assert read_surface(out).computed.all()
 
 
+@pytest.mark.child
 def test_full_disk_while_plotting_leaves_no_partial_figure(tmp_path):
     from surfaces import make_surface_file
 
@@ -117,6 +121,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert torch.equal(sa[key], sb[key]), key
 
 
+@pytest.mark.child
 def test_train_sigkills_then_resume_reach_the_same_weights(tmp_path):
     epochs = ("--epochs", "16")  # the 8 killed runs finish about one epoch each
     code, err = run_to_end(train.main, train_args(tmp_path / "straight", *epochs), tmp_path)
@@ -140,6 +145,7 @@ def test_train_sigkills_then_resume_reach_the_same_weights(tmp_path):
     assert_same_weights(out / "final.pt", tmp_path / "straight" / "final.pt")
 
 
+@pytest.mark.child
 def test_train_full_disk_then_resume(tmp_path):
     out = tmp_path / "run"
     code, err = run_to_end(train.main, train_args(out), tmp_path, fsize=200_000)
@@ -151,6 +157,7 @@ def test_train_full_disk_then_resume(tmp_path):
     assert_same_weights(out / "final.pt", tmp_path / "straight" / "final.pt")
 
 
+@pytest.mark.child
 def test_train_ctrl_c_exits_130_and_resumes(tmp_path):
     out = tmp_path / "run"
     child = Child(train.main, train_args(out, "--epochs", "200"), tmp_path)
@@ -190,6 +197,7 @@ def test_diverged_points_are_stored_counted_and_rendered(tmp_path, tiny_ckpt, ca
     assert "inf" in (tmp_path / "v.csv").read_text()
 
 
+@pytest.mark.child
 def test_a_second_training_into_the_same_folder_is_refused(tmp_path, capsys):
     from landscape.core.files import exclusive_lock
 

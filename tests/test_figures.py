@@ -13,8 +13,11 @@ from surfaces import analytic_values, make_surface_file
 
 from landscape import plot
 from landscape.io.surface_file import StoreError, read_surface
-from landscape.surface.grid import coarse_to_fine
+from landscape.io.surfaces import surface_values
+from landscape.surface.grid import coarse_to_fine, finest_complete, grid_origin
 from landscape.viz import figures
+from landscape.viz.levels import resolve_scale
+from landscape.viz.lines import plot_1d
 
 
 def image_stats(path) -> tuple[float, float]:
@@ -55,7 +58,7 @@ def test_levels_as_requested(files):
 def test_default_levels_are_round_and_cover_the_data(files):
     s = read_surface(files["bowl"])
     z = s.get("train", "loss")
-    scale = figures.resolve_scale([z])
+    scale = resolve_scale([z])
     assert not scale.log  # a smooth bowl: linear
     assert scale.vmin == pytest.approx(np.nanmin(z)) and scale.vmax == pytest.approx(z.max())
     assert 5 <= len(scale.levels) <= 16
@@ -67,7 +70,7 @@ def test_default_levels_are_round_and_cover_the_data(files):
 
 def test_default_scale_is_log_for_huge_peaks(files):
     s = read_surface(files["spiky"])
-    scale = figures.resolve_scale([s.get("train", "loss")])
+    scale = resolve_scale([s.get("train", "loss")])
     assert scale.log and scale.vmax > 1e3
     decades = np.log10(scale.levels)
     assert np.all(np.diff(decades) > 0) and len(scale.levels) >= 5
@@ -103,7 +106,7 @@ def test_heatmap_uses_real_coordinates_and_leaves_missing_points_blank(files):
 def test_error_metric_and_missing_split(files):
     s = read_surface(files["bowl"])
     exact = analytic_values("bowl", s.alpha, s.beta, split="test")
-    np.testing.assert_allclose(figures.surface_values(s, "test", "error"), 1.0 - exact["accuracy"])
+    np.testing.assert_allclose(surface_values(s, "test", "error"), 1.0 - exact["accuracy"])
     with pytest.raises(StoreError, match="no 'val' split"):
         figures.plot_contour(axes(), s, split="val")
 
@@ -122,7 +125,7 @@ def test_3d_surface_needs_3d_axes_and_marks_theta(files):
 def test_1d_twin_axes_and_overlay(files):
     a, b = read_surface(files["line"]), read_surface(files["line2"])
     ax = axes()
-    lines = figures.plot_1d(ax, [a, b], splits=("train", "test"), twin="accuracy")
+    lines = plot_1d(ax, [a, b], splits=("train", "test"), twin="accuracy")
     assert len(lines) == 8  # 2 surfaces x 2 splits x (loss, accuracy)
     left = [ln for ln in lines if ln.axes is ax]
     right = [ln for ln in lines if ln.axes is not ax]
@@ -211,17 +214,17 @@ def test_default_levels_put_several_lines_inside_the_basin():
     aa, bb = np.meshgrid(a, a, indexing="ij")
     for f in (0.01 + 5 * (aa**2 + bb**2), 0.01 * 10 ** (3 * np.sqrt((aa**2 + bb**2) / 2))):
         assert f.max() / f.min() >= 999
-        scale = figures.resolve_scale([f])
+        scale = resolve_scale([f])
         assert (scale.levels < np.median(f)).sum() >= 4, scale.levels
 
 
 def test_li2018_levels_preset():
     f = np.linspace(0.05, 12, 50).reshape(5, 10)
-    scale = figures.resolve_scale([f], levels="li2018")
+    scale = resolve_scale([f], levels="li2018")
     np.testing.assert_allclose(scale.levels, np.arange(0.1, 10, 0.5))
     assert not scale.log
     with pytest.raises(ValueError, match="li2018"):
-        figures.resolve_scale([f], levels="li2019")
+        resolve_scale([f], levels="li2019")
 
 
 def test_cli_levels_preset(files, tmp_path):
@@ -235,16 +238,18 @@ def test_a_grid_filled_coarse_to_fine_is_drawn_from_its_finest_complete_sub_grid
     sub-grid of every 2^k-th row and column (the viewer does the same): lines, not a blank
     panel, and only values the file holds."""
     full = read_surface(files["bowl"])  # 21 x 13
-    order = coarse_to_fine(full.shape)
+    order = coarse_to_fine(full.shape, grid_origin(full.alpha, full.beta))
     done = np.zeros(full.shape, dtype=bool)
-    done.flat[order[: len(order) // 3]] = True  # every 2nd point and a few more
+    done.flat[order[: len(order) // 3]] = True  # a complete sub-grid and a few more
     part = dataclasses.replace(
         full, values={k: np.where(done, v, np.nan) for k, v in full.values.items()}
     )
+    ia, ib = finest_complete(done, full.alpha, full.beta)
+    assert 2 < len(ia) < len(full.alpha) and {0, 10, 20} <= set(ia.tolist())  # ends and θ*
     x, y, z = figures._drawn(part, part.get())
-    np.testing.assert_array_equal(x[:, 0], full.alpha[::2])
-    np.testing.assert_array_equal(y[0], full.beta[::2])
-    np.testing.assert_array_equal(z, full.get()[::2, ::2])
+    np.testing.assert_array_equal(x[:, 0], full.alpha[ia])
+    np.testing.assert_array_equal(y[0], full.beta[ib])
+    np.testing.assert_array_equal(z, full.get()[np.ix_(ia, ib)])
     cs = figures.plot_contour(axes(), part)
     assert sum(len(seg) for seg in cs.allsegs) > 0, "no contour line drawn"
     # filled in another order (row by row): drawn as it is, gaps and all

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import randomize_bn
+from helpers import randomize_bn
 from tinydata import tiny
 
 from landscape import models

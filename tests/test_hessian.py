@@ -8,6 +8,7 @@ from torch import nn
 from torch.func import functional_call
 
 from landscape.analysis import hessian
+from landscape.io.curvature import write_curvature_map
 from landscape.io.surface_file import StoreError, create_surface_file, read_surface
 
 
@@ -193,7 +194,7 @@ def test_curvature_map_against_exact_and_written_to_surface(tmp_path):
         config={"model": "mlp"},
         provenance={},
     )
-    hessian.write_curvature_map(
+    write_curvature_map(
         path, ratio, split="train", attrs={"iters": 30, "wrt": names}, extra={"lambda_min": -ratio}
     )
     surface = read_surface(path)
@@ -205,7 +206,7 @@ def test_curvature_map_against_exact_and_written_to_surface(tmp_path):
         assert f["train_curvature_ratio"].dims[0][0].name == "/alpha"
         assert "directions" in f
     with pytest.raises(StoreError, match="shape"):
-        hessian.write_curvature_map(path, ratio[:2], split="train")
+        write_curvature_map(path, ratio[:2], split="train")
     assert [p.name for p in tmp_path.iterdir()] == ["s.h5"]  # no temp file left behind
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import h5py
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 USER_MODELS = "NAME = 'the user models package'\n\ndef load_checkpoint(*a, **k):\n    raise AssertionError('ours called')\n"  # noqa: E501
 
@@ -33,6 +33,7 @@ def user_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("order", ["user first", "ours first"])
 def test_a_users_models_package_and_ours_coexist_in_one_process(user_project, order):
     imports = ["import models", "import landscape as ls"]
@@ -60,6 +61,7 @@ def test_a_users_models_package_and_ours_coexist_in_one_process(user_project, or
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
 
 
+@pytest.mark.child
 def test_python_m_landscape_compute_runs_from_a_folder_with_its_own_models(user_project):
     run = subprocess.run(
         [
@@ -77,6 +79,7 @@ def test_python_m_landscape_compute_runs_from_a_folder_with_its_own_models(user_
         assert f["train_loss"].shape == (3,) and (f["train_loss"][:] > 0).all()
 
 
+@pytest.mark.child
 def test_the_wheel_installs_no_top_level_models_and_carries_the_networks(tmp_path):
     run = subprocess.run(
         [

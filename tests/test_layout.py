@@ -94,6 +94,7 @@ def test_one_home_for_each_helper():
         )
 
 
+@pytest.mark.child
 def test_public_api_resolves_and_import_stays_light():
     for name in landscape.__all__:
         assert getattr(landscape, name) is not None, name
@@ -142,6 +143,7 @@ def build(num_classes=10):
 """
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("entry", ["console script", "python -m"])
 def test_model_plugin_from_the_working_directory(tmp_path, entry):
     """``--model mod:fn`` finds mod.py in the current folder under both entry points

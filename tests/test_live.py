@@ -23,7 +23,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from conftest import PYTHON, REPO, subprocess_env
+from helpers import PYTHON, REPO, subprocess_env
 from procs import HANG, Proc, compute_args, kill_when, run_to_end, wait_until
 from surfaces import analytic_values, make_legacy_file, make_surface_file
 
@@ -274,6 +274,7 @@ def test_live_view_refuses_bad_input_at_start(tmp_path):
 SERVING = r"^serving (http://127\.0\.0\.1:(\d+)/) \(Ctrl-C to stop\)$"
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_cli_serves_until_ctrl_c_then_stops_cleanly(tmp_path, sig):
     path = make_surface_file(tmp_path, shape=(9, 7), partial=0.5)
@@ -366,6 +367,7 @@ with open(report_path, "w") as f:
 """
 
 
+@pytest.mark.child
 def test_a_reader_racing_killed_and_resumed_compute_sees_only_final_values(tmp_path, tiny_ckpt):
     """The writer is SIGKILLed at random moments and resumed while a reader polls the
     file as fast as it can: the writer never fails because of the reader, no point is lost,

@@ -7,8 +7,8 @@ import torch
 from surfaces import make_surface_file
 
 from landscape import plot, view
-from landscape.analysis.trajectory import read_path
 from landscape.io.surface_file import write_directions_file
+from landscape.io.trajectory import read_path
 
 ALPHA = np.array([0.8, 0.5, 0.2, 0.0])
 BETA = np.array([-0.4, -0.1, 0.05, 0.0])

@@ -117,21 +117,23 @@ def test_gradient_norms_match_backward():
         assert a == pytest.approx(b, rel=1e-4)
 
 
-def test_save_and_load_responses(tmp_path):
+def test_write_and_read_responses(tmp_path):
+    from landscape.io.responses import ResponseSeries, read_responses, write_responses
+
     series = [
-        responses.ResponseSeries.from_pairs("plain20", "response_std", [("a", 1.0), ("b", 2.0)]),
-        responses.ResponseSeries.from_pairs(
+        ResponseSeries.from_pairs("plain20", "response_std", [("a", 1.0), ("b", 2.0)]),
+        ResponseSeries.from_pairs(
             "resnet20", "gradient_norm", [("a.weight", 0.1)], stage="init", attrs={"samples": 8}
         ),
     ]
     path = tmp_path / "r.json"
-    responses.save_responses(path, series, meta={"dataset": "toy"})
-    assert responses.load_responses(path) == series
+    write_responses(path, series, meta={"dataset": "toy"})
+    assert read_responses(path) == series
     with pytest.raises(ValueError, match="kind"):
-        responses.ResponseSeries.from_pairs("x", "bad", [])
+        ResponseSeries.from_pairs("x", "bad", [])
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(ValueError, match="not a landscape-responses"):
-        responses.load_responses(tmp_path / "bad.json")
+        read_responses(tmp_path / "bad.json")
 
 
 def test_plots_draw_on_given_axes():

@@ -9,7 +9,7 @@ finds them in the stored outputs and in the document.
 from __future__ import annotations
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from landscape import metrics
 

@@ -13,7 +13,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import PYTHON, make_checkpoint, subprocess_env
+from helpers import PYTHON, make_checkpoint, subprocess_env
 from procs import HANG, Proc
 
 from landscape.io.surface_file import read_surface
@@ -70,6 +70,7 @@ SIGNALS = [pytest.param(signal.SIGINT, id="ctrl-c"), pytest.param(signal.SIGTERM
 DATA = ["--dataset", "tinydata:tiny", "--samples", "16"]
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_compute_keeps_finished_points_and_resumes(tmp_path, sig):
     ckpt, out = make_checkpoint(tmp_path / "m.pt"), tmp_path / "s.h5"
@@ -88,6 +89,7 @@ def test_compute_keeps_finished_points_and_resumes(tmp_path, sig):
     assert read_surface(out).computed.all()
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
     out = tmp_path / "run"
@@ -107,6 +109,7 @@ def test_train_keeps_finished_epochs_and_resumes(tmp_path, sig):
     assert (out / "final.pt").exists()
 
 
+@pytest.mark.child
 @pytest.mark.parametrize(
     ("command", "target", "argv", "outputs"),
     [
@@ -164,6 +167,7 @@ def test_analysis_commands_stop_cleanly_and_say_nothing_was_written(
             np.testing.assert_array_equal(after[k], before[k])
 
 
+@pytest.mark.child
 @pytest.mark.parametrize("sig", SIGNALS)
 def test_demo_keeps_its_surfaces_and_resumes(tmp_path, sig):
     out = tmp_path / "demo"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_checkpoint, randomize_bn
+from helpers import make_checkpoint, randomize_bn
 from tinydata import tiny
 
 from landscape import models

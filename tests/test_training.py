@@ -190,7 +190,7 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert main(["--model", "resnet21", "--out", str(tmp_path / "y"), "--samples", "4"]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert main(["--epochs", "0", "--out", str(tmp_path / "z")]) == 2
-    assert "epochs must be" in capsys.readouterr().err
+    assert "--epochs: must be between 1" in capsys.readouterr().err
 
 
 def test_augment_batch_matches_per_image_crop_and_flip():

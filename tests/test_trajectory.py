@@ -7,6 +7,7 @@ from torch import nn
 
 from landscape.analysis import trajectory
 from landscape.io.surface_file import read_directions
+from landscape.io.trajectory import read_path, write_directions
 from landscape.models import CheckpointError, save_checkpoint
 
 
@@ -98,11 +99,11 @@ def test_save_and_read_directions_file(tmp_path):
     states = _states(4)
     res = trajectory.pca_directions(states, states[-1], epochs=[0, 1, 2, 3])
     path = tmp_path / "pca.h5"
-    trajectory.save_directions_file(path, res, config={"run": "x"})
+    write_directions(path, res, config={"run": "x"})
     dirs = read_directions(path)
     assert set(dirs) == {"x", "y"}
     torch.testing.assert_close(dirs["x"]["fc.weight"], res.directions["x"]["fc.weight"])
-    alpha, beta, epochs = trajectory.read_path(path)
+    alpha, beta, epochs = read_path(path)
     np.testing.assert_array_equal(alpha, res.coords[:, 0])
     np.testing.assert_array_equal(beta, res.coords[:, 1])
     np.testing.assert_array_equal(epochs, [0, 1, 2, 3])
@@ -114,10 +115,10 @@ def test_read_path_none_without_path(tmp_path):
     path = tmp_path / "plain.h5"
     with h5py.File(path, "w"):
         pass
-    assert trajectory.read_path(path) is None
+    assert read_path(path) is None
 
 
-def test_load_trajectory_sorts_by_epoch_and_puts_final_last(tmp_path):
+def test_read_trajectory_sorts_by_epoch_and_puts_final_last(tmp_path):
     torch.manual_seed(0)
     models = [nn.Linear(3, 2) for _ in range(4)]
     for epoch in (2, 0, 1):  # written out of order
@@ -125,19 +126,19 @@ def test_load_trajectory_sorts_by_epoch_and_puts_final_last(tmp_path):
             tmp_path / f"epoch_{epoch:03d}.pt", models[epoch], model_name="lin", epoch=epoch
         )
     save_checkpoint(tmp_path / "final.pt", models[3], model_name="lin", epoch=2)
-    traj = trajectory.load_trajectory(tmp_path)
+    traj = trajectory.read_trajectory(tmp_path)
     assert traj.epochs == [0, 1, 2]
     assert traj.paths[-1].name == "final.pt"  # replaces epoch_002.pt, same epoch
     torch.testing.assert_close(traj.final["weight"], models[3].weight.detach())
     torch.testing.assert_close(traj.states[0]["weight"], models[0].weight.detach())
     # A list of files (a bare state_dict's epoch comes from its name).
     torch.save(models[1].state_dict(), tmp_path / "ckpt_7.pt")
-    traj = trajectory.load_trajectory([tmp_path / "ckpt_7.pt", tmp_path / "epoch_000.pt"])
+    traj = trajectory.read_trajectory([tmp_path / "ckpt_7.pt", tmp_path / "epoch_000.pt"])
     assert traj.epochs == [0, 7]
     with pytest.raises(CheckpointError, match="at least 2"):
-        trajectory.load_trajectory([tmp_path / "epoch_000.pt"])
+        trajectory.read_trajectory([tmp_path / "epoch_000.pt"])
     with pytest.raises(CheckpointError, match="does not exist"):
-        trajectory.load_trajectory(tmp_path / "missing")
+        trajectory.read_trajectory(tmp_path / "missing")
 
 
 def test_plot_path():

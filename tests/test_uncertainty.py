@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import make_checkpoint
+from helpers import make_checkpoint
 from surfaces import make_surface_file
 from torch.func import functional_call
 

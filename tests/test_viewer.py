@@ -16,13 +16,14 @@ import time
 import numpy as np
 import pytest
 from browser import DevTools, Page, coloured_fraction, find_chromium
-from conftest import PYTHON
+from helpers import PYTHON
 from procs import POLL, Proc, compute_args, surface_points
 from surfaces import make_surface_file
 
 from landscape import view
 from landscape.io.surface_file import read_surface
-from landscape.viz import figures, viewer
+from landscape.viz import viewer
+from landscape.viz.levels import LEVEL_PRESETS, resolve_scale
 
 EVIL = '<img src=x onerror="document.body.dataset.pwned=1"><script>alert(1)</script>'
 
@@ -74,7 +75,7 @@ def test_data_holds_each_surface_and_settings(files):
     assert settings[0]["norm"] == "filter" and settings[0]["model"] == "resnet56"
     assert data["surfaces"][1]["file"] == "evil.h5" and data["live"] is None
     # the page's level rule and colours come from the static figures' definitions
-    assert data["levels"]["presets"]["li2018"] == list(figures.LEVEL_PRESETS["li2018"])
+    assert data["levels"]["presets"]["li2018"] == list(LEVEL_PRESETS["li2018"])
     assert data["styles"]["li2018"]["cmap3d"] == "coolwarm"
     assert data["colorscales"]["viridis"][0] == [0.0, "#440154"]
 
@@ -173,6 +174,7 @@ def data_xy(page: Page, plot: str, alpha: float, beta: float) -> tuple[float, fl
     )
 
 
+@pytest.mark.child
 def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path):
     out = tmp_path / "view.html"
     names = ("bowl", "sines", "evil", "line", "line2")
@@ -280,7 +282,7 @@ def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path
     )
     assert page.eval("document.getElementById('levels').value") == "li2018"
     got = page.eval("window.landscapeState().scale.levels")
-    np.testing.assert_allclose(got, figures.LEVEL_PRESETS["li2018"])
+    np.testing.assert_allclose(got, LEVEL_PRESETS["li2018"])
     colours = page.eval("document.getElementById('s0-3d').data[0].colorscale")
     assert colours == viewer.viewer_data([bowl])["colorscales"]["coolwarm"]
     page.eval(
@@ -298,6 +300,7 @@ def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path
     assert urls and all(u.startswith(("file:", "data:", "blob:", "about:")) for u in urls), urls
 
 
+@pytest.mark.child
 @pytest.mark.parametrize(
     "opts",
     [{}, {"levels": "li2018"}, {"levels": 9}, {"log": True}, {"vmin": 0.3, "vmax": 40.0}],
@@ -321,7 +324,7 @@ def test_browser_levels_equal_the_static_figures(chrome, tmp_path, opts):
     for name, z in arrays.items():
         if opts.get("log") and z.min() <= 0:
             continue
-        want = figures.resolve_scale([z], **opts)
+        want = resolve_scale([z], **opts)
         js = {"log": opts.get("log"), "levels": opts.get("levels", "auto")}
         js |= {k: opts.get(k) for k in ("vmin", "vmax")}
         got = page.eval(f"window.landscapeScale([{json.dumps(z.tolist())}], {json.dumps(js)})")
@@ -330,6 +333,7 @@ def test_browser_levels_equal_the_static_figures(chrome, tmp_path, opts):
         assert (got["vmin"], got["vmax"]) == pytest.approx((want.vmin, want.vmax)), name
 
 
+@pytest.mark.child
 def test_browser_narrow_window_wraps_the_panels(chrome, files, tmp_path):
     out = tmp_path / "view.html"
     viewer.write_viewer(out, [read_surface(files[k]) for k in ("bowl", "sines", "line")])
@@ -360,6 +364,7 @@ def pause_between_writes(compute: Proc, out) -> int:
             time.sleep(POLL)
 
 
+@pytest.mark.child
 def test_browser_live_page_grows_with_compute_and_ends_as_the_static_page(
     chrome, tmp_path, tiny_ckpt
 ):

@@ -8,6 +8,7 @@ evaluates the map along the file's own directions, and stores it in the file.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 
@@ -25,13 +25,14 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import sha256
-from landscape.data import check_model_fits, load_data_for
+from landscape.data import check_model_fits
+from landscape.data.spec import DataSpec
+from landscape.io.curvature import refuse_if_being_written, write_curvature_map
 from landscape.io.surface_file import StoreError, Surface, read_surface
 from landscape.surface.engine import surface_directions
 
 __all__ = [
     "CurvatureMap",
-    "refuse_if_being_written",
     "surface_curvature_map",
     "value_at_origin",
 ]
@@ -65,18 +66,6 @@ def _builtin(name: Any) -> str | None:
     return name if isinstance(name, str) and models.is_model(name) else None
 
 
-def refuse_if_being_written(path: str | os.PathLike) -> None:
-    """Fail now, not after the long computation, if a writer holds the file's lock."""
-    try:
-        with h5py.File(path, "r", locking=True):
-            pass
-    except OSError as e:
-        raise StoreError(
-            f"{str(path)!r} is being written by another process (landscape compute?); "
-            "wait for it to finish, then rerun"
-        ) from e
-
-
 def value_at_origin(surface: Surface, values: np.ndarray) -> float:
     """`values` (the grid's shape) at the grid point nearest theta*."""
     i = int(np.argmin(np.abs(surface.alpha)))
@@ -92,12 +81,7 @@ def surface_curvature_map(
     model: str | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     split: str | None = None,
-    dataset: str | None = None,
-    data_root: str | os.PathLike | None = None,
-    download: bool = False,
-    samples: int | None = None,
-    subset: str | None = None,
-    data_seed: int | None = None,
+    data: DataSpec | None = None,
     wrt: str = "weights",
     loss: str | None = None,
     iters: int = ITERS,
@@ -111,8 +95,9 @@ def surface_curvature_map(
     """|lambda_min / lambda_max| of the Hessian at every point of the surface file `path`.
 
     The network and data are those the surface was computed with: its checkpoint (or
-    `ckpt`, which must have the same sha256 as the one recorded), its dataset settings
-    (each overridable here) and its directions. With `write`, the map is stored in the
+    `ckpt`, which must have the same sha256 as the one recorded), its data settings
+    (or `data`, a `DataSpec`; by default the surface's, at most 1,000 samples) and its
+    directions. With `write`, the map is stored in the
     file as ``/{split}_curvature_ratio`` beside ``lambda_min`` and ``lambda_max``.
     `progress(done, total)` is called after every point.
     """
@@ -162,18 +147,10 @@ def surface_curvature_map(
         device=device,
     )
     split = split or (cfg.get("split") or ["train"])[0]
-    data = load_data_for(
-        split,
-        at_most=min(SAMPLES, cfg.get("samples") or SAMPLES),
-        config=cfg,
-        dataset=dataset,
-        data_root=data_root,
-        download=download,
-        samples=samples,
-        subset=subset,
-        data_seed=data_seed,
-    )
-    x, y = data.normalized(device), data.y.to(device)
+    if data is None:  # the surface's own samples, at most SAMPLES of them
+        data = dataclasses.replace(DataSpec.from_config(cfg), samples=None)
+    samples = data.load(split, at_most=min(SAMPLES, cfg.get("samples") or SAMPLES))
+    x, y = samples.normalized(device), samples.y.to(device)
     net = loaded.model
     check_model_fits(net, x, y, what="the data")
     stored = surface_directions(path)
@@ -208,10 +185,10 @@ def surface_curvature_map(
         "seed": seed,
         "loss": loss,
         "unconverged_points": unconverged.count,
-        "data": data.info,
+        "data": samples.info,
     }
     if write:
-        hessian.write_curvature_map(
+        write_curvature_map(
             path, ratio, split=split, attrs=attrs, extra={"lambda_min": lo, "lambda_max": hi}
         )
     label = cfg.get("label") or loaded.model_name or path.stem

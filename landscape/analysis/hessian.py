@@ -12,18 +12,14 @@ grid tells convex regions (near 0) from regions of strong negative curvature.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
-import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -33,10 +29,8 @@ from tqdm.auto import tqdm
 from landscape.core.checkpoints import as_model
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
-from landscape.core.files import atomic_path
 from landscape.core.losses import LOSSES, mean_loss
 from landscape.data import as_tensors, check_model_fits
-from landscape.io.surface_file import StoreError
 
 __all__ = [
     "LOSSES",
@@ -51,7 +45,6 @@ __all__ = [
     "extreme_eigenvalue_map",
     "curvature_map",
     "eigenvector_directions",
-    "write_curvature_map",
     "HessianSpectrum",
     "hessian_spectrum",
     "weight_names",
@@ -512,67 +505,6 @@ def eigenvector_directions(
             for n, t in base.items()
         }
     return out
-
-
-def _attr(value: Any) -> Any:
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, sort_keys=True)
-    return value
-
-
-def write_curvature_map(
-    path: str | os.PathLike,
-    ratio: np.ndarray,
-    *,
-    split: str = "train",
-    attrs: Mapping[str, Any] | None = None,
-    extra: Mapping[str, np.ndarray] | None = None,
-) -> None:
-    """Store a curvature map as ``/{split}_curvature_ratio`` beside the loss in a surface file.
-
-    Crash-safe: the file is copied to a temporary file, the datasets added (replacing
-    any of the same name) with the grid's dimension scales, the copy fsynced and renamed
-    over the original, all under a shared lock on the original: a writer holding the
-    file is refused, and none can start writing into it before the rename.
-
-    Args:
-        path: an existing surface file.
-        ratio: (nx, ny) or (nx,), the surface's shape.
-        split: the data split the Hessian was computed on.
-        attrs: settings stored on the dataset (mappings and lists as JSON).
-        extra: more arrays of the same shape, stored as ``/{split}_{name}``
-            (e.g. ``{"lambda_min": ..., "lambda_max": ...}``).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise StoreError(f"surface file {str(path)!r} does not exist; compute the surface first")
-    arrays = {f"{split}_curvature_ratio": np.asarray(ratio, dtype=np.float64)}
-    arrays.update(
-        {f"{split}_{k}": np.asarray(v, dtype=np.float64) for k, v in (extra or {}).items()}
-    )
-    try:  # a shared lock until the rename: no SurfaceWriter can write into the old file
-        guard = h5py.File(path, "r", locking=True)
-    except OSError as e:
-        raise StoreError(
-            f"cannot open {str(path)!r} ({e}); is it being written by another process?"
-        ) from e
-    with guard, atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
-            scales = [f[n] for n in ("alpha", "beta") if n in f]
-            shape = tuple(len(s) for s in scales)
-            for name, data in arrays.items():
-                if data.shape != shape:
-                    raise StoreError(
-                        f"{name} has shape {data.shape}, the surface {str(path)!r} has {shape}"
-                    )
-                if name in f:
-                    del f[name]
-                ds = f.create_dataset(name, data=data, track_times=False)
-                for dim, scale in enumerate(scales):
-                    ds.dims[dim].attach_scale(scale)
-                for k, v in (attrs or {}).items():
-                    ds.attrs[k] = _attr(v)
 
 
 @dataclass(frozen=True)

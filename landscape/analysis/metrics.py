@@ -10,10 +10,16 @@ surface) is NaN.
   f(alpha, beta) has a negative eigenvalue (for 1-D: f'' < 0). Curvatures below
   ``1e-6`` of the largest on the grid, or below the rounding noise of float32 losses
   (``4 eps |f| / h^2``), count as zero.
-* ``curvature_ratio_median``: median ``|lambda_min / lambda_max|`` of that 2x2 Hessian,
-  the surface's counterpart of Li et al. 2018, Sec. 6 (2-D only). The median, not the
-  mean: where lambda_max passes near zero the ratio explodes, and a mean is then decided
-  by a few points (a mean of 24.5 against a median near 1 was measured on resnet56).
+* ``saddle_fraction``: interior points where that 2x2 Hessian is indefinite (one
+  curvature below zero, one above: a saddle of f(alpha, beta)), 2-D only. It is a
+  property of the 2-D slice, **not** Li et al. 2018's curvature (Sec. 6 and Fig. 7 map
+  |lambda_min / lambda_max| of the full Hessian in weight space: ``landscape hessian
+  --surface``). The share of non-convex points (``nonconvex_fraction``) splits into saddles
+  and concave points (both curvatures negative).
+* ``curvature_ratio_median`` (no longer reported; kept as a function): median
+  ``|lambda_min / lambda_max|`` of the 2x2 Hessian. An isotropic bowl and a symmetric
+  saddle both give 1, a valley 0: it measures anisotropy, not convexity, and is not Li et
+  al.'s quantity either.
 * ``local_minima``: interior points strictly below all their neighbours (8 in 2-D).
 * ``basin_radius``: along `n_rays` rays from the centre, the radius where f first
   exceeds ``f(0) + basin_delta``; a ray leaving the grid first counts at its exit
@@ -38,6 +44,7 @@ __all__ = [
     "METRIC_NAMES",
     "finite_difference_hessian",
     "nonconvex_fraction",
+    "saddle_fraction",
     "curvature_ratio_median",
     "local_minima",
     "interpolate",
@@ -46,6 +53,7 @@ __all__ = [
     "sharpness",
     "surface_metrics",
     "grid_metrics",
+    "batch_metrics",
     "metrics_table",
 ]
 
@@ -56,7 +64,7 @@ METRIC_NAMES = (
     "min_beta",
     "local_minima",
     "nonconvex_fraction",
-    "curvature_ratio_median",
+    "saddle_fraction",
     "basin_radius",
     "basin_closed",
     "sharpness",
@@ -142,10 +150,23 @@ def nonconvex_fraction(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray
     return math.nan if curv is None else float(np.mean(curv[0] < 0))
 
 
+def saddle_fraction(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray) -> float:
+    """Fraction of interior points where the 2x2 finite-difference Hessian of f(alpha, beta)
+    is indefinite (lambda_min < 0 < lambda_max, each beyond rounding): saddles of the 2-D
+    slice (2-D only; NaN on a 1-D surface). Not Li et al.'s full-Hessian curvature."""
+    curv = None if beta is None else _curvatures(alpha, beta, f)
+    if curv is None:
+        return math.nan
+    return float(np.mean((curv[0] < 0) & (curv[1] > 0)))
+
+
 def curvature_ratio_median(alpha: np.ndarray, beta: np.ndarray | None, f: np.ndarray) -> float:
     """Median ``|lambda_min / lambda_max|`` of the 2x2 finite-difference Hessian (2-D only).
 
-    Points where lambda_max is (within rounding) zero are left out.
+    Not reported by `surface_metrics` any more: an isotropic bowl and a symmetric saddle
+    both give 1, so it measures anisotropy, not convexity; and it is not Li et al.'s
+    full-Hessian ratio (``landscape hessian --surface`` computes that). Points where
+    lambda_max is (within rounding) zero are left out.
     """
     curv = None if beta is None else _curvatures(alpha, beta, f)
     if curv is None:
@@ -362,13 +383,168 @@ def grid_metrics(
         min_beta=float(beta[idx[1]]) if beta is not None else math.nan,
         local_minima=float(local_minima(f).sum()),
         nonconvex_fraction=nonconvex_fraction(alpha, beta, f),
-        curvature_ratio_median=curvature_ratio_median(alpha, beta, f),
+        saddle_fraction=saddle_fraction(alpha, beta, f),
         sharpness=sharpness(alpha, beta, f, radius=radius, n_rays=n_rays),
     )
     if math.isfinite(center):
         out["basin_radius"], out["basin_closed"] = basin_radius(
             alpha, beta, f, threshold=center + basin_delta, n_rays=n_rays
         )
+    return out
+
+
+# The metrics `batch_metrics` computes for many surfaces at once (the bootstrap's).
+BATCH_METRICS = (
+    "center_loss",
+    "local_minima",
+    "nonconvex_fraction",
+    "saddle_fraction",
+    "basin_radius",
+    "basin_closed",
+    "sharpness",
+)
+
+
+def _batch_interpolate(
+    alpha: np.ndarray, beta: np.ndarray, fs: np.ndarray, pa: np.ndarray, pb: np.ndarray
+) -> np.ndarray:
+    """`interpolate` of B surfaces ``fs`` (B, nx, ny) at the same points: (B, *pa.shape)."""
+    fs = np.where(np.isfinite(fs), fs, np.nan)
+    if len(alpha) > 1 and alpha[0] > alpha[-1]:
+        alpha, fs = alpha[::-1], fs[:, ::-1]
+    if len(beta) > 1 and beta[0] > beta[-1]:
+        beta, fs = beta[::-1], fs[:, :, ::-1]
+    pa, pb = np.broadcast_arrays(np.asarray(pa, float), np.asarray(pb, float))
+    if len(alpha) < 2 or len(beta) < 2:
+        return np.full((len(fs), *pa.shape), np.nan)
+    ia = np.clip(np.searchsorted(alpha, pa) - 1, 0, len(alpha) - 2)
+    ta = (pa - alpha[ia]) / (alpha[ia + 1] - alpha[ia])
+    ib = np.clip(np.searchsorted(beta, pb) - 1, 0, len(beta) - 2)
+    tb = (pb - beta[ib]) / (beta[ib + 1] - beta[ib])
+    outside = (pa < alpha[0]) | (pa > alpha[-1]) | (pb < beta[0]) | (pb > beta[-1])
+    out = (
+        fs[:, ia, ib] * (1 - ta) * (1 - tb)
+        + fs[:, ia + 1, ib] * ta * (1 - tb)
+        + fs[:, ia, ib + 1] * (1 - ta) * tb
+        + fs[:, ia + 1, ib + 1] * ta * tb
+    )
+    return np.where(outside, np.nan, out)
+
+
+def batch_metrics(
+    alpha: np.ndarray,
+    beta: np.ndarray | None,
+    fs: np.ndarray,
+    *,
+    radius: float = 0.2,
+    basin_delta: float = 1.0,
+    n_rays: int = 32,
+) -> dict[str, np.ndarray]:
+    """`grid_metrics`' `BATCH_METRICS` of B surfaces on one grid at once: ``fs`` is
+    (B, nx, ny) (or (B, nx) for 1-D, computed one by one), each result (B,). The same
+    formulas in the same order as the one-surface functions (a test holds them equal):
+    what makes a bootstrap of a 51x51 surface with hundreds of resamples affordable."""
+    fs = np.asarray(fs, dtype=np.float64)
+    if beta is None:
+        rows = [
+            grid_metrics(alpha, None, f, radius=radius, basin_delta=basin_delta, n_rays=n_rays)
+            for f in fs
+        ]
+        return {k: np.array([r[k] for r in rows], dtype=np.float64) for k in BATCH_METRICS}
+    alpha, beta = np.asarray(alpha, float), np.asarray(beta, float)
+    grid_metrics(alpha, beta, fs[0], radius=radius, basin_delta=basin_delta, n_rays=n_rays)
+    nb = len(fs)
+    out = {k: np.full(nb, np.nan) for k in BATCH_METRICS}
+    fs = np.where(np.isfinite(fs), fs, np.nan)
+    known_any = np.isfinite(fs).reshape(nb, -1).any(-1)
+    zero = np.zeros(())
+    out["center_loss"] = np.where(
+        known_any, _batch_interpolate(alpha, beta, fs, zero, zero), np.nan
+    )
+    out["local_minima"] = np.where(known_any, 0.0, np.nan)
+    if min(fs.shape[1:]) >= 3:
+        # local minima: strictly below all 8 neighbours, all known
+        nx, ny = fs.shape[1:]
+        center = fs[:, 1:-1, 1:-1]
+        is_min = np.isfinite(center)
+        for da, db in np.ndindex(3, 3):
+            if da == db == 1:
+                continue
+            neighbour = fs[:, da : nx - 2 + da, db : ny - 2 + db]
+            is_min &= np.isfinite(neighbour) & (center < neighbour)
+        out["local_minima"] = np.where(known_any, is_min.reshape(nb, -1).sum(-1), np.nan)
+        # curvatures: the 2x2 finite-difference Hessian, as _curvatures
+        h = np.diff(alpha)
+        hm, hp = h[:-1].reshape(1, -1, 1), h[1:].reshape(1, -1, 1)
+        fxx = (
+            2.0 * ((fs[:, 2:] - fs[:, 1:-1]) / hp - (fs[:, 1:-1] - fs[:, :-2]) / hm) / (hp + hm)
+        )[:, :, 1:-1]
+        h = np.diff(beta)
+        hm, hp = h[:-1].reshape(1, 1, -1), h[1:].reshape(1, 1, -1)
+        fyy = (
+            2.0
+            * ((fs[:, :, 2:] - fs[:, :, 1:-1]) / hp - (fs[:, :, 1:-1] - fs[:, :, :-2]) / hm)
+            / (hp + hm)
+        )[:, 1:-1, :]
+        da_ = (alpha[2:] - alpha[:-2])[None, :, None]
+        db_ = (beta[2:] - beta[:-2])[None, None, :]
+        fxy = (fs[:, 2:, 2:] - fs[:, 2:, :-2] - fs[:, :-2, 2:] + fs[:, :-2, :-2]) / (da_ * db_)
+        mean = (fxx + fyy) / 2
+        rad = np.sqrt(((fxx - fyy) / 2) ** 2 + fxy**2)
+        lo, hi = (mean - rad).reshape(nb, -1), (mean + rad).reshape(nb, -1)
+        valid = np.isfinite(lo) & np.isfinite(hi)
+        h2 = min(np.abs(np.diff(c)).min() for c in (alpha, beta)) ** 2
+        with np.errstate(invalid="ignore"):
+            scale = np.where(valid, np.maximum(np.abs(lo), np.abs(hi)), -np.inf).max(-1)
+            fmax = np.where(np.isfinite(fs), np.abs(fs), -np.inf).reshape(nb, -1).max(-1)
+        tol = np.maximum(_RTOL * scale, 4 * _VALUE_EPS * fmax / h2)[:, None]
+        lo = np.where(np.abs(lo) <= tol, 0.0, lo)
+        hi = np.where(np.abs(hi) <= tol, 0.0, hi)
+        count = valid.sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["nonconvex_fraction"] = np.where(
+                count > 0, (valid & (lo < 0)).sum(-1) / count, np.nan
+            )
+            out["saddle_fraction"] = np.where(
+                count > 0, (valid & (lo < 0) & (hi > 0)).sum(-1) / count, np.nan
+            )
+    # sharpness and basin radius along rays, as `sharpness` and `basin_radius`
+    units = _ray_units(beta, n_rays)
+    for name, radii in (("sharpness", np.array([0.0, radius])), ("basin", None)):
+        if radii is None:
+            extent = max(np.abs(c).max() for c in (alpha, beta))
+            step = _step(alpha, beta)
+            radii = np.arange(0.0, extent * math.sqrt(2) + step, step)
+        vals = _batch_interpolate(
+            alpha, beta, fs, units[:, :1] * radii[None, :], units[:, 1:] * radii[None, :]
+        )  # (B, R, S)
+        if name == "sharpness":
+            rise = vals[:, :, 1] - vals[:, :, 0]
+            ok = np.isfinite(rise)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out["sharpness"] = np.where(
+                    ok.any(-1), np.where(ok, rise, 0.0).sum(-1) / ok.sum(-1), np.nan
+                )
+            continue
+        center = out["center_loss"]
+        threshold = (center + basin_delta)[:, None, None]
+        known = np.isfinite(vals)
+        n_steps = vals.shape[-1]
+        stop = np.where(known.all(-1), n_steps, np.argmin(known, -1))  # (B, R)
+        with np.errstate(invalid="ignore"):
+            above = (vals > threshold) & (np.arange(n_steps) < stop[..., None])
+        crossed = above.any(-1)
+        k = np.argmax(above, -1)
+        km = np.maximum(k - 1, 0)
+        vk = np.take_along_axis(vals, k[..., None], -1)[..., 0]
+        vkm = np.take_along_axis(vals, km[..., None], -1)[..., 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = (threshold[..., 0] - vkm) / (vk - vkm)
+            inside = radii[km] + t * (radii[k] - radii[km])
+        found = np.where(crossed, np.where(k == 0, 0.0, inside), radii[np.maximum(stop, 1) - 1])
+        ok = np.isfinite(vals[:, :, 0]).all(-1) & np.isfinite(center)
+        out["basin_radius"] = np.where(ok, found.mean(-1), np.nan)
+        out["basin_closed"] = np.where(ok, crossed.sum(-1) / crossed.shape[-1], np.nan)
     return out
 
 
@@ -379,7 +555,7 @@ _SHORT = {
     "min_beta": "min_b",
     "local_minima": "minima",
     "nonconvex_fraction": "nonconvex",
-    "curvature_ratio_median": "med|lmin/lmax|",
+    "saddle_fraction": "saddle",
     "basin_radius": "basin_r",
     "basin_closed": "closed",
     "sharpness": "sharpness",

@@ -7,18 +7,16 @@
 * Per-layer gradient norms of the dataset-mean loss, at initialization and after
   training: plain nets' are healthy too, so their degradation is not vanishing
   gradients.
+
+Their file (`ResponseSeries`, `write_responses`, `read_responses`) is `landscape.io.responses`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -26,21 +24,13 @@ from torch.func import functional_call
 
 from landscape.core.checkpoints import as_model
 from landscape.core.errors import InputError
-from landscape.core.files import atomic_write_text
 from landscape.core.losses import LOSSES, mean_loss
 from landscape.data import DataTensors, as_tensors
 
 __all__ = [
-    "RESPONSES_FORMAT",
-    "ResponseSeries",
     "layer_response_std",
     "gradient_norms",
-    "save_responses",
-    "load_responses",
 ]
-
-RESPONSES_FORMAT = "landscape-responses"
-KINDS = ("response_std", "gradient_norm")
 
 
 @contextlib.contextmanager
@@ -204,56 +194,3 @@ def gradient_norms(
             for n, g in zip(wanted, torch.autograd.grad(value, list(leaves.values())), strict=True):
                 grads[n] += g
     return [(n, float(g.norm())) for n, g in grads.items()]
-
-
-@dataclass(frozen=True)
-class ResponseSeries:
-    """One curve of Fig. 7: a value per layer for one network at one stage of training."""
-
-    label: str  # e.g. "plain20"
-    kind: str  # response_std | gradient_norm
-    layers: list[str]
-    values: list[float]
-    stage: str = "trained"  # e.g. "init" | "trained"
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_pairs(
-        cls, label: str, kind: str, pairs: Sequence[tuple[str, float]], **kwargs: Any
-    ) -> ResponseSeries:
-        """Build from the ``[(name, value), ...]`` of `layer_response_std` / `gradient_norms`."""
-        if kind not in KINDS:
-            raise InputError(f"kind must be one of {KINDS}, got {kind!r}")
-        return cls(label, kind, [n for n, _ in pairs], [float(v) for _, v in pairs], **kwargs)
-
-
-def save_responses(
-    path: str | os.PathLike,
-    series: Sequence[ResponseSeries],
-    *,
-    meta: dict[str, Any] | None = None,
-) -> None:
-    """Write series as JSON (``{"format": "landscape-responses", "series": [...]}``), atomically."""
-    doc = {
-        "format": RESPONSES_FORMAT,
-        "format_version": 1,
-        "meta": dict(meta or {}),
-        "series": [asdict(s) for s in series],
-    }
-    atomic_write_text(path, json.dumps(doc, indent=1))
-
-
-def load_responses(path: str | os.PathLike) -> list[ResponseSeries]:
-    """Read series written by `save_responses`.
-
-    Raises:
-        ValueError: the file is missing or not a responses file.
-    """
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read responses file {str(path)!r} ({e})") from e
-    if not isinstance(doc, dict) or doc.get("format") != RESPONSES_FORMAT:
-        raise InputError(f"{str(path)!r} is not a {RESPONSES_FORMAT} file")
-    return [ResponseSeries(**s) for s in doc["series"]]

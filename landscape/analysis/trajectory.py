@@ -28,7 +28,8 @@ import torch
 from torch import Tensor
 
 from landscape.core.errors import InputError
-from landscape.io.surface_file import DIRECTIONS_FORMAT, open_readonly, write_directions_file
+from landscape.io.surface_file import DIRECTIONS_FORMAT
+from landscape.io.trajectory import write_directions
 from landscape.models import CheckpointError, clean_state_dict, read_checkpoint
 
 __all__ = [
@@ -37,11 +38,9 @@ __all__ = [
     "DIRECTIONS_FORMAT",
     "Trajectory",
     "PCAResult",
-    "load_trajectory",
+    "read_trajectory",
     "path_grid",
     "pca_directions",
-    "save_directions_file",
-    "read_path",
 ]
 
 _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
@@ -67,7 +66,7 @@ def _epoch_of(path: Path, ckpt: Mapping[str, Any]) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def load_trajectory(
+def read_trajectory(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     map_location: str | torch.device = "cpu",
@@ -312,7 +311,7 @@ def trajectory_pca(
     """
     if ignore not in ("biasbn", "none"):
         raise InputError(f"ignore must be biasbn or none; got {ignore!r}", arg="ignore")
-    run = load_trajectory(source)
+    run = read_trajectory(source)
     result = pca_directions(
         run.states, run.final, center=center, ignore_1d=ignore == "biasbn", epochs=run.epochs
     )
@@ -326,50 +325,8 @@ def trajectory_pca(
             stacklevel=2,
         )
     if out is not None:
-        save_directions_file(out, result)
+        write_directions(out, result)
     return result
-
-
-def save_directions_file(
-    path: str | os.PathLike, result: PCAResult, *, config: Mapping[str, Any] | None = None
-) -> None:
-    """Write the PCA directions and the projected path to an HDF5 file, atomically.
-
-    `config` (stored as JSON) defaults to the PCA's settings and source checkpoints.
-
-    Layout: ``/directions/x/<name>``, ``/directions/y/<name>`` (float32, readable by
-    `landscape.io.surface_file.read_directions`), ``/path/alpha``, ``/path/beta``, ``/path/epoch``,
-    ``/path/off_plane_distance``, ``/path/distance``; attrs on / hold ``format``,
-    ``config`` (JSON) and ``explained_variance_ratio``. Use the directions unnormalized
-    (``norm=none``): the path coordinates are in the same units.
-    """
-    if config is None:
-        config = {
-            "kind": "trajectory_pca",
-            "sources": [str(p) for p in result.sources],
-            "final": str(result.sources[-1]) if result.sources else None,
-            "epochs": [int(e) for e in result.epochs],
-            "center": result.center,
-            "ignore": result.ignore,
-        }
-    write_directions_file(
-        path,
-        result.directions,
-        config=config,
-        attrs={
-            "explained_variance_ratio": result.explained_variance_ratio,
-            "center": result.center,
-        },
-        groups={
-            "path": {
-                "alpha": result.coords[:, 0],
-                "beta": result.coords[:, 1],
-                "epoch": result.epochs,
-                "off_plane_distance": result.off_plane_distance,
-                "distance": result.distance,
-            }
-        },
-    )
 
 
 def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
@@ -395,16 +352,3 @@ def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
     mid = (lo + hi) / 2
     x, y = (f"{m - w / 2:.3g}:{m + w / 2:.3g}:{num}" for m, w in zip(mid, width, strict=True))
     return x, y
-
-
-def read_path(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """``(alpha, beta, epochs)`` of the trajectory stored in a file, or None if it has none.
-
-    Raises:
-        StoreError: the file is missing or not HDF5.
-    """
-    with open_readonly(path) as f:
-        if "path" not in f:
-            return None
-        g = f["path"]
-        return g["alpha"][()], g["beta"][()], g["epoch"][()]

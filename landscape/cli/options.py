@@ -10,30 +10,31 @@ import argparse
 import dataclasses
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from landscape.core.errors import InputError
-from landscape.data import (
-    DEFAULT_DATA_ROOT,
-    DEFAULT_DATASET,
-    SUBSETS,
-    DataTensors,
-    load_data_for,
-)
+from landscape.data.spec import DATA_FIELDS, DataSpec
+from landscape.surface.config import SurfaceConfig
+
+R = TypeVar("R")
 
 __all__ = [
     "FIGURE_FORMATS",
     "MAX_DPI",
     "MAX_SEED",
+    "ARG_TYPES",
     "add_data_arguments",
+    "add_fields",
     "add_model_arguments",
     "add_overwrite_argument",
     "check_suffix",
     "data_from_args",
-    "fields_from_args",
+    "record_from_args",
     "dpi",
     "finite_float",
+    "fractions",
     "json_object",
     "positive_float",
     "positive_int",
@@ -101,6 +102,21 @@ def positive_int(text: str) -> int:
     return _int_between(text, 1, 2**63 - 1, "2**63 - 1")
 
 
+def fractions(text: str) -> tuple[float, ...]:
+    """argparse type of a list of fractions in (0, 1), e.g. ``0.5,0.75``."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected fractions like 0.5,0.75, got {text!r}"
+        ) from None
+    if not values or not all(0 < v < 1 for v in values):
+        raise argparse.ArgumentTypeError(
+            f"expected fractions in (0, 1) like 0.5,0.75, got {text!r}"
+        )
+    return values
+
+
 def json_object(text: str) -> dict[str, Any]:
     """argparse type of ``--model-kwargs``-like options: a JSON object, as a dict."""
     try:
@@ -110,6 +126,19 @@ def json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
     return value
+
+
+# Argument types a record's field may name in its metadata (records know no argparse).
+ARG_TYPES: Mapping[str, Callable[[str], Any]] = {
+    "seed": seed,
+    "positive_int": positive_int,
+    "positive_float": positive_float,
+    "finite_float": finite_float,
+    "json_object": json_object,
+    "fractions": fractions,
+    "int": int,
+    "float": float,
+}
 
 
 def set_default(parser: argparse.ArgumentParser, dest: str, value: Any, help: str) -> None:
@@ -130,87 +159,91 @@ def check_suffix(path: str | Path, suffixes: tuple[str, ...], flag: str) -> Path
 
 
 def add_model_arguments(parser: Any) -> None:
-    """Add ``--model`` and ``--model-kwargs`` (to a parser or an argument group)."""
-    parser.add_argument(
-        "--model",
-        metavar="NAME",
-        help="network name or module.path:function; needed for a bare state_dict, or to "
-        "trust a checkpoint that names your own builder",
-    )
-    parser.add_argument(
-        "--model-kwargs",
-        type=json_object,
-        default={},
-        metavar="JSON",
-        help="builder arguments, e.g. '{\"num_classes\": 100}'",
-    )
+    """Add ``--model`` and ``--model-kwargs`` (to a parser or an argument group), as
+    `SurfaceConfig` declares them."""
+    add_fields(parser, SurfaceConfig, only=("model", "model_kwargs"), grouped=False)
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--dataset --data-root --download --samples --subset --data-seed``."""
-    g = parser.add_argument_group("data")
-    g.add_argument(
-        "--dataset",
-        default=DEFAULT_DATASET,
-        metavar="NAME",
-        help="embedded (default: 5,000 / 1,000 CIFAR-10 images shipped in the package) | "
-        "cifar10 | cifar100 | imagefolder:DIR | module.path:function",
-    )
-    g.add_argument(
-        "--data-root",
-        default=None,
-        metavar="DIR",
-        help=f"folder of the CIFAR files (default ./{DEFAULT_DATA_ROOT})",
-    )
-    g.add_argument("--download", action="store_true", help="download CIFAR files that are missing")
-    g.add_argument(
-        "--samples",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="use N samples (default: all)",
-    )
-    g.add_argument(
-        "--subset",
-        choices=SUBSETS,
-        default="first",
-        help="which N samples: the first N (default) or a seeded class-stratified random subset",
-    )
-    g.add_argument(
-        "--data-seed",
-        type=int,
-        default=0,
-        metavar="INT",
-        help="seed of --subset stratified (default 0)",
-    )
-
-
-def fields_from_args(cls: type, args: argparse.Namespace, **overrides: Any) -> dict[str, Any]:
-    """The fields of dataclass `cls` that `args` has an option for, by name, and `overrides`.
-
-    A settings record and its command share field names, so no field is copied by hand.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}
-    found = {k: v for k, v in vars(args).items() if k in names}
-    return {**found, **overrides}
-
-
-def data_from_args(
-    args: argparse.Namespace,
-    split: str,
+def add_fields(
+    parser: Any,
+    cls: type,
     *,
-    at_most: int,
-    config: dict[str, Any] | None = None,
-) -> DataTensors:
-    """The samples the options of `add_data_arguments` name (`load_data_for`)."""
-    return load_data_for(
-        split,
-        at_most=at_most,
-        config=config,
-        dataset=args.dataset,
-        data_root=args.data_root,
-        download=args.download,
-        samples=args.samples,
-        subset=args.subset,
-        data_seed=args.data_seed,
-    )
+    only: Sequence[str] | None = None,
+    skip: Sequence[str] = (),
+    grouped: bool = True,
+    defaults: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Add one flag per field of dataclass `cls` that declares one in its metadata.
+
+    A field's metadata holds its help, its option group and argparse's settings
+    (metavar, choices, action, a type named in `ARG_TYPES`, required); its default is the
+    field's (``cli_default`` where the command line spells it otherwise). The flag is
+    ``--field-name``. So a record and its command cannot disagree on names or defaults.
+
+    Args:
+        parser: an argparse parser (or group) to add to.
+        cls: the settings record.
+        only, skip: the fields to add (default: every field with a help text).
+        grouped: put each flag in its field's option group (made once per title);
+            else everything goes to `parser`.
+        defaults: defaults that differ for this command, by field name.
+
+    Returns:
+        The names (``dest``) of the flags added.
+    """
+    groups: dict[str | None, Any] = {None: parser}
+    for action_group in getattr(parser, "_action_groups", []):
+        groups.setdefault(action_group.title, action_group)
+    added = []
+    for f in dataclasses.fields(cls):
+        meta = dict(f.metadata)
+        if "help" not in meta or f.name in skip or (only is not None and f.name not in only):
+            continue
+        group = meta.pop("group", None) if grouped else None
+        meta.pop("group", None)
+        if group not in groups:
+            groups[group] = parser.add_argument_group(group)
+        if "cli_default" in meta:
+            default = meta.pop("cli_default")
+        elif f.default is dataclasses.MISSING:
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = f.default
+        if defaults and f.name in defaults:
+            default = defaults[f.name]
+        if "type" in meta:
+            meta["type"] = ARG_TYPES[meta["type"]]
+        if meta.get("required"):
+            default = None
+        flag = meta.pop("flag", "--" + f.name.replace("_", "-"))
+        groups[group].add_argument(flag, dest=f.name, default=default, **meta)
+        added.append(f.name)
+    return added
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
+    """Add the flags of `DataSpec`: ``--dataset --data-root --download --samples --subset
+    --data-seed`` (in a group "data"); `defaults` changes a default for this command."""
+    group = next((g for g in parser._action_groups if g.title == "data"), None)
+    group = group or parser.add_argument_group("data")
+    add_fields(group, DataSpec, grouped=False, defaults=defaults)
+
+
+def record_from_args(cls: type[R], args: argparse.Namespace, **overrides: Any) -> R:
+    """The record `cls` the options in `args` fill, with `overrides`: every field that has
+    an option, by name; a ``data`` field is the `DataSpec` of the data options."""
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name == "data" and hasattr(args, "dataset"):
+            values["data"] = data_from_args(args)
+        elif hasattr(args, f.name):
+            values[f.name] = getattr(args, f.name)
+    return cls(**{**values, **overrides})
+
+
+def data_from_args(args: argparse.Namespace, config: Mapping[str, Any] | None = None) -> DataSpec:
+    """The `DataSpec` the data options name; options left unset (None) take a surface's
+    settings where its `config` is given, else the defaults (`DataSpec.from_config`)."""
+    given = {name: getattr(args, name) for name in DATA_FIELDS}
+    given["download"] = given["download"] or None  # unset unless given
+    return DataSpec.from_config(config, **given)

@@ -8,6 +8,7 @@ or SIGTERM exits 130 saying what was kept, and anything else is a bug with its t
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import logging
 import os
@@ -144,13 +145,19 @@ class UsageError(InputError):
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """argparse's own ``(default: X)`` after every option's help, so no help string types
-    a default by hand; left out where there is nothing to say (None, False) or where the
-    help already explains a default that is computed (``default: beside FILE``)."""
+    a default by hand; left out for on/off flags (their help says what the flag does),
+    where there is nothing to say (None) or where the help already explains a default that
+    is computed (``default: beside FILE``). A list default reads as it is typed (0.5,0.75)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default in (None, False, argparse.SUPPRESS) or "default" in text:
+        default = action.default
+        if action.nargs == 0 or default is None or default is argparse.SUPPRESS:
             return text
+        if "default" in text:
+            return text
+        if isinstance(default, tuple | list):
+            return f"{text} (default: {','.join(map(str, default))})"
         return super()._get_help_string(action)
 
 
@@ -164,6 +171,8 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("formatter_class", HelpFormatter)
+        # A typo is an error, not another option: --sample 10 must not be --samples 10.
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
@@ -178,4 +187,14 @@ class ArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args(merged, namespace)
 
     def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            flags = [o for a in self._actions for o in a.option_strings]
+            hints = []
+            for token in unknown[1].split():
+                close = difflib.get_close_matches(token.split("=")[0], flags, n=1)
+                if token.startswith("--") and close:
+                    hints.append(f"{token.split('=')[0]} -> {close[0]}")
+            if hints:
+                message += f"; did you mean {', '.join(hints)}?"
         raise UsageError(f"{message} (see --help)")

@@ -3,7 +3,8 @@
 Everything is loaded into memory as tensors (`DataTensors`); see `datasets`.
 """
 
-from landscape.data import datasets
-from landscape.data.datasets import *  # noqa: F403 - the package's API is its module's
+from landscape.data import datasets, spec
+from landscape.data.datasets import *  # noqa: F403 - the package's API is its modules'
+from landscape.data.spec import *  # noqa: F403
 
-__all__ = list(datasets.__all__)
+__all__ = [*datasets.__all__, *spec.__all__]

@@ -44,7 +44,7 @@ import io
 import os
 import pickle
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,8 +68,6 @@ __all__ = [
     "as_tensors",
     "in_channels",
     "load_split",
-    "load_data_for",
-    "load_split_capped",
     "normalize",
     "num_classes",
     "subset_indices",
@@ -277,69 +275,6 @@ def load_split(
     else:
         data = _load_user(arg, split)
     return take_subset(data, samples=samples, subset=subset, seed=seed)
-
-
-def load_split_capped(
-    dataset: str,
-    split: str,
-    *,
-    samples: int | None,
-    at_most: int,
-    data_root: str | os.PathLike | None = None,
-    download: bool = False,
-    subset: str = "first",
-    seed: int = 0,
-) -> DataTensors:
-    """`load_split` with `samples` if given, else at most `at_most` (all of a smaller set).
-
-    An explicit `samples` larger than the split is an error; the cap never is.
-    """
-    data = load_split(dataset, split, data_root=data_root, download=download)  # read once
-    if samples is None:
-        samples = at_most if len(data) > at_most else None
-    return take_subset(data, samples=samples, subset=subset, seed=seed)
-
-
-def load_data_for(
-    split: str,
-    *,
-    at_most: int,
-    config: Mapping[str, Any] | None = None,
-    dataset: str | None = None,
-    data_root: str | os.PathLike | None = None,
-    download: bool = False,
-    samples: int | None = None,
-    subset: str | None = None,
-    data_seed: int | None = None,
-) -> DataTensors:
-    """`load_split_capped` with each setting from the arguments first, then a surface's
-    `config` (the settings it was computed with), then the defaults.
-
-    A dataset function stored in `config` is never imported unasked: a file never names
-    code to run, so it must be passed again as `dataset`.
-    """
-    cfg = config or {}
-
-    def pick(value: Any, key: str, default: Any) -> Any:
-        return value if value is not None else cfg.get(key, default)
-
-    name = pick(dataset, "dataset", DEFAULT_DATASET)
-    if dataset is None and is_plugin(name):
-        raise InputError(
-            f"the surface was computed on the dataset {name!r}, a function of your own; "
-            f"a file never names code to run - pass dataset {name} to use it",
-            arg="dataset",
-        )
-    return load_split_capped(
-        name,
-        split,
-        samples=samples,
-        at_most=at_most,
-        data_root=pick(data_root, "data_root", None),
-        download=download,
-        subset=pick(subset, "subset", "first"),
-        seed=pick(data_seed, "data_seed", 0),
-    )
 
 
 def num_classes(dataset: str, *, data_root: str | os.PathLike | None = None) -> int:

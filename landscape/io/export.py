@@ -22,7 +22,7 @@ import numpy as np
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_path, atomic_write_text
 from landscape.io.surface_file import Surface
-from landscape.viz.figures import surface_values
+from landscape.io.surfaces import surface_values
 
 __all__ = ["surface_points", "write_csv", "write_vtk"]
 
@@ -91,6 +91,16 @@ def write_vtk(
 
     Point data: every stored value array (raw, NaN where not computed), ``z`` (what the
     geometry shows) and ``vtkGhostType`` (hides points not computed yet).
+
+    Args:
+        surface: a 1-D or 2-D surface.
+        path: the file to write (``.vts``); an existing one is replaced.
+        split, metric: the value on the z axis.
+        log: log10 of the value on the z axis.
+        clip: clamp values above this first, so one huge peak does not flatten the view.
+
+    Returns:
+        The path written.
     """
     points, computed = surface_points(surface, split=split, metric=metric, log=log, clip=clip)
     nx = len(surface.alpha)
@@ -121,6 +131,13 @@ def write_csv(surface: Surface, path: str | os.PathLike) -> Path:
     """One row per grid point: alpha, beta (2-D), then every stored value ("nan" if not computed).
 
     Rows follow the arrays' order, alpha outer and beta inner (``indexing="ij"``).
+
+    Args:
+        surface: a 1-D or 2-D surface.
+        path: the file to write (``.csv``); an existing one is replaced.
+
+    Returns:
+        The path written.
     """
     names = sorted(surface.values)
     if surface.is_2d:

@@ -12,7 +12,8 @@ Its scheduler fills a value through the flat index ``k = j * nx + i`` for the po
 not computed yet hold -1. Settings live only in the file name (``xnorm=filter``,
 ``xignore=biasbn``); what can be parsed from it goes into ``Surface.config``.
 
-`load_any_surface` opens either kind of file, so every command line accepts both.
+`landscape.io.surfaces.read_surface` opens either kind of file, so every command and the
+public API accept both.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from landscape.io.surface_file import (
     Surface,
     create_surface_file,
     open_readonly,
-    read_surface,
     replacing,
     value_name,
 )
@@ -42,7 +42,7 @@ __all__ = [
     "convert_legacy",
     "is_legacy_directions",
     "is_legacy_file",
-    "load_any_surface",
+    "is_legacy_layout",
     "read_legacy_directions",
     "read_legacy_surface",
     "write_legacy_surface",
@@ -60,14 +60,15 @@ _MODEL_RE = re.compile(
 )
 
 
-def _is_legacy(f: h5py.File) -> bool:
+def is_legacy_layout(f: h5py.File) -> bool:
+    """Whether the open HDF5 file `f` has the original code's layout (and not ours)."""
     return f.attrs.get("format") != SURFACE_FORMAT and "xcoordinates" in f
 
 
 def is_legacy_file(path: str | os.PathLike) -> bool:
     """True when `path` is an HDF5 surface file of the original loss-landscape code."""
     with open_readonly(path, "surface file") as f:
-        return _is_legacy(f)
+        return is_legacy_layout(f)
 
 
 def _settings_from_name(path: Path, dir_file: str | None) -> dict[str, str]:
@@ -98,7 +99,7 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
     """
     path = Path(path)
     with open_readonly(path, "surface file") as f:
-        if not _is_legacy(f):
+        if not is_legacy_layout(f):
             raise StoreError(
                 f"{str(path)!r} is not a file of the original loss-landscape code "
                 "(no /xcoordinates); a landscape surface file needs no conversion - use it as it is"
@@ -145,27 +146,6 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
         config["dir_file"] = str(dir_file)
     config.update(_settings_from_name(path, dir_file if isinstance(dir_file, str) else None))
     return Surface(alpha=alpha, beta=beta, values=values, config=config, path=path)
-
-
-def load_any_surface(path: str | os.PathLike) -> Surface:
-    """Read a landscape surface file or a file of the original code, whichever `path` is.
-
-    Raises:
-        StoreError: the file is missing, unreadable or neither kind of surface file.
-    """
-    path = Path(path)
-    with open_readonly(path, "surface file") as f:
-        fmt = f.attrs.get("format")
-        legacy = _is_legacy(f)
-    if fmt == SURFACE_FORMAT:
-        return read_surface(path)
-    if legacy:
-        return read_legacy_surface(path)
-    raise StoreError(
-        f"{str(path)!r} is not a surface file (neither format={SURFACE_FORMAT!r} nor the "
-        "original loss-landscape layout with /xcoordinates); pass a file written by "
-        "landscape.compute"
-    )
 
 
 def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

@@ -20,7 +20,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,7 +49,9 @@ __all__ = [
     "has_per_sample",
     "StoreError",
     "Surface",
+    "SurfaceFile",
     "SurfaceWriter",
+    "OutError",
     "create_surface_file",
     "open_readonly",
     "read_surface",
@@ -73,6 +75,24 @@ PER_SAMPLE = "per_sample"  # group of per-sample losses: /per_sample/{split}_los
 
 class StoreError(InputError):
     """A surface file that cannot be used as asked; the message names the fix."""
+
+
+class OutError(StoreError):
+    """An output file that cannot be resumed or written as asked.
+
+    The fix names the arguments as the caller knows them: ``str(e)`` says ``out=`` and
+    ``overwrite=True`` (the library's arguments), `as_flag` ``--out`` and ``--overwrite``
+    (what the command line prints).
+    """
+
+    def __init__(self, problem: str, *, fix: str | None = None, flag_fix: str | None = None):
+        python = fix or "choose another out=, or pass overwrite=True to replace it"
+        flags = flag_fix or "use another --out, or --overwrite to replace it"
+        super().__init__(f"{problem}; {python}", arg=("out", "overwrite"))
+        self._flags = f"{problem}; {flags}"
+
+    def as_flag(self) -> str:
+        return self._flags
 
 
 def value_name(split: str, metric: str) -> str:
@@ -208,17 +228,65 @@ def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
 
 
 def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
-    """Open an HDF5 file for reading; a missing or non-HDF5 file is a `StoreError`."""
+    """Open an HDF5 file for reading; a missing or non-HDF5 file is a `StoreError`, and so
+    is one whose arrays live elsewhere (`refuse_links`), before anything is read."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{what} {str(path)!r} does not exist; check the path")
     try:
-        return h5py.File(path, "r", locking=False)
+        f = h5py.File(path, "r", locking=False)
     except OSError as e:
         raise StoreError(
             f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or another "
             "file type: recompute it or use another copy"
         ) from e
+    try:
+        refuse_links(f, path, what)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def refuse_links(f: h5py.File, path: Path, what: str = "file") -> None:
+    """Refuse a file whose arrays are not its own: soft links (cycles included), external
+    links, virtual datasets and external raw storage.
+
+    Every value of a landscape file lives in that file. Followed, a link would make a
+    reader show another file's numbers and a resumed compute write into another file.
+    Only the links are listed (none is followed) and only link targets of hard links are
+    opened (a dataset's header, never its values), so nothing else is read or touched.
+    """
+    found: list[str] = []
+
+    def visit(name: str, link: object) -> bool | None:
+        if isinstance(link, h5py.SoftLink):
+            found.append(f"/{name} is a soft link to {link.path!r}")
+        elif isinstance(link, h5py.ExternalLink):
+            found.append(f"/{name} is an external link to {link.path!r} in {link.filename!r}")
+        elif isinstance(link, h5py.HardLink):
+            obj = f.get(name)
+            if isinstance(obj, h5py.Dataset):
+                if obj.is_virtual:
+                    sources = sorted({m.file_name for m in obj.virtual_sources()})
+                    found.append(
+                        f"/{name} is a virtual dataset over {', '.join(map(repr, sources))}"
+                    )
+                elif obj.external:
+                    found.append(f"/{name} keeps its values in the file {obj.external[0][0]!r}")
+        else:  # a user-defined link class: nothing of ours
+            found.append(f"/{name} is a link of an unknown kind")
+        return True if found else None  # the first one is enough
+
+    try:
+        f.visititems_links(visit)
+    except (KeyError, OSError, RuntimeError, ValueError) as e:  # a link table HDF5 cannot read
+        raise _damaged(path, f"its links cannot be listed ({type(e).__name__}: {e})") from e
+    if found:
+        raise StoreError(
+            f"{what} {str(path)!r} does not hold its own values: {found[0]}; a landscape file "
+            "must keep every array inside it - use the original file, or recompute it"
+        )
 
 
 def read_surface(path: str | os.PathLike) -> Surface:
@@ -279,43 +347,48 @@ def _read_values(f: h5py.File, name: str) -> np.ndarray:
 
 def _read_surface_file(path: Path, *, snapshot: bool) -> Surface:
     with open_readonly(path, "surface file") as f:
-        try:
-            if f.attrs.get("format") != SURFACE_FORMAT:
-                raise StoreError(
-                    f"{str(path)!r} is not a landscape surface file (no format="
-                    f"{SURFACE_FORMAT!r}); files of the original loss-landscape code are read "
-                    "by landscape.io.legacy"
-                )
-            alpha = _coordinates(f, "alpha", path)
-            beta = _coordinates(f, "beta", path) if "beta" in f else None
-            shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
-            names = _value_names(f, path, shape)
-            if not snapshot:
-                values = {name: _read_values(f, name) for name in names}
-                if "directions" in f:  # every part of the file is checked, directions too
-                    _checked_directions(f, path)
-            else:  # the losses first, the rest, the losses again: see read_surface_snapshot
-                losses = [name for name in names if name.endswith("_loss")]
-                values = {name: _read_values(f, name) for name in losses}
-                values.update((name, _read_values(f, name)) for name in names if name not in losses)
-                done = np.ones(shape, dtype=bool)
-                for name in losses:
-                    first, again = values[name], _read_values(f, name)
-                    done &= (first == again) & ~np.isnan(first)
-                for v in values.values():
-                    v[~done] = np.nan
-            return Surface(
-                alpha=alpha,
-                beta=beta,
-                values={name: values[name] for name in names},
-                config=_json_attr(f, "config", path),
-                provenance=_json_attr(f, "provenance", path),
-                path=path,
+        return _read_open(f, path, snapshot=snapshot)
+
+
+def _read_open(f: h5py.File, path: Path, *, snapshot: bool = False) -> Surface:
+    """`read_surface` (or `read_surface_snapshot`) on a file already open."""
+    try:
+        if f.attrs.get("format") != SURFACE_FORMAT:
+            raise StoreError(
+                f"{str(path)!r} is not a landscape surface file (no format="
+                f"{SURFACE_FORMAT!r}); files of the original loss-landscape code are read "
+                "by landscape.io.legacy"
             )
-        except StoreError:
-            raise
-        except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
-            raise _damaged(path, f"{type(e).__name__}: {e}") from e
+        alpha = _coordinates(f, "alpha", path)
+        beta = _coordinates(f, "beta", path) if "beta" in f else None
+        shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
+        names = _value_names(f, path, shape)
+        if not snapshot:
+            values = {name: _read_values(f, name) for name in names}
+            if "directions" in f:  # every part of the file is checked, directions too
+                _checked_directions(f, path)
+        else:  # the losses first, the rest, the losses again: see read_surface_snapshot
+            losses = [name for name in names if name.endswith("_loss")]
+            values = {name: _read_values(f, name) for name in losses}
+            values.update((name, _read_values(f, name)) for name in names if name not in losses)
+            done = np.ones(shape, dtype=bool)
+            for name in losses:
+                first, again = values[name], _read_values(f, name)
+                done &= (first == again) & ~np.isnan(first)
+            for v in values.values():
+                v[~done] = np.nan
+        return Surface(
+            alpha=alpha,
+            beta=beta,
+            values={name: values[name] for name in names},
+            config=_json_attr(f, "config", path),
+            provenance=_json_attr(f, "provenance", path),
+            path=path,
+        )
+    except StoreError:
+        raise
+    except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
+        raise _damaged(path, f"{type(e).__name__}: {e}") from e
 
 
 def directions_sha256(directions: Mapping[str, Mapping[str, torch.Tensor | np.ndarray]]) -> str:
@@ -583,29 +656,132 @@ def replacing(path: str | os.PathLike) -> Iterator[None]:
         os.close(fd)
 
 
-class SurfaceWriter:
-    """Writes computed values into an existing surface file, one chunk at a time.
+class SurfaceFile:
+    """One surface file, opened once for a whole run: what a compute asks of its output.
 
-    Holds HDF5's file lock while open, so a second writer on the same file is refused.
+    ``SurfaceFile(path)`` opens it for writing and holds HDF5's file lock while open, so a
+    second writer is refused (``write=False``: for reading, no lock). Its links are refused
+    (`refuse_links`) before anything is read. The handle answers the coordinates, config,
+    provenance, directions, per-sample layout and pending points, checks a resume
+    (`check_resume`) and writes values (`write`). `SurfaceWriter` is its former name.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, write: bool = True) -> None:
         self.path = Path(path)
+        self.writable = write
+        if not write:
+            self._f = open_readonly(self.path, "surface file")
+            return
         try:
             self._f = h5py.File(self.path, "r+", locking=True)
         except OSError as e:
-            if "lock" in str(e).lower():
-                raise StoreError(
-                    f"{str(self.path)!r} is being written by another process; "
-                    "wait for it to finish or choose another --out"
-                ) from e
-            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "errno = 13" in str(e):
-                raise StoreError(
-                    f"cannot write {str(self.path)!r}: permission denied (a read-only file or "
-                    "folder); make it writable (chmod u+w) or copy it and use the copy as --out"
-                ) from e
-            raise StoreError(f"cannot open {str(self.path)!r} for writing ({e})") from e
-        self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
+            raise _open_error(self.path, e) from e
+        try:
+            refuse_links(self._f, self.path, "surface file")
+            self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
+        except BaseException:
+            self._f.close()
+            raise
+
+    # What the file holds -------------------------------------------------------------
+
+    def read(self, *, snapshot: bool = False) -> Surface:
+        """The surface as `read_surface` reads it (every part checked, directions too)."""
+        return _read_open(self._f, self.path, snapshot=snapshot)
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return _coordinates(self._f, "alpha", self.path)
+
+    @property
+    def beta(self) -> np.ndarray | None:
+        return _coordinates(self._f, "beta", self.path) if "beta" in self._f else None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return _json_attr(self._f, "config", self.path)
+
+    @property
+    def provenance(self) -> dict[str, Any]:
+        return _json_attr(self._f, "provenance", self.path)
+
+    @property
+    def has_directions(self) -> bool:
+        """Whether the direction tensors are stored (files for publishing may lack them)."""
+        return self._f.get("directions") is not None
+
+    @property
+    def directions_sha256(self) -> str | None:
+        """The ``directions_sha256`` attribute: what regenerated directions must hash to."""
+        value = self._f.attrs.get("directions_sha256")
+        return value.decode() if isinstance(value, bytes) else value
+
+    def directions(self) -> dict[str, dict[str, torch.Tensor]]:
+        """The stored directions, checked as `read_directions` checks them."""
+        if not self.has_directions:
+            raise StoreError(
+                f"{str(self.path)!r} holds no /directions group; pass a surface or directions "
+                "file written by landscape"
+            )
+        return _checked_directions(self._f, self.path)
+
+    @property
+    def per_sample(self) -> bool:
+        """Whether the file has room for per-sample losses (``/per_sample``)."""
+        return self._f.get(PER_SAMPLE) is not None
+
+    # Resuming ------------------------------------------------------------------------
+
+    def check_resume(
+        self, settings: Callable[[Surface], list[str]], provenance: Mapping[str, Any]
+    ) -> Surface:
+        """Refuse to resume a file made otherwise; the file as read, when it may be resumed.
+
+        `settings(surface)` lists the caller's differences (settings, grid); the handle
+        adds the inputs' content recorded in the provenance: checkpoints, directions
+        file, the data's fingerprint per split and the hash of the model's state (the
+        parameters and buffers actually evaluated). Every difference is named.
+
+        Raises:
+            OutError: the file is damaged or differs; the message lists every difference.
+        """
+        try:
+            existing = self.read()
+        except StoreError as e:  # never overwritten unasked: it may be someone's result
+            raise OutError(str(e)) from e
+        diffs = list(settings(existing))
+        stored, now = existing.provenance, provenance
+        for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
+            if stored.get(key) != now.get(key):
+                what = key.split("_")[0]
+                diffs.append(f"{what} content differs from the one the file was made with")
+        # Files written before these were recorded (data_sha256 before 0.2; state_sha256 and
+        # bn_data_sha256 by 0.2.0 and earlier) have none: they still resume, checked by what
+        # they do record. The format version stays 2: an extra provenance key changes no
+        # reader, and every reader keeps taking versions 1 and 2 (SPEC).
+        data, data_now = stored.get("data_sha256"), now.get("data_sha256")
+        if isinstance(data, dict) and isinstance(data_now, dict):
+            diffs += [
+                f"the {s} samples' content differs from those the file was computed on "
+                "(same dataset name and settings, other images or labels)"
+                for s in sorted(data_now)
+                if s in data and data[s] != data_now[s]
+            ]
+        for key, what in (
+            ("state_sha256", "the model's parameters and buffers differ from those"),
+            ("bn_data_sha256", "the BatchNorm samples (bn_data) differ from those"),
+        ):
+            if stored.get(key) is not None and now.get(key) is not None:
+                if stored[key] != now[key]:
+                    diffs.append(f"{what} the file was computed with ({key})")
+        if diffs:
+            raise OutError(
+                f"{str(self.path)!r} was computed with other settings or inputs "
+                f"({len(diffs)} difference{'s' if len(diffs) > 1 else ''}: {'; '.join(diffs)})"
+            )
+        return existing
+
+    # Writing -------------------------------------------------------------------------
 
     def _check_still_there(self) -> None:
         """Stop when the file at `path` is no longer the one being written (replaced or
@@ -679,8 +855,32 @@ class SurfaceWriter:
         if self._f.id.valid:
             self._f.close()
 
-    def __enter__(self) -> SurfaceWriter:
+    def __enter__(self) -> SurfaceFile:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+SurfaceWriter = SurfaceFile  # the former name: a handle opened for writing
+
+
+def _open_error(path: Path, e: OSError) -> StoreError:
+    """Why a surface file cannot be opened for writing, in one line."""
+    if "lock" in str(e).lower():
+        return OutError(
+            f"{str(path)!r} is being written by another process",
+            fix="wait for it to finish, or choose another out=",
+            flag_fix="wait for it to finish or choose another --out",
+        )
+    if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or "errno = 13" in str(e):
+        return OutError(
+            f"cannot write {str(path)!r}: permission denied (a read-only file or folder)",
+            fix="make it writable (chmod u+w), or copy it and pass the copy as out=",
+            flag_fix="make it writable (chmod u+w) or copy it and use the copy as --out",
+        )
+    if isinstance(e, FileNotFoundError) or e.errno == errno.ENOENT:
+        return StoreError(f"surface file {str(path)!r} does not exist; check the path")
+    return OutError(
+        f"{str(path)!r} is not a readable HDF5 file ({e}); it may be truncated or another file type"
+    )

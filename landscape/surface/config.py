@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from landscape.core.errors import InputError
-from landscape.data import DEFAULT_DATASET
+from landscape.core.fields import option
+from landscape.data.spec import DataSpec, accepts_data_fields
 from landscape.surface.directions import IGNORES, NORMS
 from landscape.surface.evaluate import BN_MODES, EVAL_PRECISIONS, LOSSES, STRATEGIES
 from landscape.surface.grid import axis_text, parse_axis
@@ -36,12 +37,14 @@ MAX_POINTS = 10_000_000
 # per_sample too: an existing file's layout decides whether per-sample losses are kept.
 RUNTIME_FIELDS = (
     "device", "batch_size", "chunk_size", "strategy", "label", "progress", "per_sample",
+    "download",
 )  # fmt: skip
 PER_SAMPLE_MODES = ("auto", "on", "off")
 # per_sample="auto" keeps every sample's loss when they take at most this much (float32).
 PER_SAMPLE_AUTO_BYTES = 64 * 2**20
 
 
+@accepts_data_fields
 @dataclass(frozen=True)
 class SurfaceConfig:
     """Every setting of a surface job; ``landscape compute`` has one flag per field.
@@ -54,11 +57,10 @@ class SurfaceConfig:
         ckpt2, ckpt3: a plane through two or three models instead of random directions.
         directions: a directions file (``landscape eigendirs``, ``trajectory``, or the
             original code's) instead of random directions.
-        dataset: ``embedded`` | ``cifar10`` | ``cifar100`` | ``imagefolder:DIR`` |
-            ``module:function``; `data_root` is where CIFAR files are.
+        data: the samples (`DataSpec`: dataset, data_root, download, samples, subset,
+            data_seed); those six may also be given as keywords of their own
+            (``SurfaceConfig(samples=128)``).
         split: ``"train"``, ``"test"`` or ``"train,test"`` (or a tuple of them).
-        samples, subset, data_seed: evaluate on `samples` samples (default all): the
-            first ones, or a class-stratified random subset drawn with `data_seed`.
         x, y: the alpha and beta grids: ``"-1:1:51"``, ``(-1, 1, 51)`` or the evenly
             spaced values as a list or array; no `y` gives a 1-D surface.
         norm: direction normalization, ``filter`` (Li et al.) | layer | weight | none.
@@ -77,34 +79,124 @@ class SurfaceConfig:
             own choice.
     """
 
-    ckpt: str | None = None
-    model: str | None = None
-    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    ckpt2: str | None = None
-    ckpt3: str | None = None
-    directions: str | None = None
-    dataset: str = DEFAULT_DATASET
-    data_root: str | None = None
-    split: tuple[str, ...] = ("train",)
-    samples: int | None = None
-    subset: str = "first"
-    data_seed: int = 0
-    x: str = "-1:1:51"
-    y: str | None = None
-    norm: str = "filter"
-    ignore: str = "biasbn"
-    seed: int = 0
-    orthogonalize: bool = False
-    bn: str = "eval"
-    bn_samples: int = 2048
-    loss: str = "ce"
-    precision: str = "fp32"
-    batch_size: int | None = None
-    chunk_size: int | None = None
-    strategy: str = "auto"
-    device: str = "auto"
-    label: str | None = None
-    per_sample: str = "auto"
+    ckpt: str | None = option(
+        group="model",
+        help="trained weights: a checkpoint, a bare state_dict, or pretrained:NAME",
+        metavar="PATH",
+        required=True,
+    )
+    model: str | None = option(
+        group="model",
+        help="network name or module.path:function; needed for a bare state_dict, or to trust a "
+        "checkpoint that names your own builder",
+        metavar="NAME",
+    )
+    model_kwargs: Mapping[str, Any] = option(
+        group="model",
+        help="builder arguments, e.g. '{\"num_classes\": 100}'",
+        default_factory=dict,
+        metavar="JSON",
+        type="json_object",
+    )
+    ckpt2: str | None = option(
+        group="grid and directions",
+        help="interpolate: alpha=0 is --ckpt, alpha=1 this",
+        metavar="PATH",
+    )
+    ckpt3: str | None = option(
+        group="grid and directions",
+        help="with --ckpt2: the plane through three models",
+        metavar="PATH",
+    )
+    directions: str | None = option(
+        group="grid and directions",
+        help="take directions from a surface or directions file",
+        metavar="FILE",
+    )
+    data: DataSpec = field(default_factory=DataSpec)
+    split: tuple[str, ...] = option(
+        group=None,
+        help="train, test or train,test",
+        default=("train",),
+        metavar="LIST",
+        cli_default="train",
+    )
+    x: str = option(
+        group="grid and directions", help="alpha grid", default="-1:1:51", metavar="MIN:MAX:NUM"
+    )
+    y: str | None = option(
+        group="grid and directions", help="beta grid; absent: 1-D", metavar="MIN:MAX:NUM"
+    )
+    norm: str = option(
+        group="grid and directions", help="direction normalization", default="filter", choices=NORMS
+    )
+    ignore: str = option(
+        group="grid and directions",
+        help="biasbn: 1-D parameters get a zero direction",
+        default="biasbn",
+        choices=IGNORES,
+    )
+    seed: int = option(
+        group="grid and directions", help="direction seed", default=0, type="seed", metavar="INT"
+    )
+    orthogonalize: bool = option(
+        group="grid and directions",
+        help="make dy orthogonal to dx",
+        default=False,
+        action="store_true",
+    )
+    bn: str = option(
+        group="evaluation",
+        help="eval: the checkpoint's running statistics; recompute: re-estimate them at every "
+        "point from --bn-samples training images",
+        default="eval",
+        choices=BN_MODES,
+    )
+    bn_samples: int = option(
+        group="evaluation",
+        help="training images of --bn recompute",
+        default=2048,
+        metavar="N",
+        type="positive_int",
+    )
+    loss: str = option(
+        group="evaluation", help="the loss of every point", default="ce", choices=LOSSES
+    )
+    precision: str = option(
+        group="evaluation",
+        help="arithmetic (tf32, bf16: GPU)",
+        default="fp32",
+        choices=EVAL_PRECISIONS,
+    )
+    batch_size: int | None = option(
+        group="evaluation",
+        help="samples per forward pass (automatic when absent)",
+        metavar="INT",
+        type="positive_int",
+    )
+    chunk_size: int | None = option(
+        group="evaluation",
+        help="grid points per pass on the GPU (automatic when absent)",
+        metavar="K",
+        type="positive_int",
+    )
+    strategy: str = option(
+        group="evaluation",
+        help="evaluation engine (auto: vmap on GPU, folded BN on CPU)",
+        default="auto",
+        choices=STRATEGIES,
+    )
+    device: str = option(group="evaluation", help="auto | cpu | cuda | cuda:N", default="auto")
+    label: str | None = option(
+        group="output", help="a name for figures (the model name when absent)"
+    )
+    per_sample: str = option(
+        group="output",
+        help="keep every sample's loss at every point, for bootstrap intervals in landscape "
+        "metrics: auto when they take at most 64 MB",
+        default="auto",
+        choices=PER_SAMPLE_MODES,
+    )
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -153,23 +245,22 @@ class SurfaceConfig:
                 "ckpt2 and directions both choose the plane; give one of them",
                 arg=("ckpt2", "directions"),
             )
-        for name in ("samples", "batch_size", "chunk_size", "bn_samples"):
+        for name in ("batch_size", "chunk_size", "bn_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise InputError(f"{name} must be a positive integer; got {value}", arg=name)
 
     def _check_types(self) -> None:
         """Paths may be Path objects (stored as str); a wrong type is a one-line TypeError."""
-        for name in ("ckpt", "ckpt2", "ckpt3", "directions", "data_root"):
+        for name in ("ckpt", "ckpt2", "ckpt3", "directions"):
             value = getattr(self, name)
             if isinstance(value, os.PathLike):
                 object.__setattr__(self, name, os.fspath(value))
         expected = {
-            int: ("samples", "data_seed", "seed", "bn_samples", "batch_size", "chunk_size"),
+            int: ("seed", "bn_samples", "batch_size", "chunk_size"),
             str: (
-                "ckpt", "model", "ckpt2", "ckpt3", "directions", "dataset", "data_root", "subset",
-                "norm", "ignore", "bn", "loss", "precision", "strategy", "device", "label",
-                "per_sample",
+                "ckpt", "model", "ckpt2", "ckpt3", "directions", "norm", "ignore", "bn", "loss",
+                "precision", "strategy", "device", "label", "per_sample",
             ),
             bool: ("orthogonalize",),
         }  # fmt: skip
@@ -199,9 +290,18 @@ class SurfaceConfig:
         return self.y is not None
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """The settings as a surface file stores them: flat, the data record's included."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "data"}
         d["split"] = list(self.split)
-        return d
+        d["model_kwargs"] = dict(self.model_kwargs)
+        return {**self.data.to_json(), **d}
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> SurfaceConfig:
+        """The config a surface file stores (`to_json`), settings it does not know ignored."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
+        data = {k: v for k, v in stored.items() if k in DataSpec.__dataclass_fields__}
+        return cls(data=DataSpec(**data), **{k: v for k, v in stored.items() if k in known})
 
     def differences(self, stored: Mapping[str, Any]) -> list[str]:
         """Settings that differ from a stored config, runtime-only settings excepted."""

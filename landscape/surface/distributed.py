@@ -39,9 +39,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections import deque
@@ -61,7 +63,16 @@ from landscape.models import ModelError
 from landscape.surface.evaluate import Evaluator
 from landscape.surface.points import PendingPoints, WriteFn
 
-__all__ = ["DEFAULT_TIMEOUT_MIN", "QuietExit", "RankLost", "Team", "launched"]
+__all__ = [
+    "DEFAULT_TIMEOUT_MIN",
+    "QuietExit",
+    "RankLost",
+    "Solo",
+    "Team",
+    "end_rank",
+    "launched",
+    "rank_body",
+]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +101,79 @@ class QuietExit(Exception):
 def launched() -> bool:
     """Whether this process is one rank of a ``torchrun`` job of several."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+@dataclass
+class Solo:
+    """The strategy of one process: the same steps as a `Team`'s, with no one to share with.
+
+    The engine runs one sequence of steps for both (`landscape.surface.engine`): each step
+    through `agree`, rank 0's values through `share`, the other ranks' help through
+    `helpers`.
+    """
+
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+
+    def agree(self, step: Callable[[], T] | None) -> T | None:
+        return step() if step is not None else None
+
+    def share(self, value: T) -> T:
+        return value
+
+    def share_directions(
+        self, dirs: Mapping[str, Mapping[str, Tensor]] | None
+    ) -> dict[str, dict[str, Tensor]]:
+        assert dirs is not None, "one process is rank 0"
+        return {a: dict(d) for a, d in dirs.items()}
+
+    def helpers(self, evaluator: Evaluator) -> None:
+        """Nobody to help: rank 0 computes every point."""
+        return None
+
+    def work(self, evaluator: Evaluator) -> None:
+        raise AssertionError("one process is rank 0: it never works for another")
+
+
+def rank_body(body: Callable[[], int]) -> Callable[[], int]:
+    """A command's body that ends quietly where rank 0 reports for the whole job.
+
+    A rank other than 0 stops with `QuietExit`: its exit code is decided (rank 0 prints
+    the one line), so a launcher's SIGTERM stopping the rest of the job must not change
+    it; from then on SIGTERM is ignored (the command's wrapper leaves a handler it did
+    not install as it is).
+    """
+
+    def run() -> int:
+        try:
+            return body()
+        except QuietExit as e:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            return e.code
+
+    return run
+
+
+def end_rank(code: int) -> int:
+    """Under torchrun, end this rank with `code` now, without the interpreter's teardown;
+    in one process, return `code`.
+
+    gloo's worker threads let go of a finished collective's tensors only after the
+    collective has returned, and letting go takes the GIL. When that comes after the
+    interpreter has begun to finalize (a busy machine, a rank exiting right after a
+    collective), CPython ends the thread inside a C++ destructor and the rank aborts
+    (``terminate called without an active exception``, exit code -6).
+    ``destroy_process_group`` does not join those threads (torch 2.14), so no teardown
+    order avoids it; not finalizing does. Every file is closed where it is written, so
+    only what was printed is left to flush; peers see the connection close.
+    """
+    if not launched():
+        return code
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
 
 
 @dataclass
@@ -232,6 +316,12 @@ class Team:
                 dist.broadcast(t, src=0, group=self.group)
                 out.setdefault(axis, {})[name] = t.to(self.device)
         return out
+
+    def helpers(
+        self, evaluator: Evaluator
+    ) -> Callable[[PendingPoints, WriteFn], contextlib.AbstractContextManager[None]]:
+        """Rank 0's hand-out of points to the other ranks, for `engine.fill_surface`."""
+        return functools.partial(self.serve, widths=evaluator.value_widths())
 
     @contextmanager
     def serve(

@@ -23,7 +23,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime
-import functools
+import hashlib
 import logging
 import os
 import threading
@@ -51,32 +51,25 @@ from landscape.data import (
     load_split,
     take_subset,
 )
-from landscape.io.legacy import is_legacy_directions, read_legacy_directions
 from landscape.io.surface_file import (
     SE_METRICS,
     STORED_METRICS,
-    StoreError,
+    OutError,
     Surface,
-    SurfaceWriter,
+    SurfaceFile,
     create_surface_file,
-    directions_sha256,
-    has_directions,
-    has_per_sample,
-    read_directions,
-    read_surface,
     replacing,
-    stored_directions_sha256,
     value_name,
 )
 from landscape.surface import distributed
 from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
-from landscape.surface.directions import (
-    check_direction,
-    cosine,
-    interpolation_direction,
-    orthogonalize,
-    random_direction,
+from landscape.surface.direction_policy import (
+    config_directions,
+    file_directions,
+    state_of,
+    surface_directions,
 )
+from landscape.surface.directions import check_direction, cosine
 from landscape.surface.evaluate import (
     EvalData,
     Evaluator,
@@ -129,7 +122,18 @@ def run(
         config.device, timeout=datetime.timedelta(minutes=dist_timeout_min)
     )
     try:
-        surface = _run_ranked(team, config, Path(out), overwrite=overwrite, progress=progress)
+        job = team.agree(lambda: load_inputs(config, team.device))
+        surface = _compute(
+            team,
+            job.model,
+            job.data,
+            job.config,
+            Path(out),
+            provenance=job.provenance,
+            bn_data=job.bn_data,
+            overwrite=overwrite,
+            progress=progress,
+        )
     except KeyboardInterrupt:
         if team.rank == 0:
             raise
@@ -172,45 +176,6 @@ def run_seeds(
     ]
 
 
-def _run_ranked(
-    team: distributed.Team, config: SurfaceConfig, out: Path, *, overwrite: bool, progress: bool
-) -> Surface | None:
-    """`run` on one rank: every rank loads and evaluates, rank 0 alone owns the file."""
-    lead = team.rank == 0
-    job = team.agree(lambda: load_inputs(config, team.device))
-    ready = team.agree(
-        lambda: prepare(job.model, job.data, job.config, device=team.device, bn_data=job.bn_data)
-    )
-    with contextlib.ExitStack() as stack:
-
-        def open_file() -> tuple[dict[str, dict[str, Tensor]], Surface, SurfaceWriter, bool]:
-            dirs = open_surface(
-                out, job.config, ready, provenance=job.provenance, overwrite=overwrite
-            )
-            surface = read_surface(out)
-            per_sample = has_per_sample(out)  # read before the writer holds the file
-            return dirs, surface, stack.enter_context(SurfaceWriter(out)), per_sample
-
-        opened = team.agree(open_file if lead else None)
-        dirs = team.share_directions(opened[0] if lead else None)
-        per_sample = team.share(opened[3] if lead else None)
-        evaluator = team.agree(lambda: ready.evaluator(job.config, dirs, per_sample=per_sample))
-        if not lead:
-            team.work(evaluator)
-            return None
-        _, surface, writer, _ = opened
-        log.info("%s: %d ranks share the pending points", out, team.world_size)
-        fill_surface(
-            writer,
-            evaluator,
-            surface.alpha,
-            surface.beta,
-            progress=progress,
-            helpers=functools.partial(team.serve, widths=evaluator.value_widths()),
-        )
-    return read_surface(out)
-
-
 class Inputs(NamedTuple):
     """What a config names, loaded: see `load_inputs`."""
 
@@ -226,32 +191,22 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
     if not config.ckpt:
         raise InputError("--ckpt is required: a checkpoint file or pretrained:NAME")
     loaded = _load(config.ckpt, config)
-    data = {
-        s: load_split(
-            config.dataset,
-            s,
-            data_root=config.data_root,
-            samples=config.samples,
-            subset=config.subset,
-            seed=config.data_seed,
-        )
-        for s in config.split
-    }
+    spec = config.data
+    data = {s: spec.load(s) for s in config.split}
     bn_data = None
     if config.bn == "recompute":
-        bn_data = load_split(config.dataset, "train", data_root=config.data_root)
+        bn_data = load_split(
+            spec.dataset, "train", data_root=spec.data_root, download=spec.download
+        )
         if config.bn_samples > len(bn_data):
             raise DataError(
                 f"--bn-samples {config.bn_samples} exceeds the {len(bn_data)} training samples "
-                f"of {config.dataset}; use at most {len(bn_data)}"
+                f"of {spec.dataset}; use at most {len(bn_data)}"
             )
         bn_data = take_subset(bn_data, samples=config.bn_samples, subset="first", seed=0)
     info = {s: d.info for s, d in data.items()}
     device = device if device is not None else resolve_device(config.device)
     prov = _provenance(config, device, info)
-    # Names and settings can stay the same while the images change (an imagefolder
-    # refilled): resume compares the content too.
-    prov["data_sha256"] = {s: d.fingerprint() for s, d in data.items()}
     prov["model"] = loaded.model_name
     if config.label is None:
         config = dataclasses.replace(config, label=_short_name(loaded.model_name))
@@ -277,13 +232,17 @@ def compute_surface(
         data: split name -> data (`DataTensors`, `EvalData` or an ``(x, y)`` pair
             of ready, normalized tensors).
         config: the settings; its ``split`` names the keys of `data` used.
-        out: the surface file; an existing one with the same settings is resumed.
+        out: the surface file; an existing one with the same settings, model state
+            (parameters and buffers) and data is resumed, any other is refused.
         directions: ``{"x": {...}, "y": {...}}`` to use instead of the config's
             (e.g. Hessian eigenvectors); ignored when resuming (the file's win).
         provenance: extra facts recorded with the file (checkpoint hashes, ...).
         bn_data: training samples for ``bn="recompute"``.
         overwrite: replace an existing file instead of resuming it.
         progress: show a progress bar.
+
+    Returns:
+        The surface as written to `out`.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(
@@ -295,20 +254,64 @@ def compute_surface(
     data = _by_split(data, config)
     if config.label is None and getattr(model, "model_name", None):
         config = dataclasses.replace(config, label=_short_name(model.model_name))
-    out = Path(out)
     device = resolve_device(config.device)
-    job = prepare(model, data, config, device=device, bn_data=bn_data)
-    prov = dict(provenance) if provenance is not None else _provenance(config, device, {})
-    if "data_sha256" not in prov and all(isinstance(data[s], DataTensors) for s in config.split):
-        prov["data_sha256"] = {s: data[s].fingerprint() for s in config.split}
-    dirs = open_surface(
-        out, config, job, provenance=prov, directions=directions, overwrite=overwrite
+    if provenance is None:
+        provenance = _provenance(config, device, {})
+    surface = _compute(
+        distributed.Solo(device),
+        model,
+        data,
+        config,
+        Path(out),
+        provenance=provenance,
+        directions=directions,
+        bn_data=bn_data,
+        overwrite=overwrite,
+        progress=progress,
     )
-    evaluator = job.evaluator(config, dirs, per_sample=has_per_sample(out))
-    surface = read_surface(out)
-    with SurfaceWriter(out) as writer:
-        fill_surface(writer, evaluator, surface.alpha, surface.beta, progress=progress)
-    return read_surface(out)
+    assert surface is not None  # one process: it is rank 0
+    return surface
+
+
+def _compute(
+    team: distributed.Solo | distributed.Team,
+    model: nn.Module,
+    data: Mapping[str, DataTensors | EvalData | tuple[Tensor, Tensor]],
+    config: SurfaceConfig,
+    out: Path,
+    *,
+    provenance: Mapping[str, Any],
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+    overwrite: bool,
+    progress: bool,
+) -> Surface | None:
+    """The steps of a compute, the same in one process (`distributed.Solo`) and on each
+    rank of a torchrun job (`distributed.Team`): every rank prepares and evaluates, rank
+    0 alone opens the file (once) and writes it. Returns the surface on rank 0."""
+    lead = team.rank == 0
+    job = team.agree(lambda: prepare(model, data, config, device=team.device, bn_data=bn_data))
+    with contextlib.ExitStack() as stack:
+
+        def open_file() -> tuple[SurfaceFile, dict[str, dict[str, Tensor]]]:
+            prov = {**provenance, **job.fingerprints}
+            handle, dirs = open_surface(
+                out, config, job, provenance=prov, directions=directions, overwrite=overwrite
+            )
+            return stack.enter_context(handle), dirs
+
+        opened = team.agree(open_file if lead else None)
+        dirs = team.share_directions(opened[1] if opened is not None else None)
+        per_sample = team.share(opened[0].per_sample if opened is not None else None)
+        evaluator = team.agree(lambda: job.evaluator(config, dirs, per_sample=per_sample))
+        if opened is None:  # a rank other than 0
+            team.work(evaluator)
+            return None
+        handle = opened[0]
+        if team.world_size > 1:
+            log.info("%s: %d ranks share the pending points", out, team.world_size)
+        fill_surface(handle, evaluator, progress=progress, helpers=team.helpers(evaluator))
+        return handle.read()
 
 
 @dataclass(frozen=True)
@@ -320,6 +323,9 @@ class Prepared:
     base: dict[str, Tensor]  # theta*: parameters and buffers by name
     bn_data: EvalData | None
     device: torch.device
+    # What was evaluated, for the resume check: state_sha256 (theta*), data_sha256 (per
+    # split) and bn_data_sha256 (see `fingerprints`).
+    fingerprints: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def evaluator(
         self,
@@ -360,7 +366,43 @@ def prepare(
     splits = _eval_splits({s: data[s] for s in config.split}, device)
     _check_labels(model, splits)
     bn = _eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None
-    return Prepared(model, splits, state_of(model, device), bn, device)
+    base = state_of(model, device)
+    prints: dict[str, Any] = {
+        "state_sha256": state_sha256(base),
+        "data_sha256": {s: data_sha256(data[s]) for s in config.split},
+    }
+    if bn_data is not None:
+        prints["bn_data_sha256"] = data_sha256(bn_data)
+    return Prepared(model, splits, base, bn, device, prints)
+
+
+def state_sha256(state: Mapping[str, Tensor]) -> str:
+    """sha256 of a model's state (parameters and buffers, by name in sorted order): the
+    weights actually evaluated, whatever object or file they came from."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        h.update(f"{name}:".encode())
+        _hash_tensor(h, state[name])
+    return h.hexdigest()
+
+
+def data_sha256(data: DataTensors | EvalData | tuple[Tensor, Tensor]) -> str:
+    """sha256 of the samples actually used: `DataTensors.fingerprint` (inputs, labels and
+    normalization), else the inputs and labels as given."""
+    if isinstance(data, DataTensors):
+        return data.fingerprint()
+    x, y = (data.x, data.y) if isinstance(data, EvalData) else data
+    h = hashlib.sha256()
+    for t in (x, y):
+        _hash_tensor(h, t)
+    return h.hexdigest()
+
+
+def _hash_tensor(h: Any, t: Tensor) -> None:
+    t = t.detach().to("cpu").contiguous()
+    h.update(f"{t.dtype}{tuple(t.shape)};".encode())
+    if t.numel():
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
 
 
 def open_surface(
@@ -371,30 +413,36 @@ def open_surface(
     provenance: Mapping[str, Any],
     directions: Mapping[str, Mapping[str, Tensor]] | None = None,
     overwrite: bool = False,
-) -> dict[str, dict[str, Tensor]]:
-    """Create the surface file, or check an existing one can be resumed; its directions.
+) -> tuple[SurfaceFile, dict[str, dict[str, Tensor]]]:
+    """The surface file, open for writing (created, or checked for resume), and its
+    directions: the one open of `out` in a run (the writers' lock aside).
 
     The directions come back on the job's device in theta*'s dtypes: the file's
     when resuming, else `directions` or the config's.
     """
     base, device = job.base, job.device
     if out.exists() and not overwrite:
-        _check_resume(out, config, provenance)
-        stored = surface_directions(out)
-        expected = ("x", "y") if config.is_2d else ("x",)
-        if tuple(sorted(stored)) != expected:
-            raise StoreError(
-                f"{str(out)!r} stores directions {sorted(stored)}, the grid needs {list(expected)}"
-                "; use another --out, or --overwrite to replace it"
-            )
-        for axis, d in stored.items():
-            check_direction(d, base, f"the stored direction {axis} of {str(out)!r}")
+        handle = SurfaceFile(out)
+        try:
+            handle.check_resume(lambda existing: _differences(config, existing), provenance)
+            stored = file_directions(handle)
+            expected = ("x", "y") if config.is_2d else ("x",)
+            if tuple(sorted(stored)) != expected:
+                raise OutError(
+                    f"{str(out)!r} stores directions {sorted(stored)}, the grid needs "
+                    f"{list(expected)}"
+                )
+            for axis, d in stored.items():
+                check_direction(d, base, f"the stored direction {axis} of {str(out)!r}")
+        except BaseException:
+            handle.close()
+            raise
         dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
     else:
         dirs = (
             {a: dict(d) for a, d in directions.items()}
             if directions
-            else _directions(config, job.model, device)
+            else config_directions(config, job.model, device)
         )
         for axis, d in dirs.items():
             check_direction(d, base, f"direction {axis}")
@@ -420,26 +468,26 @@ def open_surface(
                 provenance=provenance,
                 extra_attrs=attrs,
             )
-    return {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+        handle = SurfaceFile(out)
+    dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+    return handle, dirs
 
 
 def fill_surface(
-    writer: SurfaceWriter,
+    handle: SurfaceFile,
     evaluator: Evaluator,
-    alpha: np.ndarray,
-    beta: np.ndarray | None,
     *,
     progress: bool = True,
     helpers: Callable[[PendingPoints, WriteFn], AbstractContextManager[object]] | None = None,
 ) -> None:
-    """Evaluate every pending point of `writer`'s file, streaming each chunk to it.
+    """Evaluate every pending point of the file `handle` writes, streaming each chunk to it.
 
     `helpers` lets other processes share the work (see `landscape.surface.distributed`): it
     is entered with the queue of pending points and the thread-safe write function,
     and its exit waits until they are done. Nothing is written after this returns.
     """
-    path = writer.path
-    points = PendingPoints(writer.pending(evaluator.value_names()), alpha, beta)
+    path = handle.path
+    points = PendingPoints(handle.pending(evaluator.value_names()), handle.alpha, handle.beta)
     total = int(np.prod(points.shape))
     log.info(
         "%s: %d of %d points to compute with the %s evaluator",
@@ -462,7 +510,7 @@ def fill_surface(
     def write(flat: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
         with lock:
             if open_:
-                writer.write(np.unravel_index(flat, points.shape), values)
+                handle.write(np.unravel_index(flat, points.shape), values)
                 bar.update(len(flat))
 
     start = time.perf_counter()
@@ -477,103 +525,8 @@ def fill_surface(
     log.info("%s: done in %.1f s", path, time.perf_counter() - start)
 
 
-def surface_directions(path: str | os.PathLike) -> dict[str, dict[str, Tensor]]:
-    """The directions of a surface or directions file, on the CPU.
-
-    Stored ones are read (and checked). A file published without them has its
-    ``directions_sha256``: the directions are regenerated from its config (checkpoint,
-    seed, norm, ignore) and must hash to it, so they are exactly the file's.
-    """
-    path = Path(path)
-    if has_directions(path):
-        return read_directions(path)
-    digest = stored_directions_sha256(path)
-    if digest is None:  # not a published file: say what is missing
-        return read_directions(path)
-    stored = read_surface(path).config
-    where = f"{str(path)!r} was published without its directions"
-    if stored.get("ckpt2") or stored.get("directions") or not stored.get("ckpt"):
-        raise StoreError(
-            f"{where}, and they do not come from a seed (they came from other models or a "
-            "directions file); use the full file"
-        )
-    fields = {f.name for f in dataclasses.fields(SurfaceConfig)}
-    config = SurfaceConfig(**{k: v for k, v in stored.items() if k in fields})
-    try:
-        loaded = load_model(
-            config.ckpt,
-            # a file never names code to run: only a built-in network is taken from it
-            model=config.model if config.model and models.is_model(config.model) else None,
-            model_kwargs=config.model_kwargs or None,
-        )
-    except (InputError, models.ModelError, OSError) as e:
-        raise StoreError(
-            f"{where}; regenerating them needs its checkpoint {config.ckpt!r} ({e})"
-        ) from e
-    dirs = _directions(config, loaded.model, torch.device("cpu"))
-    if directions_sha256(dirs) != digest:
-        raise StoreError(
-            f"{where}; the ones regenerated from checkpoint {config.ckpt!r} and seed "
-            f"{config.seed} differ from the file's (directions_sha256): another checkpoint?"
-        )
-    return dirs
-
-
-def _directions(
-    config: SurfaceConfig, model: nn.Module, device: torch.device
-) -> dict[str, dict[str, Tensor]]:
-    """The plotting directions the config asks for, by axis ("x", "y")."""
-    params = {k: v.detach().to(device) for k, v in model.named_parameters()}
-    if config.ckpt2:
-        state_a = state_of(model, device)
-        out = {
-            "x": interpolation_direction(
-                state_a, state_of(_load(config.ckpt2, config).model, device)
-            )
-        }
-        if config.ckpt3:
-            out["y"] = interpolation_direction(
-                state_a, state_of(_load(config.ckpt3, config).model, device)
-            )
-        return out
-    if config.directions:
-        if is_legacy_directions(config.directions):  # the original code's direction file
-            stored = read_legacy_directions(
-                config.directions,
-                [(n, tuple(p.shape)) for n, p in model.named_parameters()],
-                [(n, tuple(t.shape)) for n, t in model.state_dict().items()],
-            )
-        else:
-            stored = surface_directions(config.directions)
-        axes = ["x", "y"] if config.is_2d else ["x"]
-        missing = [a for a in axes if a not in stored]
-        if missing:
-            raise StoreError(
-                f"{config.directions!r} has no '{missing[0]}' direction; "
-                "use a 2-D directions file or drop --y"
-            )
-        out = {a: {k: v.to(device) for k, v in stored[a].items()} for a in axes}
-    else:
-        # An explicit generator: the same seed gives the same directions everywhere.
-        gen = torch.Generator().manual_seed(config.seed)
-        out = {"x": random_direction(params, generator=gen, norm=config.norm, ignore=config.ignore)}
-        if config.is_2d:
-            out["y"] = random_direction(
-                params, generator=gen, norm=config.norm, ignore=config.ignore
-            )
-    if config.orthogonalize and "y" in out:
-        out["y"] = orthogonalize(out["y"], out["x"])
-    return out
-
-
 def _load(spec: str, config: SurfaceConfig) -> models.LoadedCheckpoint:
     return load_model(spec, model=config.model, model_kwargs=config.model_kwargs)
-
-
-def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, Tensor]:
-    """Parameters and buffers of `model` by name, detached copies (on `device`)."""
-    state = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-    return {k: v.detach().to(device, copy=True) for k, v in state.items()}
 
 
 def copy_eval(model: nn.Module) -> nn.Module:
@@ -641,11 +594,10 @@ def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) ->
     return {**provenance(device, files), "data": data_info}
 
 
-def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, Any]) -> None:
-    try:
-        existing = read_surface(path)
-    except StoreError as e:  # never overwritten unasked: it may be someone's result
-        raise StoreError(f"--out: {e}; use another --out, or --overwrite to replace it") from e
+def _differences(config: SurfaceConfig, existing: Surface) -> list[str]:
+    """The resume policy for settings: what differs between `config` and the file's
+    (runtime-only settings excepted), the grid included. The inputs' content is compared
+    by `SurfaceFile.check_resume`."""
     diffs = config.differences(existing.config)
     for axis, name, text in (("alpha", "x", config.x), ("beta", "y", config.y)):
         stored = getattr(existing, axis)
@@ -654,20 +606,4 @@ def _check_resume(path: Path, config: SurfaceConfig, provenance: Mapping[str, An
             stored is not None and not np.array_equal(stored, wanted)
         ):
             diffs.append(f"/{axis} differs from the grid {name}={text} (coordinates edited?)")
-    for key in ("ckpt_sha256", "ckpt2_sha256", "ckpt3_sha256", "directions_sha256"):
-        if existing.provenance.get(key) != provenance.get(key):
-            diffs.append(f"{key.split('_')[0]} content differs from the one the file was made with")
-    stored, now = existing.provenance.get("data_sha256"), provenance.get("data_sha256")
-    if isinstance(stored, dict) and isinstance(now, dict):  # files before 0.2 have none
-        diffs += [
-            f"the {s} samples' content differs from those the file was computed on "
-            "(same dataset name and settings, other images or labels)"
-            for s in sorted(now)
-            if s in stored and stored[s] != now[s]
-        ]
-    if diffs:
-        raise StoreError(
-            f"{str(path)!r} was computed with other settings ({diffs[0]}"
-            f"{f'; +{len(diffs) - 1} more' if len(diffs) > 1 else ''}); "
-            "use another --out, or --overwrite to replace it"
-        )
+    return diffs

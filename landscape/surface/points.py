@@ -7,13 +7,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from landscape.surface.grid import coarse_to_fine
+from landscape.surface.grid import coarse_to_fine, grid_origin
 
 __all__ = ["PendingPoints", "WriteFn"]
 
 
 class PendingPoints:
-    """The grid points still to compute, coarse-to-fine, handed out in chunks (thread-safe).
+    """The grid points still to compute, coarse-to-fine (`coarse_to_fine`: θ* first),
+    handed out in chunks (thread-safe).
 
     Args:
         pending: mask of the points to compute, the grid's shape.
@@ -23,9 +24,10 @@ class PendingPoints:
     def __init__(self, pending: np.ndarray, alpha: np.ndarray, beta: np.ndarray | None) -> None:
         self.shape = pending.shape
         self.alpha, self.beta = alpha, beta
-        self._order = np.array(
-            [i for i in coarse_to_fine(pending.shape) if pending.flat[i]], dtype=np.int64
-        )
+        # θ* and the corners first, then ever finer sub-grids of the whole range: every
+        # process (one, many ranks, a resumed run) takes this one order.
+        order = coarse_to_fine(pending.shape, grid_origin(alpha, beta))
+        self._order = order[pending.ravel()[order]].astype(np.int64)
         self._next = 0
         self._lock = threading.Lock()
 

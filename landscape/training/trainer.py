@@ -45,15 +45,10 @@ from torch import nn
 
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
+from landscape.core.fields import option
 from landscape.core.files import atomic_write_text, exclusive_lock
-from landscape.data import (
-    DEFAULT_DATASET,
-    SUBSETS,
-    DataTensors,
-    check_model_fits,
-    load_split,
-    normalize,
-)
+from landscape.data import DataTensors, check_model_fits, normalize
+from landscape.data.spec import DATA_FIELDS, DataSpec, accepts_data_fields
 from landscape.models import create_model, load_state_dict_strict, read_checkpoint, save_checkpoint
 from landscape.models.checkpoint import CheckpointError
 
@@ -103,6 +98,7 @@ class TrainConfigError(InputError):
     """Bad training settings, or settings that differ from the run already in ``out``."""
 
 
+@accepts_data_fields
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run; stored as ``config.json`` and in each checkpoint.
@@ -111,8 +107,9 @@ class TrainConfig:
         model: registry name or ``module.path:function``.
         model_kwargs: extra builder arguments (``num_classes`` comes from the data).
         out: output folder.
-        dataset, data_root, download, samples, subset, data_seed: the training data
-            (see `landscape.data.datasets.load_split`); `samples` limits the training split.
+        data: the training data (`DataSpec`: dataset, data_root, download, samples,
+            subset, data_seed; those six may also be given as keywords of their own);
+            its `samples` limits the training split.
         test_samples: test samples evaluated after every epoch (all when None),
             chosen by the same `subset` rule and `data_seed`.
         epochs, batch_size, lr, momentum, nesterov, weight_decay: SGD.
@@ -133,37 +130,107 @@ class TrainConfig:
         channels_last: ``auto`` (on for CUDA and CPU, where it measured faster), ``on``, ``off``.
     """
 
-    model: str = "resnet56"
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    out: str = "runs/resnet56"
-    dataset: str = DEFAULT_DATASET
-    data_root: str | None = None
-    download: bool = False
-    samples: int | None = None
-    subset: str = "first"
-    data_seed: int = 0
-    test_samples: int | None = None
-    epochs: int = 164
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    nesterov: bool = False
-    weight_decay: float = 5e-4
-    schedule: str = "step"
-    milestones: tuple[float, ...] = (0.5, 0.75)
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0
-    onecycle_pct: float = 0.3
-    onecycle_div: float = 25.0
-    label_smoothing: float = 0.0
-    augment: bool = True
-    crop_padding: int = 4
-    flip: bool = True
-    seed: int = 0
-    save_every: int = 1
-    eval_batch_size: int = 500
-    precision: str = "auto"
-    channels_last: str = "auto"
+    model: str = option("network name or module.path:function", default="resnet56")
+    model_kwargs: dict[str, Any] = option(
+        "builder arguments", default_factory=dict, metavar="JSON", type="json_object"
+    )
+    out: str = option(
+        "output folder (runs/MODEL when absent)", default="runs/resnet56", cli_default=None
+    )
+    data: DataSpec = field(default_factory=DataSpec)
+    test_samples: int | None = option(
+        "test samples evaluated per epoch (all when absent); --samples limits the train split",
+        group="data",
+        metavar="N",
+        type="positive_int",
+    )
+    epochs: int = option(
+        "as He et al. 2015", group="optimization", default=164, type="positive_int"
+    )
+    batch_size: int = option(
+        "samples per step", group="optimization", default=128, type="positive_int"
+    )
+    lr: float = option(
+        "base (onecycle: peak) learning rate", group="optimization", default=0.1, type="float"
+    )
+    momentum: float = option("SGD momentum", group="optimization", default=0.9, type="float")
+    nesterov: bool = option(
+        "Nesterov momentum", group="optimization", default=False, action="store_true"
+    )
+    weight_decay: float = option(
+        "L2 on every parameter", group="optimization", default=5e-4, type="float"
+    )
+    schedule: str = option(
+        "step: x gamma at the milestones; cosine; onecycle; constant",
+        group="optimization",
+        default="step",
+        choices=SCHEDULES,
+    )
+    milestones: tuple[float, ...] = option(
+        "step schedule: fractions of the epochs where lr is multiplied by --gamma",
+        group="optimization",
+        default=(0.5, 0.75),
+        metavar="F,F",
+        type="fractions",
+    )
+    gamma: float = option("step schedule factor", group="optimization", default=0.1, type="float")
+    warmup_epochs: float = option(
+        "linear warm-up epochs (not onecycle)", group="optimization", default=0.0, type="float"
+    )
+    onecycle_pct: float = option(
+        "onecycle: rising fraction", group="optimization", default=0.3, type="float"
+    )
+    onecycle_div: float = option(
+        "onecycle: starting lr = lr / DIV",
+        group="optimization",
+        default=25.0,
+        type="float",
+        metavar="DIV",
+    )
+    label_smoothing: float = option(
+        "of the training loss", group="optimization", default=0.0, type="float"
+    )
+    augment: bool = option(
+        "no random crops or flips",
+        group="augmentation (image datasets only)",
+        default=True,
+        flag="--no-augment",
+        action="store_false",
+    )
+    crop_padding: int = option(
+        "zero padding of the random crops",
+        group="augmentation (image datasets only)",
+        default=4,
+        type="int",
+    )
+    flip: bool = option(
+        "no random horizontal flips",
+        group="augmentation (image datasets only)",
+        default=True,
+        flag="--no-flip",
+        action="store_false",
+    )
+    seed: int = option(
+        "seed of init, shuffling, augmentation", group="optimization", default=0, type="seed"
+    )
+    save_every: int = option(
+        "keep every K-th epoch checkpoint", group="run", default=1, metavar="K", type="positive_int"
+    )
+    eval_batch_size: int = option(
+        "samples per forward pass", group="run", default=500, type="positive_int"
+    )
+    precision: str = option(
+        "auto: bf16 autocast on a GPU and on a CPU with AMX, else fp32",
+        group="run",
+        default="auto",
+        choices=TRAIN_PRECISIONS,
+    )
+    channels_last: str = option(
+        "memory format (auto: on; measured faster on GPU and CPU)",
+        group="run",
+        default="auto",
+        choices=CHANNELS_LAST,
+    )
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep the dataclass hash- and compare-friendly.
@@ -183,12 +250,10 @@ class TrainConfig:
             ("onecycle_div", self.onecycle_div >= 1, ">= 1"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
             ("crop_padding", self.crop_padding >= 0, "non-negative"),
-            ("subset", self.subset in SUBSETS, f"one of {SUBSETS}"),
             ("save_every", self.save_every >= 1, "a positive integer"),
             ("eval_batch_size", self.eval_batch_size >= 1, "a positive integer"),
             ("precision", self.precision in TRAIN_PRECISIONS, f"one of {TRAIN_PRECISIONS}"),
             ("channels_last", self.channels_last in CHANNELS_LAST, f"one of {CHANNELS_LAST}"),
-            ("samples", self.samples is None or self.samples >= 1, "positive"),
             ("test_samples", self.test_samples is None or self.test_samples >= 1, "positive"),
         ]
         for name, ok, rule in checks:
@@ -198,14 +263,18 @@ class TrainConfig:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        """The settings as ``config.json`` stores them: flat, the data record's included."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "data"}
         d["milestones"] = list(self.milestones)
-        return d
+        d["model_kwargs"] = dict(self.model_kwargs)
+        return {**self.data.to_json(), "download": self.data.download, **d}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """The record `to_dict` wrote (settings it does not know ignored)."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
+        data = DataSpec(**{k: v for k, v in d.items() if k in DATA_FIELDS})
+        return cls(data=data, **{k: v for k, v in d.items() if k in known})
 
     def differences(self, other: TrainConfig) -> list[str]:
         """``name: other -> self`` for every setting that changes the results."""
@@ -454,14 +523,8 @@ def train(
         )
     _check_existing(config, out)
 
-    data_opts = dict(
-        data_root=config.data_root,
-        download=config.download,
-        subset=config.subset,
-        seed=config.data_seed,
-    )
-    train_data = load_split(config.dataset, "train", samples=config.samples, **data_opts)
-    test_data = load_split(config.dataset, "test", samples=config.test_samples, **data_opts)
+    train_data = config.data.load("train")
+    test_data = dataclasses.replace(config.data, samples=config.test_samples).load("test")
     # Whole splits on the device once; batches are gathered there.
     train_dev, test_dev = train_data.to(device), test_data.to(device)
     augment = config.augment and train_data.mean is not None and train_data.x.dim() == 4

@@ -101,8 +101,16 @@ def degradation_figure(
 ) -> Figure:
     """A figure of `plot_degradation`: one panel, or plain nets | ResNets (He et al. Fig. 6).
 
-    `layout` ``"auto"`` splits the panels when the runs hold both plain and ResNet
-    models (read from each run's ``config.json`` or its label).
+    Args:
+        runs: as in `plot_degradation`.
+        metric, splits: as in `plot_degradation`.
+        layout: ``"single"`` (one panel), ``"split"`` (plain | ResNet) or ``"auto"``:
+            split when the runs hold both plain and ResNet models (read from each run's
+            ``config.json`` or its label).
+        title: the figure's title.
+
+    Returns:
+        A new `Figure`.
     """
     if layout not in LAYOUTS:
         raise CurvesError(f"layout must be one of {LAYOUTS}, got {layout!r}")

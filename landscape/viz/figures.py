@@ -1,27 +1,27 @@
-"""Static matplotlib figures of surfaces.
+"""Static matplotlib figures of 2-D surfaces, and the figure ``landscape plot`` saves.
 
 Every plotting function draws on an ``Axes`` it is given and returns the artist it made;
 creating figures and saving them is the caller's job (``landscape.plot`` does it for the
-command line). Points not computed yet (NaN) are left blank, so a partially computed
-file renders what exists.
+command line), except `surface_figure`, which returns a new `Figure`. Points not
+computed yet (NaN) are left blank, so a partially computed file renders what exists.
 
-Scales: `resolve_scale` fixes the value range, the contour levels and linear or log
-colouring from the data and the caller's wishes; `plot_comparison` resolves one scale
-over several surfaces, so side-by-side panels share colours and levels.
+Scales come from `landscape.viz.levels` (the one level rule, shared with the viewer);
+`plot_comparison` resolves one scale over several surfaces, so side-by-side panels share
+colours and levels. 1-D surfaces are drawn by `landscape.viz.lines`; styles and labels
+live in `landscape.viz.style`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import Normalize
 from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -29,239 +29,35 @@ from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from landscape.core.errors import InputError
-from landscape.io.surface_file import StoreError, Surface
+from landscape.io.surface_file import Surface
+from landscape.io.surfaces import surface_values
+from landscape.viz.levels import Scale, resolve_scale
+from landscape.viz.lines import plot_1d
+from landscape.viz.style import (
+    CMAP,
+    FigureStyle,
+    display_names,
+    escape_text,
+    figure_style,
+    metric_label,
+)
 
 __all__ = [
-    "surface_figure",
     "KINDS",
-    "STYLES",
-    "FigureStyle",
-    "figure_style",
-    "Scale",
-    "display_names",
-    "escape_text",
     "mark_optimum",
-    "metric_label",
     "origin_value",
-    "plot_1d",
     "plot_comparison",
     "plot_contour",
     "plot_contourf",
-    "plot_curve",
     "plot_heatmap",
     "plot_path",
     "plot_surface3d",
-    "resolve_scale",
-    "surface_values",
+    "surface_figure",
 ]
 
 log_ = logging.getLogger(__name__)  # `log` names the log-scale option here
 
-# More contour lines than this cannot be told apart, and matplotlib would take minutes.
-MAX_LEVELS = 500
-
 KINDS = ("contour", "contourf", "heatmap", "surface")
-CMAP = "viridis"
-DEFAULT_LEVELS = 15
-# Named level sets: "li2018" is Li et al. 2018's contour levels (0.1 to 10 in steps of 0.5,
-# their plot_2D.py defaults), for figures to set beside theirs.
-LEVEL_PRESETS = {"li2018": tuple(np.round(np.arange(0.1, 10.0, 0.5), 10))}
-DIVERGING = "RdBu_r"  # differences between two surfaces (the viewer's A - B map)
-
-
-@dataclass(frozen=True)
-class FigureStyle:
-    """How figures look: colour maps, default levels and value ranges.
-
-    ``li2018`` is Li et al. 2018's look (their plot_2D.py / plot_1D.py defaults): contour
-    levels 0.1 to 10 in steps of 0.5, 3-D surfaces in coolwarm clipped at a loss of 10,
-    1-D loss on 0..5 beside accuracy. Their contour call names ``cmpa='summer'``, a typo
-    that matplotlib ignores, so their contours came out in the default viridis, as here.
-    """
-
-    cmap: str = "viridis"  # contour, filled contour, heat map
-    cmap3d: str = "viridis"  # 3-D surfaces
-    levels: str | None = None  # a LEVEL_PRESETS name; None: the data decide
-    vmin: float | None = None
-    vmax: float | None = None  # also where 3-D surfaces are clipped
-    loss_max: float | None = None  # 1-D: the loss axis ends here
-    log: bool | None = None  # None: the data decide (see resolve_scale)
-
-
-STYLES = {
-    "default": FigureStyle(),
-    "li2018": FigureStyle(cmap3d="coolwarm", levels="li2018", vmax=10.0, loss_max=5.0, log=False),
-}
-
-
-def figure_style(style: str | FigureStyle) -> FigureStyle:
-    """A style by name (see `STYLES`), or the style itself."""
-    if isinstance(style, FigureStyle):
-        return style
-    if style not in STYLES:
-        raise InputError(f"style must be one of {', '.join(STYLES)}; got {style!r}", arg="style")
-    return STYLES[style]
-
-
-# Auto log scale when half the computed points sit in the lowest 5 % of the linear range:
-# linear levels would then all crowd around the peaks (the chaotic no-skip surfaces).
-SKEW_FRACTION = 0.05
-
-
-def metric_label(split: str, metric: str, *, log: bool = False) -> str:
-    """Axis label such as ``train loss`` or ``log10 test error``."""
-    return f"{'log10 ' if log else ''}{split} {metric}"
-
-
-def display_names(surfaces: Sequence[Surface]) -> list[str]:
-    """Each surface's label, with the file name added where labels repeat."""
-    labels = [s.label for s in surfaces]
-    return [
-        f"{lab} ({s.path.name})" if labels.count(lab) > 1 and s.path is not None else lab
-        for lab, s in zip(labels, surfaces, strict=True)
-    ]
-
-
-def escape_text(s: str) -> str:
-    """A user's label as literal matplotlib text (a ``$`` would start mathtext)."""
-    return s.replace("$", r"\$")
-
-
-def surface_values(surface: Surface, split: str = "train", metric: str = "loss") -> np.ndarray:
-    """The values of `metric` (loss | accuracy | error) on `split` as a float array.
-
-    Raises:
-        StoreError: the surface has no such split or metric (the message lists what it has).
-    """
-    if split not in surface.splits:
-        have = ", ".join(surface.splits) or "none"
-        raise StoreError(
-            f"surface {surface.label!r} has no {split!r} split (it has: {have}); "
-            "choose another split"
-        )
-    return np.asarray(surface.get(split, metric), dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Scale:
-    """A value range, contour levels and linear or log colouring, shared by the panels."""
-
-    vmin: float
-    vmax: float
-    levels: np.ndarray
-    log: bool
-
-    @property
-    def norm(self) -> Normalize:
-        return LogNorm(self.vmin, self.vmax) if self.log else Normalize(self.vmin, self.vmax)
-
-
-# Round multiples per decade on a log scale: finer when the values span few decades.
-LOG_SUBS = ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 2.0, 5.0), (1.0,))
-# Levels the basin around the minimum should hold: fewer below the median value and the
-# default scale turns logarithmic (where the data are positive).
-BASIN_LEVELS = 3
-
-
-def _nice_levels(vmin: float, vmax: float, log: bool) -> np.ndarray:
-    if log:
-        lo, hi = int(np.floor(np.log10(vmin))), int(np.ceil(np.log10(vmax)))
-        decades = np.log10(vmax / vmin)
-        subs = LOG_SUBS[0] if decades <= 2 else LOG_SUBS[1] if decades <= 4 else LOG_SUBS[2]
-        cand = np.array([float(f"{s * 10.0**d:.12g}") for d in range(lo, hi + 1) for s in subs])
-        levels = cand[(cand >= vmin * (1 - 1e-9)) & (cand <= vmax * (1 + 1e-9))]
-        return levels if len(levels) >= 4 else np.geomspace(vmin, vmax, 8)
-    # A round step (1, 2, 2.5 or 5 times a power of ten) giving about DEFAULT_LEVELS
-    # levels. The viewer's page computes the same (viewer.js, niceLevels; a test holds
-    # the two equal), so static and interactive figures draw the same lines.
-    raw = (vmax - vmin) / DEFAULT_LEVELS
-    p = 10.0 ** np.floor(np.log10(raw))
-    step = next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= raw * (1 - 1e-12))
-    ks = np.arange(np.ceil(vmin / step - 1e-9), np.floor(vmax / step + 1e-9) + 1)
-    levels = np.array([float(f"{k * step:.12g}") for k in ks])
-    return levels if len(levels) >= 4 else np.linspace(vmin, vmax, 8)
-
-
-def resolve_scale(
-    arrays: Sequence[np.ndarray],
-    *,
-    vmin: float | None = None,
-    vmax: float | None = None,
-    levels: int | Sequence[float] | None = None,
-    log: bool | None = None,
-) -> Scale:
-    """One scale for all of `arrays` (NaN ignored).
-
-    Args:
-        arrays: value arrays, e.g. the same metric of several surfaces.
-        vmin, vmax: the colour range; default the smallest and largest computed value.
-        levels: None for round-numbered levels in [vmin, vmax] (1-2-5 per decade on a log
-            scale), an int for that many evenly (log: geometrically) spaced levels from
-            vmin to vmax inclusive, the exact increasing levels, or a preset name of
-            `LEVEL_PRESETS` (``"li2018"``: Li et al.'s 0.1, 0.6, ..., 9.6).
-        log: log colouring and levels; None decides from the data (log when it is positive
-            and either half the points lie in the lowest 5 % of the range or the values span
-            two decades or more, so that several levels fall inside the basin).
-
-    Raises:
-        ValueError: nothing computed yet, or an impossible range or levels.
-    """
-    for name, value in (("vmin", vmin), ("vmax", vmax)):
-        if value is not None and not np.isfinite(value):
-            raise InputError(f"{name} must be a finite number, got {value}")
-    finite = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
-    finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        raise InputError("no computed values to plot yet; run landscape.compute on the file")
-    if isinstance(levels, str):
-        if levels not in LEVEL_PRESETS:
-            raise InputError(
-                f"levels must be a number, a list or one of {', '.join(LEVEL_PRESETS)}; "
-                f"got {levels!r}",
-                arg="levels",
-            )
-        levels, log = list(LEVEL_PRESETS[levels]), False if log is None else log
-    if log is None:
-        lo, hi = finite.min(), finite.max()
-        # Log levels when the values are skewed or span two decades or more: linear levels
-        # would leave the basin around the minimum (where networks differ) without a line.
-        median = np.median(finite)
-        basin = (_nice_levels(lo, hi, False) < median).sum() if hi > lo else 0
-        log = bool(
-            lo > 0
-            and hi > lo
-            and (median < lo + SKEW_FRACTION * (hi - lo) or hi >= 100 * lo or basin < BASIN_LEVELS)
-        )
-    if log:
-        positive = finite[finite > 0]
-        if positive.size == 0:
-            raise InputError("a log scale needs positive values; drop --log")
-        finite = positive
-    vmin = float(finite.min()) if vmin is None else float(vmin)
-    vmax = float(finite.max()) if vmax is None else float(vmax)
-    if log and vmin <= 0:
-        raise InputError(f"a log scale needs vmin > 0, got {vmin}; raise --vmin or drop --log")
-    if vmin > vmax:
-        raise InputError(f"vmin ({vmin}) is above vmax ({vmax}); swap them")
-    if vmin == vmax:  # a flat surface: widen so the colour map and levels exist
-        vmin, vmax = (vmin / 2, vmax * 2) if log else (vmin - 0.5, vmax + 0.5)
-    if levels is None:
-        lev = _nice_levels(vmin, vmax, log)
-    elif isinstance(levels, int | np.integer):
-        if not 2 <= levels <= MAX_LEVELS:
-            raise InputError(f"levels must be between 2 and {MAX_LEVELS}, got {levels}")
-        lev = np.geomspace(vmin, vmax, levels) if log else np.linspace(vmin, vmax, levels)
-    else:
-        lev = np.asarray(levels, dtype=np.float64)
-        if lev.ndim != 1 or not np.isfinite(lev).all():
-            raise InputError(f"levels must be finite numbers, got {lev.tolist()}")
-        if len(lev) < 1 or len(lev) > MAX_LEVELS or np.any(np.diff(lev) <= 0):
-            raise InputError(
-                f"levels must increase, at most {MAX_LEVELS} of them, got {lev[:10].tolist()}"
-            )
-        if log and lev[0] <= 0:
-            raise InputError("log-scale levels must be positive; drop --log or the level")
-    return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
 
 
 def _styled_scale(
@@ -357,10 +153,23 @@ def plot_contour(
     colorbar: bool = True,
     cmap: str = CMAP,
 ) -> QuadContourSet:
-    """Contour lines with labelled levels (see `resolve_scale`); returns the ContourSet.
+    """Contour lines with labelled levels (see `resolve_scale`).
 
-    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
+    Args:
+        ax: the Axes to draw on.
+        surface: a 2-D surface.
+        split: train | test.
+        metric: loss | accuracy | error.
+        vmin, vmax: the colour range; default that of the computed values.
+        levels: a number of levels, the levels themselves or a preset name (``"li2018"``);
+            default round numbers (see `resolve_scale`).
+        log: log colouring and levels; None decides from the data.
+        title: the panel's title; default the surface's name, "" for none.
+        colorbar: add a colour bar beside `ax` (`plot_comparison` draws one shared bar).
+        cmap: a matplotlib colour map.
+
+    Returns:
+        The ContourSet drawn.
     """
     _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
@@ -387,10 +196,23 @@ def plot_contourf(
     colorbar: bool = True,
     cmap: str = CMAP,
 ) -> QuadContourSet:
-    """Filled contours; values beyond [vmin, vmax] get the end colours. Returns the ContourSet.
+    """Filled contours; values beyond [vmin, vmax] get the end colours.
 
-    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
+    Args:
+        ax: the Axes to draw on.
+        surface: a 2-D surface.
+        split: train | test.
+        metric: loss | accuracy | error.
+        vmin, vmax: the colour range; default that of the computed values.
+        levels: a number of levels, the levels themselves or a preset name (``"li2018"``);
+            default round numbers (see `resolve_scale`).
+        log: log colouring and levels; None decides from the data.
+        title: the panel's title; default the surface's name, "" for none.
+        colorbar: add a colour bar beside `ax` (`plot_comparison` draws one shared bar).
+        cmap: a matplotlib colour map.
+
+    Returns:
+        The ContourSet drawn.
     """
     _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
@@ -422,10 +244,21 @@ def plot_heatmap(
     colorbar: bool = True,
     cmap: str = CMAP,
 ) -> QuadMesh:
-    """One cell per grid point, centred on its real (alpha, beta); returns the QuadMesh.
+    """One cell per grid point, centred on its real (alpha, beta).
 
-    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
+    Args:
+        ax: the Axes to draw on.
+        surface: a 2-D surface.
+        split: train | test.
+        metric: loss | accuracy | error.
+        vmin, vmax: the colour range; default that of the computed values.
+        log: log colouring; None decides from the data.
+        title: the panel's title; default the surface's name, "" for none.
+        colorbar: add a colour bar beside `ax` (`plot_comparison` draws one shared bar).
+        cmap: a matplotlib colour map.
+
+    Returns:
+        The QuadMesh drawn.
     """
     _check_2d(surface)
     z, scale = _prepare(surface, split, metric, vmin, vmax, None, log)
@@ -458,10 +291,21 @@ def plot_surface3d(
     """A 3-D surface on an Axes made with ``fig.add_subplot(projection="3d")``.
 
     Values are clamped to [vmin, vmax] (so a few huge peaks do not flatten the rest) and
-    drawn as log10 on a log scale. Returns the Poly3DCollection.
+    drawn as log10 on a log scale.
 
-    `title` defaults to the surface's name ("" for none); `colorbar` adds one beside `ax`
-    (`plot_comparison` draws one shared bar instead); `cmap` is a matplotlib colour map.
+    Args:
+        ax: made with ``fig.add_subplot(projection="3d")``.
+        surface: a 2-D surface.
+        split: train | test.
+        metric: loss | accuracy | error.
+        vmin, vmax: the colour range; default that of the computed values.
+        log: log colouring; None decides from the data.
+        title: the panel's title; default the surface's name, "" for none.
+        colorbar: add a colour bar beside `ax` (`plot_comparison` draws one shared bar).
+        cmap: a matplotlib colour map.
+
+    Returns:
+        The Poly3DCollection drawn.
     """
     if getattr(ax, "name", "") != "3d":
         raise InputError("plot_surface3d needs a 3-D Axes: fig.add_subplot(projection='3d')")
@@ -499,7 +343,16 @@ def plot_surface3d(
 def origin_value(
     surface: Surface, *, split: str = "train", metric: str = "loss", log: bool = False
 ) -> float:
-    """The value at the grid point nearest theta* (alpha = beta = 0); NaN if not computed."""
+    """The value at the grid point nearest theta* (alpha = beta = 0).
+
+    Args:
+        surface: a 1-D or 2-D surface.
+        split, metric: which values (as in `surface_values`).
+        log: return log10 of the value (NaN where it is not positive).
+
+    Returns:
+        The value, NaN if that point is not computed yet.
+    """
     z = surface_values(surface, split, metric)
     i = int(np.argmin(np.abs(surface.alpha)))
     v = float(z[i] if not surface.is_2d else z[i, int(np.argmin(np.abs(surface.beta)))])
@@ -511,7 +364,14 @@ def mark_optimum(
 ) -> Line2D:
     """Mark theta* (the unperturbed model, alpha = beta = 0) with a star.
 
-    On a 3-D Axes pass `z` (e.g. from `origin_value`). Keyword arguments go to ``ax.plot``.
+    Args:
+        ax: a 2-D or 3-D Axes.
+        alpha, beta: where to put the star.
+        z: its height, required on a 3-D Axes (e.g. from `origin_value`).
+        **kwargs: passed to ``ax.plot`` (they override the star's style).
+
+    Returns:
+        The star's Line2D.
     """
     style = {
         "marker": "*",
@@ -542,9 +402,18 @@ def plot_path(
 ) -> Line2D:
     """An optimization path on a contour Axes (Li et al. 2018, Fig. 9).
 
-    The start is drawn as a circle, the end (theta_final) as a star; with `epochs`,
-    every `annotate_every`-th point is labelled with its epoch. Other keyword
-    arguments go to ``ax.plot``.
+    The start is drawn as a circle, the end (theta_final) as a star.
+
+    Args:
+        ax: a contour Axes (2-D).
+        alpha, beta: the path's coordinates, one per checkpoint (e.g. from `read_path`).
+        label: legend entry.
+        epochs: the checkpoints' epochs, for labels.
+        annotate_every: label every n-th point with its epoch (needs `epochs`).
+        **kwargs: passed to ``ax.plot``.
+
+    Returns:
+        The path's Line2D.
     """
     alpha, beta = np.asarray(alpha, dtype=np.float64), np.asarray(beta, dtype=np.float64)
     if alpha.shape != beta.shape or alpha.ndim != 1:
@@ -570,113 +439,6 @@ def plot_path(
     return line
 
 
-def plot_curve(
-    ax: Axes,
-    surface: Surface,
-    *,
-    split: str = "train",
-    metric: str = "loss",
-    log: bool = False,
-    **kwargs,
-) -> Line2D:
-    """One 1-D surface as a line over alpha (NaN points left out); returns the Line2D.
-
-    Where the file stores standard errors (format version 2), a band of +- 1.96 SE (95%
-    over the evaluated samples) is drawn around the line in its colour.
-    """
-    if surface.is_2d:
-        raise InputError(f"surface {surface.label!r} is 2-D; use plot_contour and friends")
-    y = surface_values(surface, split, metric)
-    style = {"label": escape_text(f"{surface.label} {split} {metric}")}
-    style.update(kwargs)
-    (line,) = ax.plot(surface.alpha, y, **style)
-    se = surface.standard_error(split, metric)
-    if se is not None:
-        ax.fill_between(
-            surface.alpha, y - 1.96 * se, y + 1.96 * se, color=line.get_color(), alpha=0.2, lw=0
-        )
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel(r"$\alpha$")
-    return line
-
-
-SPLIT_LINESTYLES = ("-", "--", ":", "-.")
-
-
-def plot_1d(
-    ax: Axes,
-    surfaces: Sequence[Surface],
-    *,
-    splits: Sequence[str] = ("train",),
-    metric: str = "loss",
-    twin: str | None = "accuracy",
-    log: bool = False,
-) -> list[Line2D]:
-    """Several 1-D surfaces overlaid: one colour per surface, one line style per split
-    (train solid, test dashed), `metric` on `ax` and `twin` on a twin axis.
-
-    With one surface and a twin the colours are Li et al.'s: the loss blue, the accuracy
-    red, each axis labelled in its colour. With several, the twin lines keep their
-    surface's colour, thinner and lighter; `surface_figure` draws several surfaces as
-    one panel per metric instead, which reads better. A legend is placed below `ax`.
-    Returns all lines; those of the twin metric live on ``lines[-1].axes``.
-    """
-    names = display_names(surfaces)
-    right = ax.twinx() if twin else None
-    single = len(surfaces) == 1 and right is not None
-    lines: list[Line2D] = []
-    twin_lines: list[Line2D] = []
-    for k, (name, s) in enumerate(zip(names, surfaces, strict=True)):
-        color = "C0" if single else f"C{k % 10}"
-        for i, split in enumerate(splits):
-            dash = SPLIT_LINESTYLES[i % len(SPLIT_LINESTYLES)]
-            lines.append(
-                plot_curve(
-                    ax,
-                    s,
-                    split=split,
-                    metric=metric,
-                    log=log,
-                    color=color,
-                    linestyle=dash,
-                    label=escape_text(f"{name} {split} {metric}"),
-                )
-            )
-            if right is not None:
-                twin_lines.append(
-                    plot_curve(
-                        right,
-                        s,
-                        split=split,
-                        metric=twin,
-                        color="C3" if single else color,
-                        linestyle=dash,
-                        linewidth=1.5 if single else 1.0,
-                        alpha=1.0 if single else 0.55,
-                        label=escape_text(f"{name} {split} {twin}"),
-                    )
-                )
-    colors = {"color": "C0"} if single else {}
-    ax.set_ylabel(metric_label("", metric).strip(), **colors)
-    if right is not None:
-        right.set_ylabel(twin, **({"color": "C3"} if single else {}))
-        if twin in ("accuracy", "error"):
-            right.set_ylim(-0.02, 1.02)
-    every = lines + twin_lines
-    # Below the plot: inside, the legend of several overlaid surfaces hides the curves.
-    ax.legend(
-        every,
-        [ln.get_label() for ln in every],
-        fontsize=7,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.14),
-        ncols=2 if len(every) < 9 else 3,
-        frameon=False,
-    )
-    return every
-
-
 _PLOTTERS = {
     "contour": plot_contour,
     "contourf": plot_contourf,
@@ -700,10 +462,20 @@ def plot_comparison(
 ) -> list[Artist]:
     """Draw each surface on its own Axes with one shared scale (range, levels, log).
 
-    For ``kind="surface"`` the Axes must be 3-D. Each panel is titled with its surface's
-    name. `style` (see `STYLES`) gives the colour maps and, where these arguments are
-    None, the levels and range. Returns the artists, one per surface; ``artists[0]``
-    serves for one colorbar.
+    Each panel is titled with its surface's name.
+
+    Args:
+        axes: one Axes per surface (3-D ones for ``kind="surface"``).
+        surfaces: 2-D surfaces.
+        kind: contour | contourf | heatmap | surface.
+        split: train | test.
+        metric: loss | accuracy | error.
+        vmin, vmax, levels, log: the shared scale, as in `resolve_scale`.
+        style: a name of `STYLES` or a `FigureStyle`: the colour maps and, where the
+            arguments above are None, the levels and range.
+
+    Returns:
+        The artists, one per surface; ``artists[0]`` serves for one colour bar.
     """
     st = figure_style(style)
     if kind not in _PLOTTERS:
@@ -867,6 +639,9 @@ def surface_figure(
         style: ``"default"`` or ``"li2018"`` (Li et al.'s look: their contour levels,
             coolwarm 3-D surfaces clipped at 10, 1-D loss axis 0..5); see `STYLES`. It
             sets levels, vmin and vmax where these are None, and the colour maps.
+
+    Returns:
+        A new `Figure` (save it with ``fig.savefig``).
     """
     style = figure_style(style)
     surfaces = list(surfaces)

@@ -34,7 +34,6 @@ from typing import Any
 import numpy as np
 
 from landscape.core.errors import InputError
-from landscape.io.legacy import load_any_surface
 from landscape.io.surface_file import (
     SURFACE_FORMAT,
     StoreError,
@@ -42,7 +41,8 @@ from landscape.io.surface_file import (
     open_readonly,
     read_surface_snapshot,
 )
-from landscape.viz.figures import display_names
+from landscape.io.surfaces import read_surface
+from landscape.viz.style import display_names
 from landscape.viz.viewer import build_viewer_html, metrics_by_name, viewer_data
 
 __all__ = ["DATA_URL", "ETA_WINDOW_S", "HOST", "LiveServer", "LiveView", "Progress"]
@@ -111,13 +111,13 @@ class _LiveFile:
         with open_readonly(self.path, "surface file") as f:
             try:
                 # Ours grow while `landscape compute` writes them; a file of the original
-                # code is read once, whole (`load_any_surface` names any other file's fault).
+                # code is read once, whole (`read_surface` names any other file's fault).
                 grows = f.attrs.get("format") == SURFACE_FORMAT
             except (OSError, KeyError) as e:
                 raise StoreError(f"{str(self.path)!r} is not readable ({e}); check it") from e
         if grows:
             return True, read_surface_snapshot(self.path)
-        return False, load_any_surface(self.path)
+        return False, read_surface(self.path)
 
     @property
     def done(self) -> int:

@@ -1,11 +1,16 @@
 """The interactive viewer: one standalone HTML file (plotly.js inlined, works offline).
 
 Each surface gets a column: its name, file and settings (model, norm, seed, samples ...),
-optional metrics, a 3-D surface and a top-down contour view (a line chart for a 1-D
-surface). Controls above restyle every column at once from the data embedded as JSON:
-split, metric (loss, accuracy, error), log scale, a z-clip slider (a percentile of the
-computed values, for the huge peaks of chaotic surfaces) and camera synchronisation.
-All columns share one z-range, so the surfaces compare honestly.
+optional metrics, a 3-D surface and a top-down contour view; 1-D surfaces share one line
+chart. Controls above restyle every column at once from the data embedded as JSON:
+split, metric (loss, accuracy, error), linear or log scale, contour levels (the rule of
+`landscape.viz.levels`, so they are the static figures' lines), the figure style, a
+z-clip slider (a percentile of the computed values, for the huge peaks of chaotic
+surfaces) and camera synchronisation. All columns share one z-range, so the surfaces
+compare honestly. Below them: the difference of two surfaces (A - B or log10 A / B) and
+profiles along alpha and beta through the point hovered or clicked. With ``live`` the
+page polls `viewer_data` and redraws while ``landscape compute`` fills the files
+(``landscape view --live``, served by `landscape.viz.live`).
 
 Text from files (labels, file names, settings) is HTML-escaped, and the embedded JSON
 cannot close its ``<script>`` element, so a label holding markup shows as text.
@@ -33,20 +38,10 @@ from landscape.analysis.metrics import surface_metrics
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_write_text
 from landscape.io.surface_file import Surface
-from landscape.viz.figures import (
-    BASIN_LEVELS,
-    DEFAULT_LEVELS,
-    DIVERGING,
-    LEVEL_PRESETS,
-    LOG_SUBS,
-    MAX_LEVELS,
-    SKEW_FRACTION,
-    STYLES,
-    display_names,
-    metric_label,
-    resolve_scale,
-    surface_values,
-)
+from landscape.io.surfaces import surface_values
+from landscape.surface.grid import axis_levels, grid_origin
+from landscape.viz.levels import page_rule, resolve_scale
+from landscape.viz.style import DIVERGING, STYLES, display_names, metric_label
 
 __all__ = [
     "SETTINGS_SHOWN",
@@ -135,6 +130,9 @@ def _surface_data(
     if surface.is_2d:
         origin.append(int(np.argmin(np.abs(surface.beta))))
     done = surface.computed
+    # Each axis's coarse-to-fine levels (landscape.surface.grid.axis_levels): the page
+    # draws a partly computed grid's finest complete sub-grid, as the figures do.
+    levels = axis_levels(done.shape, grid_origin(surface.alpha, surface.beta))
     return {
         "name": name,
         "file": surface.path.name if surface.path is not None else "",
@@ -145,6 +143,7 @@ def _surface_data(
         "paths": paths,
         "done": int(done.sum()),
         "total": int(done.size),
+        "levels": [lv.tolist() for lv in levels],
         "settings": _settings(surface),
         "scores": [[str(k), _fmt(v)] for k, v in (scores or {}).items()],
     }
@@ -164,7 +163,14 @@ def viewer_data(
     paths: Paths | Sequence[Paths | None] | None = None,
 ) -> dict:
     """Everything the page draws, as JSON-ready values: the embedded data of a static page
-    and the body of a live page's ``data.json``. Arguments as `build_viewer_html`."""
+    and the body of a live page's ``data.json``.
+
+    Args:
+        surfaces, names, metrics, paths: as in `build_viewer_html`.
+
+    Returns:
+        A dict of plain lists, numbers and strings (``json.dumps`` takes it).
+    """
     if not surfaces:
         raise InputError("the viewer needs at least one surface")
     names = list(names) if names is not None else display_names(surfaces)
@@ -183,14 +189,7 @@ def viewer_data(
             for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
         ],
         # The level rule of `resolve_scale`, so the page's contours match `landscape plot`.
-        "levels": {
-            "count": DEFAULT_LEVELS,
-            "skew": SKEW_FRACTION,
-            "basin": BASIN_LEVELS,
-            "log_subs": LOG_SUBS,
-            "max": MAX_LEVELS,
-            "presets": {k: list(v) for k, v in LEVEL_PRESETS.items()},
-        },
+        "levels": page_rule(),
         "styles": {name: asdict(style) for name, style in STYLES.items()},
         "colorscales": {c: _colorscale(c) for c in sorted({*cmaps, DIVERGING})},
         "diverging": DIVERGING,
@@ -241,7 +240,16 @@ def metrics_by_name(surfaces: Sequence[Surface]) -> dict[str, dict[str, float]]:
 
 
 def write_viewer(out: str | os.PathLike, surfaces: Sequence[Surface], **kwargs: Any) -> Path:
-    """Write `build_viewer_html(surfaces, **kwargs)` to `out` (UTF-8); returns the path."""
+    """Write the viewer page of `surfaces` to `out` (UTF-8, atomically).
+
+    Args:
+        out: the page to write (``.html``); an existing one is replaced.
+        surfaces: the surfaces, one column each.
+        **kwargs: `names`, `metrics`, `paths`, `title` as in `build_viewer_html`.
+
+    Returns:
+        The path written.
+    """
     out = Path(out)
     atomic_write_text(out, build_viewer_html(surfaces, **kwargs))
     return out
@@ -259,7 +267,7 @@ def plotly_comparison(
     """2-D surfaces as interactive 3-D plots side by side, on one shared scale.
 
     A light figure for notebooks (``fig.show()``); `build_viewer_html` is the full page.
-    The colour and z range is `landscape.viz.figures.resolve_scale` over all surfaces: values
+    The colour and z range is `landscape.viz.levels.resolve_scale` over all surfaces: values
     are clamped to it, and drawn as log10 on a log scale (as `plot_surface3d`). Points not
     computed yet are gaps.
 
@@ -269,6 +277,9 @@ def plotly_comparison(
         names: panel titles; default the surfaces' labels (as `display_names`).
         log: log scale; None decides from the data (see `resolve_scale`).
         height: figure height in pixels.
+
+    Returns:
+        A Plotly figure (``fig.show()`` in a notebook).
     """
     if not surfaces:
         raise InputError("plotly_comparison needs at least one surface")

@@ -288,23 +288,25 @@
       render();
     });
   }
-  // What a partly computed grid can draw: `compute` fills every 2^k-th point first, so the
-  // finest complete sub-grid of every 2^k-th row and column is a coarser picture of the
-  // whole, while the full grid would have too few complete cells to draw. Stored values
-  // only; a grid filled in another order keeps its gaps.
+  // What a partly computed grid can draw: `compute` fills θ* and the corners first, then
+  // ever finer sub-grids of the whole range (s.levels: each axis's level of each index,
+  // landscape.surface.grid.axis_levels), so the finest complete sub-grid is a coarser
+  // picture of the whole, while the full grid would have too few complete cells to draw.
+  // Stored values only; a grid filled in another order keeps its gaps.
   function shown(s, r) {
     var full = {x: s.alpha, y: s.beta, z: r};
-    if (s.done >= s.total) return full;
-    for (var step = 1; step < Math.max(s.alpha.length, s.beta.length); step *= 2) {
+    if (s.done >= s.total || !s.levels) return full;
+    var top = Math.max(Math.max.apply(null, s.levels[0]), Math.max.apply(null, s.levels[1]));
+    for (var k = top; k >= 0; k--) {
       var ia = [], ib = [];
-      for (var a = 0; a < s.alpha.length; a += step) ia.push(a);
-      for (var b = 0; b < s.beta.length; b += step) ib.push(b);
+      s.levels[0].forEach(function (lv, a) { if (lv <= k) ia.push(a); });
+      s.levels[1].forEach(function (lv, b) { if (lv <= k) ib.push(b); });
       if (ia.length < 2 || ib.length < 2) break;
-      var whole = ib.every(function (j) { return ia.every(function (k) { return r[j][k] !== null; }); });
+      var whole = ib.every(function (j) { return ia.every(function (i) { return r[j][i] !== null; }); });
       if (whole) {
-        return step === 1 ? full : {x: ia.map(function (k) { return s.alpha[k]; }),
+        return k === top ? full : {x: ia.map(function (i) { return s.alpha[i]; }),
           y: ib.map(function (j) { return s.beta[j]; }),
-          z: ib.map(function (j) { return ia.map(function (k) { return r[j][k]; }); })};
+          z: ib.map(function (j) { return ia.map(function (i) { return r[j][i]; }); })};
       }
     }
     return full;

@@ -1,0 +1,179 @@
+"""The contour-level rule: a value range, levels and linear or log colouring from the data.
+
+One rule for every figure: the static figures (`landscape.viz.figures`) resolve their scale
+here, and the viewer's page (`landscape.viz.viewer`, which hands these constants to
+viewer.js) draws the same lines, so a contour reads the same in a PNG and in the browser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import LogNorm, Normalize
+
+from landscape.core.errors import InputError
+
+__all__ = [
+    "BASIN_LEVELS",
+    "DEFAULT_LEVELS",
+    "LEVEL_PRESETS",
+    "LOG_SUBS",
+    "MAX_LEVELS",
+    "SKEW_FRACTION",
+    "Scale",
+    "page_rule",
+    "resolve_scale",
+]
+
+# More contour lines than this cannot be told apart, and matplotlib would take minutes.
+MAX_LEVELS = 500
+DEFAULT_LEVELS = 15
+# Named level sets: "li2018" is Li et al. 2018's contour levels (0.1 to 10 in steps of 0.5,
+# their plot_2D.py defaults), for figures to set beside theirs.
+LEVEL_PRESETS = {"li2018": tuple(np.round(np.arange(0.1, 10.0, 0.5), 10))}
+
+# Auto log scale when half the computed points sit in the lowest 5 % of the linear range:
+# linear levels would then all crowd around the peaks (the chaotic no-skip surfaces).
+SKEW_FRACTION = 0.05
+
+
+@dataclass(frozen=True)
+class Scale:
+    """A value range, contour levels and linear or log colouring, shared by the panels."""
+
+    vmin: float
+    vmax: float
+    levels: np.ndarray
+    log: bool
+
+    @property
+    def norm(self) -> Normalize:
+        return LogNorm(self.vmin, self.vmax) if self.log else Normalize(self.vmin, self.vmax)
+
+
+# Round multiples per decade on a log scale: finer when the values span few decades.
+LOG_SUBS = ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 2.0, 5.0), (1.0,))
+# Levels the basin around the minimum should hold: fewer below the median value and the
+# default scale turns logarithmic (where the data are positive).
+BASIN_LEVELS = 3
+
+
+def _nice_levels(vmin: float, vmax: float, log: bool) -> np.ndarray:
+    if log:
+        lo, hi = int(np.floor(np.log10(vmin))), int(np.ceil(np.log10(vmax)))
+        decades = np.log10(vmax / vmin)
+        subs = LOG_SUBS[0] if decades <= 2 else LOG_SUBS[1] if decades <= 4 else LOG_SUBS[2]
+        cand = np.array([float(f"{s * 10.0**d:.12g}") for d in range(lo, hi + 1) for s in subs])
+        levels = cand[(cand >= vmin * (1 - 1e-9)) & (cand <= vmax * (1 + 1e-9))]
+        return levels if len(levels) >= 4 else np.geomspace(vmin, vmax, 8)
+    # A round step (1, 2, 2.5 or 5 times a power of ten) giving about DEFAULT_LEVELS
+    # levels. The viewer's page computes the same (viewer.js, niceLevels; a test holds
+    # the two equal), so static and interactive figures draw the same lines.
+    raw = (vmax - vmin) / DEFAULT_LEVELS
+    p = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= raw * (1 - 1e-12))
+    ks = np.arange(np.ceil(vmin / step - 1e-9), np.floor(vmax / step + 1e-9) + 1)
+    levels = np.array([float(f"{k * step:.12g}") for k in ks])
+    return levels if len(levels) >= 4 else np.linspace(vmin, vmax, 8)
+
+
+def resolve_scale(
+    arrays: Sequence[np.ndarray],
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    levels: int | Sequence[float] | None = None,
+    log: bool | None = None,
+) -> Scale:
+    """One scale for all of `arrays` (NaN ignored).
+
+    Args:
+        arrays: value arrays, e.g. the same metric of several surfaces.
+        vmin, vmax: the colour range; default the smallest and largest computed value.
+        levels: None for round-numbered levels in [vmin, vmax] (1-2-5 per decade on a log
+            scale), an int for that many evenly (log: geometrically) spaced levels from
+            vmin to vmax inclusive, the exact increasing levels, or a preset name of
+            `LEVEL_PRESETS` (``"li2018"``: Li et al.'s 0.1, 0.6, ..., 9.6).
+        log: log colouring and levels; None decides from the data (log when it is positive
+            and either half the points lie in the lowest 5 % of the range or the values span
+            two decades or more, so that several levels fall inside the basin).
+
+    Raises:
+        ValueError: nothing computed yet, or an impossible range or levels.
+    """
+    for name, value in (("vmin", vmin), ("vmax", vmax)):
+        if value is not None and not np.isfinite(value):
+            raise InputError(f"{name} must be a finite number, got {value}")
+    finite = np.concatenate([np.asarray(a, dtype=np.float64).ravel() for a in arrays])
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        raise InputError("no computed values to plot yet; run landscape.compute on the file")
+    if isinstance(levels, str):
+        if levels not in LEVEL_PRESETS:
+            raise InputError(
+                f"levels must be a number, a list or one of {', '.join(LEVEL_PRESETS)}; "
+                f"got {levels!r}",
+                arg="levels",
+            )
+        levels, log = list(LEVEL_PRESETS[levels]), False if log is None else log
+    if log is None:
+        lo, hi = finite.min(), finite.max()
+        # Log levels when the values are skewed or span two decades or more: linear levels
+        # would leave the basin around the minimum (where networks differ) without a line.
+        median = np.median(finite)
+        basin = (_nice_levels(lo, hi, False) < median).sum() if hi > lo else 0
+        log = bool(
+            lo > 0
+            and hi > lo
+            and (median < lo + SKEW_FRACTION * (hi - lo) or hi >= 100 * lo or basin < BASIN_LEVELS)
+        )
+    if log:
+        positive = finite[finite > 0]
+        if positive.size == 0:
+            raise InputError("a log scale needs positive values; drop --log")
+        finite = positive
+    vmin = float(finite.min()) if vmin is None else float(vmin)
+    vmax = float(finite.max()) if vmax is None else float(vmax)
+    if log and vmin <= 0:
+        raise InputError(f"a log scale needs vmin > 0, got {vmin}; raise --vmin or drop --log")
+    if vmin > vmax:
+        raise InputError(f"vmin ({vmin}) is above vmax ({vmax}); swap them")
+    if vmin == vmax:  # a flat surface: widen so the colour map and levels exist
+        vmin, vmax = (vmin / 2, vmax * 2) if log else (vmin - 0.5, vmax + 0.5)
+    if levels is None:
+        lev = _nice_levels(vmin, vmax, log)
+    elif isinstance(levels, int | np.integer):
+        if not 2 <= levels <= MAX_LEVELS:
+            raise InputError(f"levels must be between 2 and {MAX_LEVELS}, got {levels}")
+        lev = np.geomspace(vmin, vmax, levels) if log else np.linspace(vmin, vmax, levels)
+    else:
+        lev = np.asarray(levels, dtype=np.float64)
+        if lev.ndim != 1 or not np.isfinite(lev).all():
+            raise InputError(f"levels must be finite numbers, got {lev.tolist()}")
+        if len(lev) < 1 or len(lev) > MAX_LEVELS or np.any(np.diff(lev) <= 0):
+            raise InputError(
+                f"levels must increase, at most {MAX_LEVELS} of them, got {lev[:10].tolist()}"
+            )
+        if log and lev[0] <= 0:
+            raise InputError("log-scale levels must be positive; drop --log or the level")
+    return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
+
+
+def page_rule() -> dict[str, Any]:
+    """The rule's constants as the viewer's page reads them (viewer.js: niceLevels and the
+    automatic log scale), so the interactive contours are the static ones.
+
+    Returns:
+        JSON-ready ``{"count", "skew", "basin", "log_subs", "max", "presets"}``.
+    """
+    return {
+        "count": DEFAULT_LEVELS,
+        "skew": SKEW_FRACTION,
+        "basin": BASIN_LEVELS,
+        "log_subs": LOG_SUBS,
+        "max": MAX_LEVELS,
+        "presets": {k: list(v) for k, v in LEVEL_PRESETS.items()},
+    }

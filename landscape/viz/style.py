@@ -1,0 +1,79 @@
+"""How figures look and are labelled: named styles, colour maps, axis labels, names.
+
+Shared by the static figures and the viewer's page, so both name and colour alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from landscape.core.errors import InputError
+from landscape.io.surface_file import Surface
+
+__all__ = [
+    "CMAP",
+    "DIVERGING",
+    "STYLES",
+    "FigureStyle",
+    "display_names",
+    "escape_text",
+    "figure_style",
+    "metric_label",
+]
+
+CMAP = "viridis"  # every panel's default colour map
+DIVERGING = "RdBu_r"  # differences between two surfaces (the viewer's A - B map)
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """How figures look: colour maps, default levels and value ranges.
+
+    ``li2018`` is Li et al. 2018's look (their plot_2D.py / plot_1D.py defaults): contour
+    levels 0.1 to 10 in steps of 0.5, 3-D surfaces in coolwarm clipped at a loss of 10,
+    1-D loss on 0..5 beside accuracy. Their contour call names ``cmpa='summer'``, a typo
+    that matplotlib ignores, so their contours came out in the default viridis, as here.
+    """
+
+    cmap: str = "viridis"  # contour, filled contour, heat map
+    cmap3d: str = "viridis"  # 3-D surfaces
+    levels: str | None = None  # a LEVEL_PRESETS name; None: the data decide
+    vmin: float | None = None
+    vmax: float | None = None  # also where 3-D surfaces are clipped
+    loss_max: float | None = None  # 1-D: the loss axis ends here
+    log: bool | None = None  # None: the data decide (see resolve_scale)
+
+
+STYLES = {
+    "default": FigureStyle(),
+    "li2018": FigureStyle(cmap3d="coolwarm", levels="li2018", vmax=10.0, loss_max=5.0, log=False),
+}
+
+
+def figure_style(style: str | FigureStyle) -> FigureStyle:
+    """A style by name (see `STYLES`), or the style itself."""
+    if isinstance(style, FigureStyle):
+        return style
+    if style not in STYLES:
+        raise InputError(f"style must be one of {', '.join(STYLES)}; got {style!r}", arg="style")
+    return STYLES[style]
+
+
+def metric_label(split: str, metric: str, *, log: bool = False) -> str:
+    """Axis label such as ``train loss`` or ``log10 test error``."""
+    return f"{'log10 ' if log else ''}{split} {metric}"
+
+
+def display_names(surfaces: Sequence[Surface]) -> list[str]:
+    """Each surface's label, with the file name added where labels repeat."""
+    labels = [s.label for s in surfaces]
+    return [
+        f"{lab} ({s.path.name})" if labels.count(lab) > 1 and s.path is not None else lab
+        for lab, s in zip(labels, surfaces, strict=True)
+    ]
+
+
+def escape_text(s: str) -> str:
+    """A user's label as literal matplotlib text (a ``$`` would start mathtext)."""
+    return s.replace("$", r"\$")
