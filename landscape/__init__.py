@@ -75,6 +75,7 @@ __all__ = [
     "plot_gradient_norms",
     "layer_response_figure",
     "gradient_norms_figure",
+    "trajectory_figure",
     "plot_degradation",
     "degradation_figure",
     "write_viewer",
@@ -170,6 +171,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "plot_gradient_norms": ("landscape.viz.analysis_figures", None),
     "layer_response_figure": ("landscape.viz.analysis_figures", None),
     "gradient_norms_figure": ("landscape.viz.analysis_figures", None),
+    "trajectory_figure": ("landscape.viz.analysis_figures", None),
     "plot_degradation": ("landscape.viz.curves", None),
     "degradation_figure": ("landscape.viz.curves", None),
     "write_viewer": ("landscape.viz.viewer", None),
@@ -279,6 +281,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
         plot_curvature_map,
         plot_gradient_norms,
         plot_layer_response_std,
+        trajectory_figure,
     )
     from landscape.viz.curves import degradation_figure, plot_degradation
     from landscape.viz.figures import (

@@ -1,12 +1,12 @@
 """The ``landscape`` console script: ``landscape COMMAND ...`` runs ``python -m
 landscape.COMMAND ...`` (`COMMANDS` names each command's module and one-line help;
-``landscape --help`` prints them). Two more need no module of their own: ``landscape
-models [PATTERN]`` prints a table of the networks, ``landscape pretrained`` the
-checkpoints shipped in the package.
+``landscape --help`` prints them). ``landscape models [PATTERN]`` prints a table of the
+networks (``python -m landscape.models``, the networks package's own entry point).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -31,6 +31,7 @@ COMMANDS = {
     "eigendirs": ("landscape.eigendirs", "the top-2 Hessian eigenvectors as directions"),
     "trajectory": ("landscape.trajectory", "PCA directions of a training path"),
     "responses": ("landscape.responses", "layer-response std and gradient norms"),
+    "pretrained": ("landscape.pretrained", "the checkpoints shipped in the package"),
 }
 
 
@@ -39,44 +40,43 @@ ALIASES = {"legacy": "convert"}
 
 
 def _models(argv: Sequence[str]) -> int:
-    from landscape.models import models_table
+    from landscape.models.__main__ import main as models_main
 
-    print(models_table(argv[0] if argv else "*"))
-    return 0
-
-
-def _pretrained(argv: Sequence[str]) -> int:
-    from landscape.core.checkpoints import list_pretrained
-
-    names = list_pretrained()
-    print("\n".join(f"pretrained:{n}" for n in names) if names else "no pretrained checkpoints")
-    return 0
+    return models_main(argv, prog="landscape models")
 
 
 def _usage() -> str:
     lines = ["usage: landscape COMMAND [options]   (landscape COMMAND --help)", "", "commands:"]
     lines += [f"  {name:<11} {text}" for name, (_, text) in COMMANDS.items()]
-    lines += [
-        f"  {'models':<11} a table of every network",
-        f"  {'pretrained':<11} list shipped checkpoints",
-    ]
+    lines += [f"  {'models':<11} a table of every network", "", "landscape --version"]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if argv[:1] in (["-h"], ["--help"]):
         print(_usage())
         return 0
+    if argv[:1] in (["-V"], ["--version"]):
+        from landscape import __version__
+
+        print(f"landscape {__version__}")
+        return 0
+    if not argv:  # a command is needed: the usage, as an error
+        print(_usage(), file=sys.stderr)
+        return 2
     command, rest = argv[0], argv[1:]
     if command == "models":
         return _models(rest)
-    if command == "pretrained":
-        return _pretrained(rest)
     command = ALIASES.get(command, command)
     if command not in COMMANDS:
-        known = ", ".join([*COMMANDS, "models", "pretrained"])
-        print(f"landscape: error: unknown command {command!r}; commands: {known}", file=sys.stderr)
+        known = ", ".join([*COMMANDS, "models"])
+        close = difflib.get_close_matches(command, [*COMMANDS, "models"], n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        print(
+            f"landscape: error: unknown command {command!r}{hint} (commands: {known})",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest) or 0)

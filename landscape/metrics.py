@@ -1,7 +1,11 @@
 """``python -m landscape.metrics FILE.h5 [...]``: a table of surface metrics, one row per file.
 
-Each value is described in `landscape.analysis.metrics`. ``--json`` prints a list of
-objects instead (unknown values as null).
+Each value is described in `landscape.analysis.metrics`. Then the 95% intervals
+(`landscape.analysis.uncertainty`: each metric's interval has measured coverage, see
+``benchmarks/coverage.py``) and the comparisons: two files of the same samples are
+compared paired (the difference A - B with its interval, a difference where it excludes
+0), others unpaired, said so. ``--json`` prints a list of objects instead (unknown
+values as null).
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from collections.abc import Sequence
 
 from landscape.analysis.metrics import metrics_table, surface_metrics
 from landscape.analysis.uncertainty import (
-    Interval,
     comparison_lines,
     intervals_table,
     measure,
@@ -63,10 +66,6 @@ def _parser() -> ArgumentParser:
 
 def _finite(v: float) -> float | None:
     return v if math.isfinite(v) else None
-
-
-def _interval(i: Interval) -> dict[str, float | None]:
-    return {"value": _finite(i.value), "low": _finite(i.low), "high": _finite(i.high)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,7 +131,7 @@ def _run(args: argparse.Namespace) -> int:
         print(intervals_table(measurements))
         lines = comparison_lines(measurements)
         if lines:
-            print("\ncomparisons (a difference only where the intervals do not overlap):")
+            print("\ncomparisons (paired where two files hold the same samples):")
             print("\n".join(lines))
     return 0
 

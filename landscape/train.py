@@ -34,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="auto (CUDA when available) | cpu | cuda:N"
     )
     run = next(g for g in parser._action_groups if g.title == "run")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    run.add_argument(
+        "--quiet", "--no-progress", dest="progress", action="store_false", help="no progress bar"
+    )
 
 
 def build_parser() -> ArgumentParser:

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from landscape.analysis import trajectory as traj_lib
 from landscape.analysis.trajectory import OFF_PLANE_WARN
@@ -31,8 +30,8 @@ from landscape.core.files import atomic_savefig, check_output
 from landscape.io.surface_file import DIRECTIONS_FORMAT, StoreError
 from landscape.io.surfaces import read_surface
 from landscape.io.trajectory import write_directions
-from landscape.surface.engine import surface_directions
-from landscape.viz.figures import plot_contour, plot_path
+from landscape.surface.direction_policy import surface_directions
+from landscape.viz.analysis_figures import trajectory_figure
 
 __all__ = ["build_parser", "main"]
 
@@ -101,7 +100,8 @@ def _main(args: argparse.Namespace) -> int:
         _check_same_directions(args.surface, result.directions)
     write_directions(out, result)
     paths = result.sources
-    fig = _figure(result, surface, split=args.split, title=paths[-1].parent.name or "trajectory")
+    title = paths[-1].parent.name or "trajectory"
+    fig = trajectory_figure(result, surface, split=args.split, title=title)
     atomic_savefig(fig, figure, dpi=args.dpi)
 
     ev = result.explained_variance_ratio
@@ -148,20 +148,6 @@ def _check_same_directions(surface: str, directions: dict) -> None:
                 f"{surface!r} was not computed with these PCA directions; compute it with "
                 "--directions on this --out (and --norm none)"
             )
-
-
-def _figure(result: traj_lib.PCAResult, surface, *, split: str, title: str) -> Figure:
-    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
-    ax = fig.add_subplot()
-    if surface is not None:
-        plot_contour(ax, surface, split=split)
-    alpha, beta = result.coords[:, 0], result.coords[:, 1]
-    plot_path(ax, alpha, beta, epochs=result.epochs, annotate_every=max(1, len(alpha) // 10))
-    ev = result.explained_variance_ratio
-    ax.set_xlabel(f"1st PCA component ({ev[0]:.1%})")
-    ax.set_ylabel(f"2nd PCA component ({ev[1]:.1%})")
-    ax.set_title(f"{title}: training path" + (f" on the {split} loss" if surface else ""))
-    return fig
 
 
 if __name__ == "__main__":

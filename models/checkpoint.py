@@ -9,6 +9,7 @@ Extra keys (e.g. a trainer's optimizer state) are allowed and kept.
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import pickle
@@ -134,6 +135,25 @@ def _read_safetensors(path: Path, map_location: str | torch.device) -> dict:
         ) from e
 
 
+# The final linear layer of the common classifiers (torchvision, timm, ours, the
+# original code's): its weight's rows are the classes.
+_HEADS = ("fc.weight", "linear.weight", "head.weight", "head.fc.weight", "heads.head.weight",
+          "classifier.weight", "last_linear.weight")  # fmt: skip
+_SEQUENTIAL_HEAD = re.compile(r"^classifier\.(\d+)\.weight$")
+
+
+def _classes_of(state_dict: dict[str, Any]) -> int | None:
+    """The class count a classifier's state dict holds (None when it names no known head)."""
+    heads = [k for k in _HEADS if k in state_dict]
+    numbered = sorted((int(m.group(1)), k) for k in state_dict if (m := _SEQUENTIAL_HEAD.match(k)))
+    if numbered:  # VGG, AlexNet, MobileNet: the last layer of a Sequential classifier
+        heads.append(numbered[-1][1])
+    weight = state_dict.get(heads[-1]) if heads else None
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        return None
+    return int(weight.shape[0])
+
+
 def _strip_lightning_prefix(obj: dict, state_dict: dict) -> dict:
     """A PyTorch Lightning checkpoint keeps the network as an attribute of its module
     (``self.model = ...``): every key starts with that attribute's name. Strip it."""
@@ -160,7 +180,10 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     if path.suffix.lower() == ".safetensors":
         return _read_safetensors(path, map_location)
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
+        # Lightning keeps its hyper-parameters as an argparse.Namespace (plain values):
+        # allowed, as weights are; nothing else that is not a tensor or a container.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(e))
         if found is None:
@@ -209,9 +232,15 @@ def load_state_dict_strict(
             if keys:
                 shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
                 parts.append(f"{label} {len(keys)}: {shown}")
+        stem = state_dict.get("conv1.weight")
+        hint = ""
+        if "conv1.weight" in own and isinstance(stem, torch.Tensor) and stem.dim() == 4:
+            if stem.shape[-1] == 3 and own["conv1.weight"].shape[-1] == 7:
+                hint = " (a 3x3 stem: the CIFAR-style variant, --model-kwargs small_input=true)"
         raise CheckpointError(
             f"checkpoint does not fit the model{f' {name}' if name else ''}: "
             + "; ".join(parts)
+            + hint
             + "; check --model and --model-kwargs"
         )
     model.load_state_dict(state_dict, strict=True)
@@ -286,9 +315,16 @@ def load_checkpoint(
     elif _is_bare_state_dict(obj) or isinstance(obj.get("state_dict"), dict):
         # A bare state_dict, or a foreign {"state_dict": ...} wrapper.
         state_dict = obj if _is_bare_state_dict(obj) else obj["state_dict"]
-        state_dict = _strip_lightning_prefix(obj, state_dict)
+        # Wrapper prefixes first (DataParallel's module., what the original code's
+        # multi-GPU training writes), so that the layout below is recognized.
+        state_dict = clean_state_dict(_strip_lightning_prefix(obj, state_dict))
         name = model_name
         kwargs = dict(model_kwargs or {})
+        classes = _classes_of(state_dict)
+        if classes is not None and "num_classes" not in kwargs:
+            # A classifier's class count is in its weights (a 10-class resnet18 head),
+            # not in the builder's default (1,000).
+            kwargs["num_classes"] = classes
         if is_original_code(state_dict):
             # The original loss-landscape code's CIFAR ResNets: our networks, two names apart.
             guess = original_model(state_dict)

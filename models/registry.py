@@ -35,7 +35,15 @@ class ModelError(ValueError):
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register a builder under its function name (decorator)."""
+    """Register a builder under its function name (decorator).
+
+    Args:
+        fn: a function taking ``num_classes=`` (and any keywords of its own) and
+            returning an ``nn.Module``.
+
+    Returns:
+        `fn` itself, now known by its name to training, checkpoints and `create_model`.
+    """
     name = fn.__name__
     if name in _REGISTRY:
         raise ModelError(f"model {name!r} is already registered")
@@ -162,8 +170,14 @@ def _check_size(name: str, factory: Callable[..., nn.Module], kwargs: dict) -> N
 def create_model(name: str, **kwargs) -> nn.Module:
     """Build model `name` with builder keyword arguments `kwargs`.
 
-    The returned module carries ``model_name`` and ``model_kwargs`` attributes so
-    that a checkpoint can record how to rebuild it.
+    Args:
+        name: a registered or built-in name (``resnet20``, ``plain56``, ...), a
+            ``torchvision:``/``timm:`` model, or a ``module:function`` of your own.
+        **kwargs: the builder's keyword arguments (e.g. ``num_classes=10``).
+
+    Returns:
+        The module, carrying ``model_name`` and ``model_kwargs`` attributes so that a
+        checkpoint can record how to rebuild it.
     """
     factory = resolve_factory(name)
     if name in _REGISTRY:  # a user's factory is called once only: it is their code

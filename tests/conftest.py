@@ -43,6 +43,13 @@ def _tests_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(TESTS))
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """Decoded image folders are cached in a folder of the run's, not the user's cache
+    (children inherit it)."""
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 # ------------------------------------------------------------------ the child-process guard
 
 

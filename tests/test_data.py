@@ -128,22 +128,45 @@ def test_imagefolder_reads_and_interleaves_classes(tmp_path):
 
 
 def test_imagefolder_decodes_once_and_rereads_a_changed_folder(tmp_path, monkeypatch):
-    _write_images(tmp_path, "train", {"a": 2, "b": 2})
-    first = load_split(f"imagefolder:{tmp_path}", "train")
-    assert list((tmp_path / ".landscape-cache").glob("train-*.pt"))
+    folder, cache = tmp_path / "images", tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(cache))
+    _write_images(folder, "train", {"a": 2, "b": 2})
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    first = load_split(f"imagefolder:{folder}", "train")
+    assert len(list(cache.rglob("train-*.pt"))) == 1
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before  # never written
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although the folder did not change")
 
     monkeypatch.setattr(data, "_decode_many", no_decoding)
-    again = load_split(f"imagefolder:{tmp_path}", "train")
+    again = load_split(f"imagefolder:{folder}", "train")
     assert torch.equal(first.x, again.x) and torch.equal(first.y, again.y)
     monkeypatch.undo()
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(cache))
 
-    _write_images(tmp_path, "train", {"b": 3}, seed=5)  # rewrites b/00, b/01, adds b/02
-    changed = load_split(f"imagefolder:{tmp_path}", "train")
+    _write_images(folder, "train", {"b": 3}, seed=5)  # rewrites b/00, b/01, adds b/02
+    changed = load_split(f"imagefolder:{folder}", "train")
     assert len(changed) == 5
-    assert len(list((tmp_path / ".landscape-cache").glob("train-*.pt"))) == 1
+    assert len(list(cache.rglob("train-*.pt"))) == 1
+
+
+def test_a_damaged_imagefolder_cache_is_decoded_again_and_off_means_no_cache(tmp_path, monkeypatch):
+    folder, cache = tmp_path / "images", tmp_path / "cache"
+    monkeypatch.setenv("LANDSCAPE_CACHE", str(cache))
+    _write_images(folder, "train", {"a": 2, "b": 2})
+    first = load_split(f"imagefolder:{folder}", "train")
+    (entry,) = cache.rglob("train-*.pt")
+    obj = torch.load(entry, weights_only=True)
+    obj["x"].zero_()  # same shape, same key: only the content check can tell
+    torch.save(obj, entry)
+    again = load_split(f"imagefolder:{folder}", "train")
+    assert torch.equal(again.x, first.x) and again.x.any()
+    monkeypatch.setenv("LANDSCAPE_CACHE", "off")
+    other = tmp_path / "other"
+    _write_images(other, "train", {"a": 1})
+    load_split(f"imagefolder:{other}", "train")
+    assert not list(cache.rglob(f"*{other.name}*")) and not list(other.rglob("*.pt"))
 
 
 def test_imagefolder_reads_jpeg(tmp_path):

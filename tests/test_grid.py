@@ -135,6 +135,7 @@ def test_default_origin_is_the_middle() -> None:
         coarse_to_fine((7, 5), (7, 0))
 
 
+@pytest.mark.child
 @pytest.mark.parametrize(
     ("x", "y"), [("-1:1:51", "-1:1:51"), ("-0.5:1.5:50", "-0.5:1.5:40")], ids=["51x51", "50x40"]
 )

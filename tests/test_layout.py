@@ -164,3 +164,134 @@ def test_model_plugin_from_the_working_directory(tmp_path, entry):
     run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "s.h5").exists()
+
+
+# ---------------------------------------------------------------- layers
+# Below the command line: core < io < surface, analysis < viz. A layer may import the
+# layers below it, never one above (the reader of a file must not need the code that
+# draws it); `models`, `data` and `training` sit beside them.
+LAYER_BANS = {
+    "io": ("landscape.viz", "landscape.analysis", "landscape.surface", "landscape.training"),
+    "surface": ("landscape.viz", "landscape.analysis"),
+    "analysis": ("landscape.viz",),
+    "core": ("landscape.io", "landscape.surface", "landscape.analysis", "landscape.viz"),
+}
+
+
+@pytest.mark.parametrize("layer", sorted(LAYER_BANS))
+def test_each_layer_imports_only_the_layers_below(layer):
+    for path in sorted((PKG / layer).rglob("*.py")):
+        bad = sorted(n for n in imports(path) if n.startswith(LAYER_BANS[layer]))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}: an upward import"
+
+
+# The contour-level rule: every name of it is defined in viz/levels.py alone, and both
+# products that draw contours (the static figures and the viewer's page) take it from there.
+LEVEL_RULE = (
+    "resolve_scale", "Scale", "page_rule", "_nice_levels", "LEVEL_PRESETS", "DEFAULT_LEVELS",
+    "MAX_LEVELS", "SKEW_FRACTION", "BASIN_LEVELS", "LOG_SUBS",
+)  # fmt: skip
+
+
+def defined_names(path: Path) -> set[str]:
+    names = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return names
+
+
+def test_the_level_rule_lives_in_one_module_used_by_figures_and_page():
+    homes = {
+        name: [str(p.relative_to(ROOT)) for p in PKG.rglob("*.py") if name in defined_names(p)]
+        for name in LEVEL_RULE
+    }
+    for name, where in homes.items():
+        assert where == ["landscape/viz/levels.py"], (name, where)
+    for product in ("figures", "viewer"):
+        used = imports(PKG / "viz" / f"{product}.py")
+        assert any(n.startswith("landscape.viz.levels.") for n in used), product
+        assert not any(n.startswith("landscape.viz.figures") for n in used), product
+    # The page's script reads the constants from the data, never a copy of its own.
+    script = (PKG / "viz" / "viewer_assets" / "viewer.js").read_text()
+    assert "D.levels.count" in script and "D.levels.presets" in script
+
+
+def test_commands_build_no_figures_of_their_own():
+    """Figure builders live in viz/, public, so a notebook can draw what a command saves."""
+    for name in sorted(COMMAND_MODULES):
+        tree = ast.parse((PKG / f"{name}.py").read_text())
+        built = [
+            n.lineno
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call)
+            and (
+                (isinstance(n.func, ast.Name) and n.func.id == "Figure")
+                or (isinstance(n.func, ast.Attribute) and n.func.attr in ("subplots", "figure"))
+            )
+        ]
+        assert not built, f"landscape/{name}.py builds a figure at lines {built}: move it to viz/"
+
+
+# Modules outside io/ that may write files themselves, and why. Everything else that
+# writes a file format goes through io/ (or core/files.py, the atomic-write primitives).
+WRITES_ALLOWED = {
+    # checkpoints are the networks' own format, and `models` imports nothing of landscape
+    "models/checkpoint.py": "the checkpoint format, which models/ must own",
+    "models/atomic.py": "models/' own atomic write (it may not import core/files.py)",
+}
+
+
+def file_writes(path: Path) -> list[str]:
+    """Calls that open an HDF5 file, dump JSON to a file, or open a file for writing."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = (
+            f"{func.value.id}.{func.attr}"
+            if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)
+            else func.attr
+            if isinstance(func, ast.Attribute)
+            else func.id
+            if isinstance(func, ast.Name)
+            else ""
+        )
+        if name in ("h5py.File", "json.dump"):
+            found.append(f"{name} at line {node.lineno}")
+        elif name in ("open", "Path.open") or name.endswith(".open"):
+            mode = node.args[1] if name == "open" and len(node.args) > 1 else None
+            mode = mode or (node.args[0] if name != "open" and node.args else None)
+            mode = next((k.value for k in node.keywords if k.arg == "mode"), mode)
+            if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
+                if set(mode.value) & set("wax+"):
+                    found.append(f"open(..., {mode.value!r}) at line {node.lineno}")
+    return found
+
+
+def test_every_file_format_lives_in_io():
+    files = [*PKG.rglob("*.py"), *(ROOT / "models").rglob("*.py")]
+    for path in sorted(set(files)):
+        rel = str(path.relative_to(ROOT))
+        if rel.startswith("landscape/io/") or rel == "landscape/core/files.py":
+            continue
+        if rel in WRITES_ALLOWED or rel.startswith("landscape/models/"):
+            continue  # landscape/models is the top-level models/, checked under its own name
+        writes = file_writes(path)
+        assert not writes, f"{rel} writes a file itself ({', '.join(writes)}): move it to io/"
+
+
+def test_the_file_check_sees_writes(tmp_path):
+    """The check above would catch each kind of write it looks for."""
+    code = (
+        "import h5py, json\nh5py.File(p, 'r+')\njson.dump(d, f)\nopen(p, 'w')\n"
+        "path.open('a')\nopen(p)\n"
+    )
+    probe = tmp_path / "probe.py"
+    probe.write_text(code)
+    assert len(file_writes(probe)) == 4

@@ -171,14 +171,14 @@ def test_mismatch_lists_missing_unexpected_misshaped(tmp_path) -> None:
     sd = create_model("resnet20").state_dict()
     sd.pop("fc.bias")
     sd["extra.weight"] = torch.zeros(1)
-    sd["fc.weight"] = torch.zeros(3, 64)
+    sd["conv1.weight"] = torch.zeros(16, 3, 5, 5)  # (a head's class count is read, not checked)
     path = tmp_path / "bad.pt"
     torch.save(sd, path)
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path, model_name="resnet20")
     msg = str(err.value)
     assert "missing 1: fc.bias" in msg and "unexpected 1: extra.weight" in msg
-    assert "mis-shaped 1: fc.weight (3, 64) vs model (10, 64)" in msg
+    assert "mis-shaped 1: conv1.weight (16, 3, 5, 5) vs model (16, 3, 3, 3)" in msg
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ from landscape.data import check_model_fits
 from landscape.data.spec import DataSpec
 from landscape.io.curvature import refuse_if_being_written, write_curvature_map
 from landscape.io.surface_file import StoreError, Surface, read_surface
-from landscape.surface.engine import surface_directions
+from landscape.surface.direction_policy import surface_directions
 
 __all__ = [
     "CurvatureMap",
@@ -46,7 +46,16 @@ TOL = 1e-2
 
 @dataclass(frozen=True)
 class CurvatureMap:
-    """A curvature map and how it was made (the attributes stored with it)."""
+    """A curvature map and how it was made (the attributes stored with it).
+
+    Attributes:
+        surface: the surface it was computed over.
+        ratio: ``|lambda_min / lambda_max|``, the grid's shape; NaN where undefined.
+        lambda_min, lambda_max: the two ends of the spectrum at each point.
+        split: the data split.
+        label: the surface's name.
+        attrs: the settings stored with the map.
+    """
 
     surface: Surface
     ratio: np.ndarray  # |lambda_min / lambda_max|, the grid's shape; NaN where undefined
@@ -99,7 +108,24 @@ def surface_curvature_map(
     (or `data`, a `DataSpec`; by default the surface's, at most 1,000 samples) and its
     directions. With `write`, the map is stored in the
     file as ``/{split}_curvature_ratio`` beside ``lambda_min`` and ``lambda_max``.
-    `progress(done, total)` is called after every point.
+
+    Args:
+        path: a surface file with its directions.
+        ckpt: theta*, replacing the file's checkpoint path (same content required).
+        model, model_kwargs: the network, where the checkpoint does not name it.
+        split: train | test (default: train, or the surface's first).
+        data: the data (default: the surface's own settings).
+        wrt: ``"weights"`` (as ``ignore=biasbn``) or ``"all"``.
+        loss: the loss whose Hessian is taken (default: the surface's).
+        iters, tol: Lanczos steps and convergence per point.
+        seed: of the random start vectors.
+        batch_size: samples per pass.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+        write: store the map in the file.
+        progress: ``progress(done, total)``, called after every point.
+
+    Returns:
+        The `CurvatureMap` (draw it with `curvature_map_figure`).
     """
     path = Path(path)
     surface = read_surface(path)

@@ -58,6 +58,9 @@ def read_metrics(path: str | Path) -> dict[str, np.ndarray]:
 
     Args:
         path: a run folder, its ``metrics.csv``, or a ``.jsonl`` file of one dict per epoch.
+
+    Returns:
+        ``{column: array}``, one value per epoch (e.g. ``"epoch"``, ``"test_error"``).
     """
     path = _metrics_path(path)
     try:

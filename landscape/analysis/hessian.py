@@ -192,7 +192,15 @@ class _Flat:
 
 @dataclass(frozen=True)
 class LanczosResult:
-    """Ritz pairs of the Lanczos tridiagonal, ascending."""
+    """Ritz pairs of the Lanczos tridiagonal, ascending.
+
+    Attributes:
+        eigenvalues: (m,) Ritz values, ascending.
+        residuals: (m,) ``|beta_m * s_mi|``, an error bound on each.
+        vectors: (m, P) flat Ritz vectors, unit norm, rows matching `eigenvalues`.
+        iterations: Lanczos steps taken.
+        converged: whether the wanted values converged.
+    """
 
     eigenvalues: np.ndarray  # (m,) ascending
     residuals: np.ndarray  # (m,) |beta_m * s_mi|, an error bound on each Ritz value
@@ -222,7 +230,19 @@ def lanczos(
     have residual below ``tol * max|theta|`` or after `iters` steps. An invariant
     subspace restarts from a fresh random vector orthogonal to the basis, so repeated
     eigenvalues are found too. Memory: ``iters`` vectors of the parameter count.
-    `progress()` is called after every Hessian-vector product.
+
+    Args:
+        hvp: the operator, from `hvp_fn`.
+        params: a template of the vectors `hvp` takes (names, shapes, dtype, device).
+        iters: most Lanczos steps.
+        tol: relative residual at which a Ritz value counts as converged.
+        which: the end(s) of the spectrum that must converge.
+        k: how many Ritz values at that end.
+        generator: for the random start vector (default: a fresh one seeded 0).
+        progress: called after every Hessian-vector product.
+
+    Returns:
+        The `LanczosResult`: Ritz values (ascending), residuals, vectors, convergence.
     """
     if which not in ("largest", "smallest", "both"):
         raise InputError(f"which must be largest | smallest | both, got {which!r}")
@@ -305,6 +325,9 @@ def top_eigenvalues(
         iters: most Lanczos steps.
         tol: relative residual at which a Ritz value counts as converged.
         generator: for the random start vector (default: a fresh one seeded 0).
+
+    Returns:
+        ``(eigenvalues, eigenvectors)``: (k,) descending, and k ``{name: tensor}``.
     """
     res = lanczos(hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=generator)
     flat = _Flat(params)
@@ -320,7 +343,14 @@ def min_eigenvalue(
     tol: float = 1e-4,
     generator: torch.Generator | None = None,
 ) -> tuple[float, Params]:
-    """The most negative (smallest algebraic) eigenvalue and its unit eigenvector (Lanczos)."""
+    """The most negative (smallest algebraic) eigenvalue and its unit eigenvector (Lanczos).
+
+    Args:
+        hvp, params, iters, tol, generator: as in `top_eigenvalues`.
+
+    Returns:
+        ``(lambda_min, eigenvector)``, the vector as ``{name: tensor}``.
+    """
     res = lanczos(hvp, params, iters=iters, tol=tol, which="smallest", generator=generator)
     return float(res.eigenvalues[0]), _Flat(params).unflatten(res.vectors[0])
 
@@ -361,8 +391,16 @@ def hutchinson_trace(
 ) -> tuple[float, float]:
     """Hutchinson's estimate of tr(H) with Rademacher probes: ``(trace, standard error)``.
 
-    The standard error is the sample standard deviation of ``v^T H v`` over sqrt(samples)
-    (NaN for one sample).
+    Args:
+        hvp: the operator, from `hvp_fn`.
+        params: a template of the vectors `hvp` takes.
+        samples: how many probes.
+        generator: for the probes (default: a fresh one seeded 0).
+        progress: called after every Hessian-vector product.
+
+    Returns:
+        ``(trace, standard error)``: the error is the sample standard deviation of
+        ``v^T H v`` over sqrt(samples) (NaN for one sample).
     """
     if samples < 1:
         raise InputError(f"samples must be positive, got {samples!r}")
@@ -457,7 +495,16 @@ def curvature_map(
     """``|lambda_min / lambda_max|`` over a surface grid (Li et al. 2018, Sec. 6, Fig. 8).
 
     Near 0: locally convex (no significant negative curvature); large: strong negative
-    curvature. Takes the arguments of `extreme_eigenvalue_map`.
+    curvature. (`surface_curvature_map` does it for a surface file, in one call.)
+
+    Args:
+        model: the network at theta*.
+        directions: ``{"x": {name: tensor}, "y": ...}``, the surface's directions.
+        x, y: the data (inputs and targets).
+        **kwargs: the grid and settings, as in `extreme_eigenvalue_map`.
+
+    Returns:
+        The ratio at every grid point, the grid's shape; NaN where undefined.
     """
     lo, hi = extreme_eigenvalue_map(model, directions, x, y, **kwargs)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -486,6 +533,18 @@ def eigenvector_directions(
     dimension (bias and BN held fixed, like ``ignore=biasbn``); every other parameter gets
     a zero direction. Each direction has unit norm (use them with ``norm=none``: the
     coordinates are then Euclidean distances) and a fixed sign (largest entry positive).
+
+    Args:
+        model: the network at theta*.
+        x, y: the data (inputs and targets).
+        params, buffers: theta* (default the model's own).
+        batch_size: samples per pass.
+        wrt: the parameters the Hessian is over (default: those with dim > 1).
+        loss: ``"ce"``, ``"mse"`` or a callable ``(output, target) -> mean loss``.
+        iters, tol, generator: as in `top_eigenvalues`.
+
+    Returns:
+        ``{"x": {name: tensor}, "y": {name: tensor}}`` over every parameter.
     """
     base = _default_params(model, params)
     if wrt is None:
@@ -509,7 +568,16 @@ def eigenvector_directions(
 
 @dataclass(frozen=True)
 class HessianSpectrum:
-    """What `hessian_spectrum` found at theta*."""
+    """What `hessian_spectrum` found at theta*.
+
+    Attributes:
+        top_eigenvalues: the k largest, descending (`lambda_max` is the first).
+        lambda_min: the smallest; `ratio` is ``|lambda_min / lambda_max|``.
+        trace, trace_stderr: Hutchinson's estimate and its standard error (NaN if skipped).
+        parameters: the Hessian's side (the parameters in `wrt`).
+        samples: the data points used.
+        largest, smallest: the two `LanczosResult` runs.
+    """
 
     top_eigenvalues: np.ndarray  # the k largest, descending
     lambda_min: float
@@ -573,6 +641,9 @@ def hessian_spectrum(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         progress: a progress bar over the Hessian-vector products.
 
+    Returns:
+        The `HessianSpectrum` (eigenvalues, lambda_min, ratio, trace, both Lanczos runs).
+
     A Lanczos run that stops before converging warns once (`UserWarning`), as the
     command line does; raise `iters` for sharper values.
     """
@@ -626,7 +697,15 @@ def hessian_spectrum(
 
 
 def weight_names(model: nn.Module, wrt: str = "weights") -> list[str]:
-    """Parameters the Hessian is taken over: ``weights`` (dim > 1, as ignore=biasbn) | ``all``."""
+    """Parameters the Hessian is taken over.
+
+    Args:
+        model: the network.
+        wrt: ``"weights"`` (those with dim > 1, as ignore=biasbn) or ``"all"``.
+
+    Returns:
+        Their names, in ``named_parameters()`` order.
+    """
     named = list(model.named_parameters())
     if wrt == "all":
         return [n for n, _ in named]

@@ -48,7 +48,13 @@ _BUFFER_SUFFIXES = ("running_mean", "running_var", "num_batches_tracked")
 
 @dataclass(frozen=True)
 class Trajectory:
-    """A training run's checkpoints in epoch order; `final` is the last one's state."""
+    """A training run's checkpoints in epoch order; `final` is the last one's state.
+
+    Attributes:
+        states: each checkpoint's state dict.
+        epochs: each checkpoint's epoch.
+        paths: the files they were read from.
+    """
 
     states: list[dict[str, Tensor]]
     epochs: list[int]
@@ -81,6 +87,9 @@ def read_trajectory(
 
     ``final.pt`` is the last point; an epoch checkpoint with the same epoch is dropped
     as its duplicate.
+
+    Returns:
+        The `Trajectory`: states, epochs and paths in epoch order.
 
     Raises:
         CheckpointError: no checkpoints, an unreadable file, or an epoch that is unknown.
@@ -125,7 +134,21 @@ OFF_PLANE_WARN = 0.5
 
 @dataclass(frozen=True)
 class PCAResult:
-    """Two principal directions of a trajectory and the path projected onto them."""
+    """Two principal directions of a trajectory and the path projected onto them.
+
+    Attributes:
+        directions: ``{"x": {name: tensor}, "y": ...}``, unit norm (use with ``norm=none``).
+        explained_variance_ratio: (2,) of the two directions.
+        singular_values: (T,) all of them, descending.
+        coords: (T, 2) alpha, beta of each checkpoint.
+        off_plane_distance: (T,) each checkpoint's distance to the plane.
+        distance: (T,) each checkpoint's distance to theta_final.
+        epochs: (T,) the checkpoints' epochs.
+        center: whether the mean was subtracted first.
+        names: the parameters in the PCA.
+        sources: the checkpoint files, when read from files.
+        ignore: ``"biasbn"`` when biases and BN weights stayed out of the PCA.
+    """
 
     directions: dict[str, dict[str, Tensor]]  # {"x": {name: (shape)}, "y": ...}, unit norm
     explained_variance_ratio: np.ndarray  # (2,)
@@ -307,6 +330,9 @@ def trajectory_pca(
         ignore: ``"biasbn"`` keeps biases and BN weights out of the PCA, ``"none"``.
         out: also write the directions file (``landscape compute --directions``).
 
+    Returns:
+        The `PCAResult`: directions, explained variance and the projected path.
+
     Warns (`UserWarning`, as the command line does) when checkpoints lie far off the plane.
     """
     if ignore not in ("biasbn", "none"):
@@ -339,6 +365,9 @@ def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
     Args:
         coords: (T, 2) alpha, beta of each checkpoint (`PCAResult.coords`).
         num: points per axis.
+
+    Returns:
+        ``(x, y)``, each ``"MIN:MAX:NUM"``.
     """
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) == 0:

@@ -118,14 +118,30 @@ def fractions(text: str) -> tuple[float, ...]:
 
 
 def json_object(text: str) -> dict[str, Any]:
-    """argparse type of ``--model-kwargs``-like options: a JSON object, as a dict."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
-    return value
+    """argparse type of ``--model-kwargs``-like options, as a dict: a JSON object
+    (``'{"num_classes": 100}'``) or ``key=value`` pairs (``num_classes=100,width=2``), each
+    value read as JSON where it is one (``100``, ``true``, ``null``) and as text otherwise."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            value = json.loads(stripped)
+        except json.JSONDecodeError as e:
+            raise argparse.ArgumentTypeError(f"is not valid JSON ({e.msg}): {text!r}") from None
+        if not isinstance(value, dict):
+            raise argparse.ArgumentTypeError(f"must be a JSON object, got {text!r}")
+        return value
+    pairs = {}
+    for item in filter(None, (p.strip() for p in stripped.split(","))):
+        key, eq, raw = item.partition("=")
+        if not eq or not key.strip().isidentifier():
+            raise argparse.ArgumentTypeError(
+                f"takes key=value pairs (num_classes=100,width=2) or a JSON object; got {text!r}"
+            )
+        try:
+            pairs[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            pairs[key.strip()] = raw.strip()
+    return pairs
 
 
 # Argument types a record's field may name in its metadata (records know no argparse).

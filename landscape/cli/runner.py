@@ -32,8 +32,10 @@ __all__ = [
     "RESUMABLE",
     "ArgumentParser",
     "HelpFormatter",
+    "ORIGINAL_FLAGS",
     "UsageError",
     "bad_input",
+    "reader_left",
     "guarded",
     "terminate_as_interrupt",
 ]
@@ -42,7 +44,33 @@ EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that left
 _NEGATIVE_VALUE = re.compile(r"^-(\.?\d|inf|nan)", re.I)
+# Flags of the original loss-landscape code (plot_surface.py, plot_2D.py, h52vtp.py) and
+# what says the same here, so a pasted command gets one line that translates it.
+ORIGINAL_FLAGS = {
+    "--model_file": "--ckpt",
+    "--model_file2": "--ckpt2",
+    "--model_file3": "--ckpt3",
+    "--xnorm": "--norm",
+    "--ynorm": "--norm",
+    "--xignore": "--ignore",
+    "--yignore": "--ignore",
+    "--dir_file": "--directions",
+    "--surf_file": "--out (compute) or the file argument (plot, view)",
+    "--loss_name": "--loss",
+    "--batch_size": "--batch-size",
+    "--datapath": "--data-root",
+    "--cuda": "--device cuda",
+    "--ngpu": "torchrun --nproc_per_node N -m landscape.compute ...",
+    "--mpi": "torchrun -m landscape.compute ... (docs/distributed.md)",
+    "--vlevel": "--levels",
+    "--zmax": "--vmax",
+    "--zlim": "--vmin and --vmax",
+    "--raw_data": "--dataset module.path:function (your own data, used as given)",
+    "--proj_file": "landscape trajectory (PCA directions of a training path)",
+    "--dir_type": "--norm and --ignore",
+}
 
 
 def _debug_traceback() -> None:
@@ -111,10 +139,14 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt) if in_main else None
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
     try:
-        return fn()
+        code = fn()
+        sys.stdout.flush()  # here, where a closed pipe can still be answered
+        return code
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; {kept}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return reader_left()
     except (InputError, ModelError) as e:
         _debug_traceback()
         text = e.as_flag() if isinstance(e, InputError) else str(e)
@@ -137,6 +169,15 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
         # ignores SIGTERM from here to its exit (see landscape.surface.distributed).
         if in_main and signal.getsignal(signal.SIGTERM) is terminate_as_interrupt:
             signal.signal(signal.SIGTERM, previous)
+
+
+def reader_left() -> int:
+    """The reader of stdout has gone (``landscape models | head``): stop quietly, as ``cat``
+    does, with the shell's code for it; what is still buffered goes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE
 
 
 class UsageError(InputError):
@@ -177,6 +218,16 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         args = list(sys.argv[1:] if args is None else args)
+        original = [
+            f"{flag} -> {ORIGINAL_FLAGS[flag]}"
+            for flag in dict.fromkeys(t.split("=")[0] for t in args if t.startswith("--"))
+            if flag in ORIGINAL_FLAGS and flag not in self._option_string_actions
+        ]
+        if original:
+            raise UsageError(
+                f"flags of the original loss-landscape code: {'; '.join(original)} "
+                "(README: Coming from loss-landscape)"
+            )
         merged: list[str] = []
         for token in args:
             prev = merged[-1] if merged else ""

@@ -27,13 +27,24 @@ def _folder() -> Path:
 
 
 def list_pretrained() -> list[str]:
-    """Names of the shipped checkpoints (``landscape pretrained`` prints them)."""
+    """Names of the shipped checkpoints (``landscape pretrained`` prints them).
+
+    Returns:
+        The names, sorted; ``"pretrained:NAME"`` loads one.
+    """
     folder = _folder()
     return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
 
 
 def resolve_checkpoint(spec: str | os.PathLike) -> Path:
-    """A checkpoint path from a path or ``pretrained:NAME``; errors name what exists."""
+    """A checkpoint's file from a path or ``pretrained:NAME``; errors name what exists.
+
+    Args:
+        spec: a path, or ``pretrained:NAME`` (see `list_pretrained`).
+
+    Returns:
+        The file's path (a plain path is returned as it is, unchecked).
+    """
     spec = os.fspath(spec)
     if not spec.startswith(PREFIX):
         return Path(spec)
@@ -60,6 +71,10 @@ def load_model(
             state_dict, and to trust a checkpoint that names a user's own builder.
         model_kwargs: builder arguments (default: the checkpoint's).
         device: where the weights go (default: the CPU).
+
+    Returns:
+        A `LoadedCheckpoint`: ``.model`` (in eval mode), ``.model_name``,
+        ``.model_kwargs`` and the checkpoint's other records.
     """
     loaded = models.load_checkpoint(
         resolve_checkpoint(spec), model_name=model, model_kwargs=dict(model_kwargs or {}) or None

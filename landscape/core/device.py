@@ -20,6 +20,14 @@ def resolve_device(
     For one rank of a ``torchrun`` job, pass its `local_rank` and `local_world_size`:
     ``auto`` and ``cuda`` then mean ``cuda:LOCAL_RANK``, and one GPU named for every
     rank of a node is refused.
+
+    Args:
+        name: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or a `torch.device` (None: auto).
+        local_rank: this process's rank on its node, under ``torchrun``.
+        local_world_size: the processes on this node.
+
+    Returns:
+        The `torch.device`.
     """
     name = "auto" if name is None else str(name)
     if local_rank is not None and (

@@ -13,10 +13,11 @@ Dataset names (``--dataset``):
   ``--data-root`` (default ``./data``), fetched by torchvision with ``--download``.
 * ``imagefolder:DIR``: a torchvision ImageFolder tree ``DIR/train/<class>/*``,
   ``DIR/test/<class>/*`` of equally sized images (decoded as RGB). The decoded
-  tensor is cached in ``DIR/.landscape-cache/`` (or the user cache directory
-  when DIR is read-only), keyed by every file's path, size and mtime, so a
-  changed folder is read again. Normalized with the per-channel mean and std
-  of its ``train/`` images.
+  tensor is cached in the user cache directory (``$XDG_CACHE_HOME`` or
+  ``~/.cache``)/landscape, or in ``$LANDSCAPE_CACHE`` (``off``: no cache), never
+  in DIR; an entry is keyed by every file's path, size and mtime, so a changed
+  folder is read again, and its content is checked on every read. Normalized
+  with the per-channel mean and std of its ``train/`` images.
 * ``module.path:function``: a user's own data, ``function(split)`` returning a
   ``Dataset`` of ``(x, y)`` pairs or a tuple ``(x, y)`` of tensors; samples are
   used exactly as given (no normalization or augmentation added). The module is
@@ -113,8 +114,7 @@ _CIFAR = {
 _NAMED = ("embedded", "cifar10", "cifar100")
 _JPEG_SUFFIXES = (".jpg", ".jpeg")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-_CACHE_DIRNAME = ".landscape-cache"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: a content digest, checked on read
 
 
 class DataError(InputError):
@@ -626,39 +626,66 @@ def _scan(path: Path) -> tuple[list[str], list[tuple[str, int]], str]:
     return classes, files, h.hexdigest()[:20]
 
 
-def _cache_dirs(root: Path) -> list[Path]:
-    user = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "landscape"
+def _cache_dir(root: Path) -> Path | None:
+    """Where the decoded tensors of the image folder `root` are cached, or None for no cache.
+
+    ``$LANDSCAPE_CACHE`` names the folder (``off``: no cache); else the user cache
+    directory (``$XDG_CACHE_HOME`` or ``~/.cache``)/landscape. Never inside the data
+    folder: a user's dataset is read, not written.
+    """
+    setting = os.environ.get("LANDSCAPE_CACHE")
+    if setting is not None and setting.strip().lower() in ("", "0", "off", "no", "false"):
+        return None
+    base = (
+        Path(setting).expanduser()
+        if setting
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "landscape"
+    )
     tag = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    return [root / _CACHE_DIRNAME, user / "imagefolder" / f"{root.name}-{tag}"]
+    return base / "imagefolder" / f"{root.name}-{tag}"
+
+
+def _content_digest(x: torch.Tensor, y: torch.Tensor) -> str:
+    """A cache entry's content, checked on every read: a damaged or edited cache (zeroed
+    bytes keep their shape) is decoded again instead of being used."""
+    h = hashlib.sha256(x.contiguous().numpy().tobytes())
+    h.update(y.contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _read_cache(root: Path, split: str, key: str) -> dict | None:
-    for folder in _cache_dirs(root):
-        path = folder / f"{split}-{key}.pt"
-        if path.is_file():
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=True)
-            except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):
-                continue  # a damaged cache is decoded again
-            if isinstance(obj, dict) and obj.get("version") == _CACHE_VERSION:
-                return obj
-    return None
+    folder = _cache_dir(root)
+    path = folder / f"{split}-{key}.pt" if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError):
+        return None  # a damaged cache is decoded again
+    ok = (
+        isinstance(obj, dict)
+        and obj.get("version") == _CACHE_VERSION
+        and isinstance(obj.get("x"), torch.Tensor)
+        and isinstance(obj.get("y"), torch.Tensor)
+        and obj.get("sha256") == _content_digest(obj["x"], obj["y"])
+    )
+    return obj if ok else None
 
 
 def _write_cache(root: Path, split: str, key: str, obj: dict) -> None:
     from landscape.models.checkpoint import atomic_torch_save
 
-    for folder in _cache_dirs(root):
-        path = folder / f"{split}-{key}.pt"
-        try:
-            atomic_torch_save(obj, path)
-            os.chmod(path, 0o644)  # others reading the same data folder may use it
-        except OSError:
-            continue  # read-only data folder: try the user cache
-        for old in folder.glob(f"{split}-*.pt"):  # entries of an older file set
-            if old.name != f"{split}-{key}.pt":
-                old.unlink(missing_ok=True)
+    folder = _cache_dir(root)
+    if folder is None:
         return
+    path = folder / f"{split}-{key}.pt"
+    try:
+        atomic_torch_save({**obj, "sha256": _content_digest(obj["x"], obj["y"])}, path)
+    except OSError:
+        return  # no cache where it cannot be written: decoded again next time
+    for old in folder.glob(f"{split}-*.pt"):  # entries of an older file set
+        if old.name != path.name:
+            old.unlink(missing_ok=True)
 
 
 def _imagefolder_split(folder: str, split: str) -> dict:

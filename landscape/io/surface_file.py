@@ -227,9 +227,12 @@ def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
     return values
 
 
-def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
+def open_readonly(path: str | os.PathLike, what: str = "file", *, live: bool = False) -> h5py.File:
     """Open an HDF5 file for reading; a missing or non-HDF5 file is a `StoreError`, and so
-    is one whose arrays live elsewhere (`refuse_links`), before anything is read."""
+    is one whose arrays live elsewhere (`refuse_links`), before anything is read.
+
+    `live`: a file a writer may be filling now (`read_surface_snapshot`): see
+    `refuse_links`."""
     path = Path(path)
     if not path.is_file():
         raise StoreError(f"{what} {str(path)!r} does not exist; check the path")
@@ -241,14 +244,14 @@ def open_readonly(path: str | os.PathLike, what: str = "file") -> h5py.File:
             "file type: recompute it or use another copy"
         ) from e
     try:
-        refuse_links(f, path, what)
+        refuse_links(f, path, what, live=live)
     except BaseException:
         f.close()
         raise
     return f
 
 
-def refuse_links(f: h5py.File, path: Path, what: str = "file") -> None:
+def refuse_links(f: h5py.File, path: Path, what: str = "file", *, live: bool = False) -> None:
     """Refuse a file whose arrays are not its own: soft links (cycles included), external
     links, virtual datasets and external raw storage.
 
@@ -256,6 +259,8 @@ def refuse_links(f: h5py.File, path: Path, what: str = "file") -> None:
     reader show another file's numbers and a resumed compute write into another file.
     Only the links are listed (none is followed) and only link targets of hard links are
     opened (a dataset's header, never its values), so nothing else is read or touched.
+    `live`: the datasets under /per_sample are not opened (a writer may be adding their
+    chunks now, and a snapshot reader never reads them); their links are still checked.
     """
     found: list[str] = []
 
@@ -265,6 +270,8 @@ def refuse_links(f: h5py.File, path: Path, what: str = "file") -> None:
         elif isinstance(link, h5py.ExternalLink):
             found.append(f"/{name} is an external link to {link.path!r} in {link.filename!r}")
         elif isinstance(link, h5py.HardLink):
+            if live and name.startswith(f"{PER_SAMPLE}/"):
+                return None
             obj = f.get(name)
             if isinstance(obj, h5py.Dataset):
                 if obj.is_virtual:
@@ -346,7 +353,7 @@ def _read_values(f: h5py.File, name: str) -> np.ndarray:
 
 
 def _read_surface_file(path: Path, *, snapshot: bool) -> Surface:
-    with open_readonly(path, "surface file") as f:
+    with open_readonly(path, "surface file", live=snapshot) as f:
         return _read_open(f, path, snapshot=snapshot)
 
 
@@ -682,6 +689,39 @@ class SurfaceFile:
         except BaseException:
             self._f.close()
             raise
+
+    @classmethod
+    def create(
+        cls,
+        path: str | os.PathLike,
+        *,
+        alpha: np.ndarray,
+        beta: np.ndarray | None,
+        splits: Iterable[str],
+        directions: Mapping[str, Mapping[str, torch.Tensor]],
+        config: Mapping[str, Any],
+        provenance: Mapping[str, Any],
+        extra_attrs: Mapping[str, Any] | None = None,
+        per_sample: Mapping[str, int] | None = None,
+    ) -> SurfaceFile:
+        """A new surface file for `splits` (every value not computed yet), written whole
+        (`create_surface_file`) under the writers' lock of any file it replaces
+        (`replacing`), then opened for writing."""
+        with replacing(path):
+            create_surface_file(
+                path,
+                alpha=alpha,
+                beta=beta,
+                value_names=[
+                    value_name(s, m) for s in splits for m in (*STORED_METRICS, *SE_METRICS)
+                ],
+                directions=directions,
+                config=config,
+                provenance=provenance,
+                extra_attrs=extra_attrs,
+                per_sample=per_sample,
+            )
+        return cls(path)
 
     # What the file holds -------------------------------------------------------------
 

@@ -78,6 +78,9 @@ def random_direction(
 
     Every parameter draws its noise in the order of `params`, whether ignored or
     not, so a direction does not depend on `ignore` except where it is zeroed.
+
+    Returns:
+        ``{name: tensor}``, one tensor per parameter, shaped like it.
     """
     if norm not in NORMS:
         raise InputError(f"norm must be one of {NORMS}, got {norm!r}", arg="norm")
@@ -98,6 +101,12 @@ def interpolation_direction(start: Mapping[str, Tensor], end: Mapping[str, Tenso
     """``end - start`` over every floating-point tensor (parameters and BN statistics).
 
     Each model has its own running statistics, so they are interpolated too.
+
+    Args:
+        start, end: two state dicts of one architecture (e.g. two trained networks).
+
+    Returns:
+        ``{name: tensor}``: the direction from `start` to `end`.
     """
     missing = sorted(set(start) ^ set(end))
     if missing:

@@ -31,7 +31,10 @@ any number of ranks, computes them.
 An interrupted rank 0 tells the workers to stop: each sends back the chunks it
 holds (written), waits for rank 0 to report and exit, and exits 130 too. Bad input
 on any rank stops every rank with exit code 2 and one line, from rank 0. The
-process group is destroyed before the interpreter exits, on every path (`Team`).
+process group is destroyed before the interpreter exits, on every path (`Team`), and
+the rank ends without the interpreter's teardown (`rank_body`, `end_rank`).
+
+`Solo` is the same strategy for one process, so the engine has one sequence of steps.
 """
 
 from __future__ import annotations
@@ -188,9 +191,9 @@ class Team:
     `wait` has returned, and ``destroy_process_group`` does not join it (torch 2.14).
     If the interpreter is finalizing by then, the thread cannot take the GIL, CPython
     ends it inside a C++ destructor and the process aborts (``terminate called without
-    an active exception``). So ``landscape compute`` ends its ranks without finalizing
-    (`os._exit` once everything is written and printed); a script of your own that
-    computes a surface under torchrun should end the same way.
+    an active exception``). So a rank ends without finalizing (`end_rank`: `os._exit`
+    once everything is written and printed), as ``landscape compute`` does; a script of
+    your own that computes a surface under torchrun should end the same way.
     """
 
     rank: int

@@ -4,17 +4,21 @@
 
 `run` is the one entry point of a ``compute``: it loads what a `SurfaceConfig` names
 (`load_inputs`), then `compute_surface` takes over, which any caller may use with a
-model and data of its own:
+model and data of its own. Its steps are the same in one process and on each rank of a
+``torchrun`` job (`landscape.surface.distributed`: `Solo` or `Team`, a strategy used here):
 
-1. `prepare`: a private eval copy of the model and the data on the device;
-2. `open_surface`: the file is created, or checked for resume (settings, checkpoint,
-   data content, grid, directions), in one place; its directions come back;
+1. `prepare`: a private eval copy of the model and the data on the device, and the
+   fingerprints of what is evaluated (the model's state, the samples);
+2. `open_surface`: the file is created, or checked for resume (settings, grid,
+   checkpoints, the state and data evaluated, directions), and opened once: one
+   `SurfaceFile` handle answers everything asked of the file and writes it; the
+   directions come from the direction policy (`landscape.surface.direction_policy`);
 3. `fill_surface`: the pending points are handed out coarse-to-fine, evaluated in
-   chunks and each chunk written the moment it is done. Under ``torchrun`` the ranks
-   share the hand-out (`landscape.surface.distributed`, a strategy used here).
+   chunks and each chunk written the moment it is done (under ``torchrun`` the ranks
+   share the hand-out; rank 0 alone holds the file).
 
-Running again with the same output resumes; a file made with other settings,
-directions or checkpoint is refused with the difference named.
+Running again with the same output resumes; a file made with other settings, inputs
+or directions is refused with every difference named.
 """
 
 from __future__ import annotations
@@ -51,16 +55,7 @@ from landscape.data import (
     load_split,
     take_subset,
 )
-from landscape.io.surface_file import (
-    SE_METRICS,
-    STORED_METRICS,
-    OutError,
-    Surface,
-    SurfaceFile,
-    create_surface_file,
-    replacing,
-    value_name,
-)
+from landscape.io.surface_file import OutError, Surface, SurfaceFile
 from landscape.surface import distributed
 from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
 from landscape.surface.direction_policy import (
@@ -454,22 +449,22 @@ def open_surface(
         per_sample = config.per_sample == "on" or (
             config.per_sample == "auto" and 4 * n_points * n_samples <= PER_SAMPLE_AUTO_BYTES
         )
-        with replacing(out):
-            create_surface_file(
-                out,
-                alpha=alpha,
-                beta=beta,
-                value_names=[
-                    value_name(s, m) for s in config.split for m in (*STORED_METRICS, *SE_METRICS)
-                ],
-                per_sample={s: len(job.splits[s].y) for s in config.split} if per_sample else None,
-                directions=dirs,
-                config=config.to_json(),
-                provenance=provenance,
-                extra_attrs=attrs,
-            )
-        handle = SurfaceFile(out)
-    dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+        handle = SurfaceFile.create(
+            out,
+            alpha=alpha,
+            beta=beta,
+            splits=config.split,
+            per_sample={s: len(job.splits[s].y) for s in config.split} if per_sample else None,
+            directions=dirs,
+            config=config.to_json(),
+            provenance=provenance,
+            extra_attrs=attrs,
+        )
+    try:
+        dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
+    except BaseException:
+        handle.close()
+        raise
     return handle, dirs
 
 

@@ -17,10 +17,14 @@ from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from landscape.viz.figures import plot_contour, plot_path
+
 if TYPE_CHECKING:  # types only: drawing needs no torch
     from landscape.analysis.curvature import CurvatureMap
     from landscape.analysis.hessian import HessianSpectrum
+    from landscape.analysis.trajectory import PCAResult
     from landscape.io.responses import ResponseSeries
+    from landscape.io.surface_file import Surface
 
 __all__ = [
     "plot_layer_response_std",
@@ -30,6 +34,7 @@ __all__ = [
     "gradient_norms_figure",
     "hessian_spectrum_figure",
     "layer_response_figure",
+    "trajectory_figure",
 ]
 
 
@@ -236,4 +241,36 @@ def curvature_map_figure(result: CurvatureMap, *, title: str | None = None) -> F
         ax.set_title(f"{title} (near 0: convex)")
     else:
         ax.set_title(f"{title}: " + r"$|\lambda_{min} / \lambda_{max}|$ (near 0: convex)")
+    return fig
+
+
+def trajectory_figure(
+    result: PCAResult,
+    surface: Surface | None = None,
+    *,
+    split: str = "train",
+    title: str = "trajectory",
+) -> Figure:
+    """Li et al. 2018, Fig. 9: the training path in its PCA plane, over the surface's
+    contours when given one (computed with these directions and ``norm=none``).
+
+    Args:
+        result: the result of `trajectory_pca`.
+        surface: a 2-D surface over the PCA plane, or None for the path alone.
+        split: the surface's split drawn.
+        title: the run's name, at the start of the title.
+
+    Returns:
+        A new `Figure`; the axes are labelled with each component's explained variance.
+    """
+    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    if surface is not None:
+        plot_contour(ax, surface, split=split)
+    alpha, beta = result.coords[:, 0], result.coords[:, 1]
+    plot_path(ax, alpha, beta, epochs=result.epochs, annotate_every=max(1, len(alpha) // 10))
+    ev = result.explained_variance_ratio
+    ax.set_xlabel(f"1st PCA component ({ev[0]:.1%})")
+    ax.set_ylabel(f"2nd PCA component ({ev[1]:.1%})")
+    ax.set_title(f"{title}: training path" + (f" on the {split} loss" if surface else ""))
     return fig

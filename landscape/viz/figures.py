@@ -31,6 +31,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 from landscape.core.errors import InputError
 from landscape.io.surface_file import Surface
 from landscape.io.surfaces import surface_values
+from landscape.surface.grid import finest_complete
 from landscape.viz.levels import Scale, resolve_scale
 from landscape.viz.lines import plot_1d
 from landscape.viz.style import (
@@ -86,17 +87,15 @@ def _check_2d(surface: Surface) -> None:
 
 def _drawn(surface: Surface, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The meshes to draw lines and surfaces on: the whole grid, or while `compute` fills
-    it coarse to fine (every 2^k-th point first), the finest complete sub-grid of every
-    2^k-th row and column, a coarser picture of the whole (the full grid would have too few
-    complete cells to draw). The viewer does the same (viewer.js, shown)."""
-    done, step = surface.computed, 1
-    while not done[::step, ::step].all():
-        step *= 2
-        if min(done[::step, ::step].shape) < 2:
-            step = 1  # no complete sub-grid (filled in another order): draw what there is
-            break
-    x, y = np.meshgrid(surface.alpha[::step], surface.beta[::step], indexing="ij")
-    return x, y, z[::step, ::step]
+    it coarse to fine, its finest complete sub-grid (`finest_complete`), a coarser picture
+    of the whole (the full grid would have too few complete cells to draw). The viewer
+    does the same (viewer.js, shown)."""
+    index = finest_complete(surface.computed, surface.alpha, surface.beta)
+    if index is None:  # no complete sub-grid (filled in another order): draw what there is
+        index = (np.arange(len(surface.alpha)), np.arange(len(surface.beta)))
+    ia, ib = index
+    x, y = np.meshgrid(surface.alpha[ia], surface.beta[ib], indexing="ij")
+    return x, y, z[np.ix_(ia, ib)]
 
 
 def _label_xy(ax: Axes) -> None:

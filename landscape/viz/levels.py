@@ -42,7 +42,13 @@ SKEW_FRACTION = 0.05
 
 @dataclass(frozen=True)
 class Scale:
-    """A value range, contour levels and linear or log colouring, shared by the panels."""
+    """A value range, contour levels and linear or log colouring, shared by the panels.
+
+    Attributes:
+        vmin, vmax: the colour range.
+        levels: the contour levels, increasing.
+        log: log colouring and levels; `norm` is the matching matplotlib norm.
+    """
 
     vmin: float
     vmax: float
@@ -100,6 +106,9 @@ def resolve_scale(
         log: log colouring and levels; None decides from the data (log when it is positive
             and either half the points lie in the lowest 5 % of the range or the values span
             two decades or more, so that several levels fall inside the basin).
+
+    Returns:
+        The `Scale`: vmin, vmax, levels and log, for every panel that shares it.
 
     Raises:
         ValueError: nothing computed yet, or an impossible range or levels.

@@ -34,6 +34,14 @@ class FigureStyle:
     levels 0.1 to 10 in steps of 0.5, 3-D surfaces in coolwarm clipped at a loss of 10,
     1-D loss on 0..5 beside accuracy. Their contour call names ``cmpa='summer'``, a typo
     that matplotlib ignores, so their contours came out in the default viridis, as here.
+
+    Attributes:
+        cmap: the colour map of contours, filled contours and heat maps.
+        cmap3d: that of 3-D surfaces.
+        levels: a `LEVEL_PRESETS` name, or None for levels from the data.
+        vmin, vmax: the value range (vmax also clips 3-D surfaces); None: the data's.
+        loss_max: where the loss axis of 1-D figures ends; None: the data's.
+        log: log colouring; None lets the data decide (see `resolve_scale`).
     """
 
     cmap: str = "viridis"  # contour, filled contour, heat map
