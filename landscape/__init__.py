@@ -150,7 +150,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "write_responses": ("landscape.io.responses", None),
     "read_responses": ("landscape.io.responses", None),
     "read_trajectory": ("landscape.analysis.trajectory", None),
-    "read_metrics": ("landscape.analysis.curves", None),
+    "read_metrics": ("landscape.io.runs", None),
     "surface_figure": ("landscape.viz.figures", None),
     "plot_comparison": ("landscape.viz.figures", None),
     "plot_contour": ("landscape.viz.figures", None),
@@ -220,7 +220,6 @@ _API: dict[str, tuple[str, str | None]] = {
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.analysis.curvature import CurvatureMap, surface_curvature_map
-    from landscape.analysis.curves import read_metrics
     from landscape.analysis.hessian import (
         HessianSpectrum,
         LanczosResult,
@@ -257,6 +256,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.data import DataSpec, DataTensors, load_split
     from landscape.io.export import write_csv, write_vtk
     from landscape.io.responses import ResponseSeries, read_responses, write_responses
+    from landscape.io.runs import read_metrics
     from landscape.io.surface_file import Surface, read_directions, read_per_sample
     from landscape.io.surfaces import read_surface, surface_values
     from landscape.io.trajectory import read_path, write_directions

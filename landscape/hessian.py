@@ -40,19 +40,19 @@ from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
-from landscape.core.files import atomic_savefig, check_output, provenance, write_json
+from landscape.core.files import atomic_savefig, check_output, provenance
 from landscape.core.losses import LOSSES
 from landscape.data import (
     DEFAULT_DATASET,
 )
 from landscape.io.curvature import refuse_if_being_written
+from landscape.io.hessian import HESSIAN_FORMAT, write_hessian_result
 from landscape.io.surface_file import read_surface
 from landscape.viz.analysis_figures import curvature_map_figure, hessian_spectrum_figure
 
 __all__ = ["build_parser", "main"]
 
 PROG = "landscape hessian"
-RESULT_FORMAT = "landscape-hessian"
 WRT = ("weights", "all")
 # (theta*, per grid point): a map runs one Lanczos per point, so it gets a cheaper default.
 SAMPLES = (1000, curvature.SAMPLES)
@@ -189,7 +189,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     out = Path(args.out or f"{_stem(args.ckpt)}_hessian.json")
     check_suffix(out, (".json",), "--out")
     figure = Path(args.figure) if args.figure else out.with_suffix(".png")
-    check_output(out, RESULT_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
+    check_output(out, HESSIAN_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
     check_output(figure, "figure", overwrite=args.overwrite, inputs=[args.ckpt], flag="--figure")
     k = args.top_k or 3
     iters = args.iters or ITERS[0]
@@ -230,7 +230,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         )
     top, low = spectrum.largest, spectrum.smallest
     top_values = spectrum.top_eigenvalues
-    lambda_max, lambda_min, ratio = spectrum.lambda_max, spectrum.lambda_min, spectrum.ratio
+    lambda_min, ratio = spectrum.lambda_min, spectrum.ratio
     trace, stderr = spectrum.trace, spectrum.trace_stderr
 
     config = {
@@ -247,25 +247,13 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         "batch_size": args.batch_size,
         "loss": args.loss or "ce",
     }
-    doc = {
-        "format": RESULT_FORMAT,
-        "format_version": 1,
-        "top_eigenvalues": top_values,
-        "lambda_max": lambda_max,
-        "lambda_min": lambda_min,
-        "ratio": ratio,
-        "trace": trace,
-        "trace_stderr": stderr,
-        "parameters": n_params,
-        "lanczos": {
-            "largest": _lanczos_info(top),
-            "smallest": _lanczos_info(low),
-        },
-        "config": config,
-        "data": data.info,
-        "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
-    }
-    write_json(out, doc)
+    write_hessian_result(
+        out,
+        spectrum,
+        config=config,
+        data=data.info,
+        provenance=provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
+    )
     fig = hessian_spectrum_figure(
         spectrum, title=f"{loaded.model_name}: Hessian at " + r"$\theta^*$"
     )
@@ -289,15 +277,6 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
 
 def _stem(spec: str) -> str:
     return spec.split(":", 1)[1] if spec.startswith("pretrained:") else Path(spec).stem
-
-
-def _lanczos_info(res: hessian.LanczosResult) -> dict[str, Any]:
-    return {
-        "iterations": res.iterations,
-        "converged": res.converged,
-        "ritz_values": res.eigenvalues,
-        "residuals": res.residuals,
-    }
 
 
 def _status(res: hessian.LanczosResult) -> str:

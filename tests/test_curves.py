@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from landscape.analysis.curves import CurvesError, read_metrics, run_label
+from landscape.analysis.curves import CurvesError, run_label
 from landscape.curves import main
+from landscape.io.runs import read_metrics
 from landscape.viz.curves import degradation_figure, plot_degradation
 
 HEADER = "epoch,train_loss,train_error,test_loss,test_error,lr,time,elapsed\n"

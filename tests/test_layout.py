@@ -243,11 +243,15 @@ WRITES_ALLOWED = {
     # checkpoints are the networks' own format, and `models` imports nothing of landscape
     "models/checkpoint.py": "the checkpoint format, which models/ must own",
     "models/atomic.py": "models/' own atomic write (it may not import core/files.py)",
+    "landscape/viz/viewer.py": "the viewer page is viz's product (HTML), not a data format",
+    "landscape/demo.py": "the demo's plain-text report beside its figures",
+    "landscape/training/trainer.py": "the run folder (metrics.csv, config.json): a follow-up",
 }
 
 
 def file_writes(path: Path) -> list[str]:
-    """Calls that open an HDF5 file, dump JSON to a file, or open a file for writing."""
+    """Calls that open an HDF5 file, dump JSON to a file, write text through core/files.py,
+    or open a file for writing."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if not isinstance(node, ast.Call):
@@ -262,7 +266,7 @@ def file_writes(path: Path) -> list[str]:
             if isinstance(func, ast.Name)
             else ""
         )
-        if name in ("h5py.File", "json.dump"):
+        if name in ("h5py.File", "json.dump", "write_json", "atomic_write_text"):
             found.append(f"{name} at line {node.lineno}")
         elif name in ("open", "Path.open") or name.endswith(".open"):
             mode = node.args[1] if name == "open" and len(node.args) > 1 else None
@@ -290,8 +294,8 @@ def test_the_file_check_sees_writes(tmp_path):
     """The check above would catch each kind of write it looks for."""
     code = (
         "import h5py, json\nh5py.File(p, 'r+')\njson.dump(d, f)\nopen(p, 'w')\n"
-        "path.open('a')\nopen(p)\n"
+        "path.open('a')\nopen(p)\nwrite_json(p, {})\n"
     )
     probe = tmp_path / "probe.py"
     probe.write_text(code)
-    assert len(file_writes(probe)) == 4
+    assert len(file_writes(probe)) == 5

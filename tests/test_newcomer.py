@@ -165,3 +165,38 @@ def test_a_lightning_checkpoint_with_namespace_hyper_parameters_loads(tmp_path):
     )
     loaded = load_checkpoint(tmp_path / "pl.ckpt", model_name="resnet20")
     _same_outputs(loaded.model, model)
+
+
+# ------------------------------------------------------------------ errors in the caller's words
+
+
+def test_python_errors_name_arguments_and_the_command_line_names_flags(tmp_path, capsys):
+    from landscape.core.device import resolve_device
+    from landscape.core.errors import InputError
+    from landscape.training import TrainConfig
+    from landscape.training import train as run_training
+
+    with pytest.raises(InputError) as e:
+        resolve_device("cuda:7") if not torch.cuda.is_available() else resolve_device("tpu")
+    assert "device=" in str(e.value) and "--device" not in str(e.value)
+    assert "--device" in e.value.as_flag() and "device=" not in e.value.as_flag()
+    run = tmp_path / "run"
+    run_training(TrainConfig(model="resnet20", out=str(run), epochs=1, samples=8,
+                             test_samples=8, batch_size=8))  # fmt: skip
+    with pytest.raises(InputError) as e:
+        run_training(TrainConfig(model="resnet20", out=str(run), epochs=1, samples=8,
+                                 test_samples=8, batch_size=4))  # fmt: skip
+    assert "choose a new out" in str(e.value) and "--out" not in str(e.value)
+    assert "batch_size: 8 -> 4" in str(e.value)
+    argv = ["--model", "resnet20", "--out", str(run), "--epochs", "1", "--samples", "8",
+            "--test-samples", "8", "--batch-size", "4"]  # fmt: skip
+    assert train.main(argv) == 2
+    assert "choose a new --out" in capsys.readouterr().err
+
+
+def test_a_train_config_refuses_a_class_where_a_name_belongs():
+    from landscape.training import TrainConfig
+
+    with pytest.raises(TypeError, match=r"TrainConfig.model must be str, got type"):
+        TrainConfig(model=torch.nn.Linear)
+    assert TrainConfig(out=pytest.importorskip("pathlib").Path("runs/x")).out == "runs/x"

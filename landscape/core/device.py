@@ -34,12 +34,13 @@ def resolve_device(
         name == "cuda" or (name == "auto" and torch.cuda.is_available())
     ):
         if not torch.cuda.is_available():
-            raise InputError(f"--device {name}: no CUDA device here; use --device cpu")
+            raise InputError(f"device={name!r}: no CUDA GPU here; use device='cpu'", arg="device")
         n = torch.cuda.device_count()
         if local_rank >= n:
             raise InputError(
-                f"--device {name}: local rank {local_rank} needs cuda:{local_rank} but this "
-                f"node has {n} GPU(s); start at most {n} processes per node (--nproc_per_node)"
+                f"device={name!r}: local rank {local_rank} needs cuda:{local_rank} but this "
+                f"node has {n} GPU(s); start at most {n} processes per node (--nproc_per_node)",
+                arg="device",
             )
         return torch.device("cuda", local_rank)
     if name == "auto":
@@ -47,19 +48,23 @@ def resolve_device(
     try:
         device = torch.device(name)
     except RuntimeError as e:
-        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}") from e
+        raise InputError(
+            f"device must be auto, cpu, cuda or cuda:N; got {name!r}", arg="device"
+        ) from e
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise InputError(f"--device {name}: no CUDA device here; use --device cpu")
+            raise InputError(f"device={name!r}: no CUDA GPU here; use device='cpu'", arg="device")
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise InputError(
-                f"--device {name}: only {torch.cuda.device_count()} CUDA device(s); use cuda:0.."
+                f"device={name!r}: only {torch.cuda.device_count()} CUDA GPU(s); use cuda:0..",
+                arg="device",
             )
         if local_rank is not None and local_world_size > 1:
             raise InputError(
-                f"--device {name} puts all {local_world_size} ranks of this node on one GPU; "
-                "use --device cuda (each rank takes cuda:LOCAL_RANK)"
+                f"device={name!r} puts all {local_world_size} ranks of this node on one GPU; "
+                "use device='cuda' (each rank takes cuda:LOCAL_RANK)",
+                arg="device",
             )
     elif device.type != "cpu":
-        raise InputError(f"--device must be auto, cpu, cuda or cuda:N; got {name!r}")
+        raise InputError(f"device must be auto, cpu, cuda or cuda:N; got {name!r}", arg="device")
     return device

@@ -32,12 +32,19 @@ class InputError(ValueError):
         self.arg = arg
 
     def as_flag(self) -> str:
-        """The message with the names of the arguments at fault written as flags."""
+        """The message with the arguments at fault written as flags: ``out`` and ``out=``
+        as ``--out``, ``overwrite=True`` as ``--overwrite``, ``device='cpu'`` as
+        ``--device cpu``; from Python the message names arguments, as they are called."""
         text = str(self)
         names = (self.arg,) if isinstance(self.arg, str) else tuple(self.arg or ())
         for name in names:
             flag = "--" + name.replace("_", "-")
-            text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", flag, text)
+            start = rf"(?<![\w-]){re.escape(name)}"
+            text = re.sub(rf"{start}=True\b", flag, text)
+            text = re.sub(rf"{start}='([^']*)'", rf"{flag} \1", text)
+            text = re.sub(rf"{start}=(?=[\s,;.)]|$)", flag, text)
+            text = re.sub(rf"{start}=", f"{flag} ", text)
+            text = re.sub(rf"{start}(?![\w-])", flag, text)
         return text
 
 

@@ -46,7 +46,7 @@ _SNIFF_BYTES = 1 << 16
 
 
 @contextmanager
-def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
+def exclusive_lock(path: str | os.PathLike, busy: str, *, arg: str | None = None) -> Iterator[None]:
     """Hold an advisory lock on the file `path` (created if missing) for the block.
 
     A second holder, in this process or another, gets ``InputError(busy)``; the operating
@@ -59,7 +59,7 @@ def exclusive_lock(path: str | os.PathLike, busy: str) -> Iterator[None]:
     try:
         lock.acquire()
     except filelock.Timeout:
-        raise InputError(busy) from None
+        raise InputError(busy, arg=arg) from None
     try:
         yield
     finally:

@@ -31,6 +31,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -233,6 +234,23 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
+        if isinstance(self.out, os.PathLike):
+            object.__setattr__(self, "out", os.fspath(self.out))
+        for name in ("model", "out", "schedule", "precision", "channels_last"):
+            if not isinstance(getattr(self, name), str):
+                value = getattr(self, name)
+                raise TypeError(
+                    f"TrainConfig.{name} must be str, got {type(value).__name__} {value!r}"
+                    + (
+                        " (name the network: 'resnet20' or 'module.path:function')"
+                        if name == "model"
+                        else ""
+                    )
+                )
+        if not isinstance(self.model_kwargs, dict):
+            raise TypeError(
+                f"TrainConfig.model_kwargs must be a dict, got {type(self.model_kwargs).__name__}"
+            )
         # JSON round trips give lists; keep the dataclass hash- and compare-friendly.
         object.__setattr__(self, "milestones", tuple(float(m) for m in self.milestones))
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
@@ -459,19 +477,21 @@ def _check_existing(config: TrainConfig, out: Path) -> None:
     try:
         stored = read_checkpoint(latest).get("train_config")
     except CheckpointError as e:
-        raise CheckpointError(
+        raise TrainConfigError(
             f"{e}; delete {latest.name} to resume from the checkpoint before it, "
-            "or choose a new --out"
+            "or choose a new out",
+            arg="out",
         ) from e
     if not isinstance(stored, dict):
         raise TrainConfigError(
-            f"{latest} has no training settings to resume from; choose a new --out"
+            f"{latest} has no training settings to resume from; choose a new out", arg="out"
         )
     diffs = config.differences(TrainConfig.from_dict(stored))
     if diffs:
         raise TrainConfigError(
             f"{out} holds a run with other settings ({'; '.join(diffs)}); "
-            "rerun with the same settings to resume, or choose a new --out"
+            "rerun with the same settings to resume, or choose a new out",
+            arg="out",
         )
 
 
@@ -483,7 +503,8 @@ def _check_outputs(model: nn.Module, data: DataTensors) -> None:
     if n_out < data.num_classes:
         raise TrainConfigError(
             f"the model has {n_out} classes but the dataset has {data.num_classes}; "
-            "drop num_classes from --model-kwargs (it comes from the data)"
+            "drop num_classes from model_kwargs (it comes from the data)",
+            arg="model_kwargs",
         )
 
 
@@ -558,8 +579,8 @@ def train(
         history: list[dict[str, float]] = []
         start_epoch = 0
 
-        busy = f"{out} is being trained by another process; wait for it or choose another --out"
-        stack.enter_context(exclusive_lock(out / ".lock", busy))
+        busy = f"{out} is being trained by another process; wait for it or choose another out"
+        stack.enter_context(exclusive_lock(out / ".lock", busy, arg="out"))
         latest = _latest_checkpoint(out)
         if latest is not None:
             # On the CPU: RNG states must stay there; load_state_dict moves the rest.
@@ -570,8 +591,9 @@ def train(
                 scheduler.load_state_dict(ckpt["scheduler"])
                 _set_rng_state(ckpt["rng"], generator, device)
             except KeyError as e:
-                raise CheckpointError(
-                    f"{latest} lacks {e} needed to resume; delete it or choose a new --out"
+                raise TrainConfigError(
+                    f"{latest} lacks {e} needed to resume; delete it or choose a new out",
+                    arg="out",
                 ) from e
             history = [dict(r) for r in ckpt.get("history", [])]
             start_epoch = int(ckpt["epoch"])
