@@ -39,9 +39,13 @@ NETS = ("resnet56", "plain56")
 DIFF = "resnet56 - plain56 (paired)"
 
 
+TRIED: dict[str, list[str]] = {}  # --try: other methods measured beside the chosen one
+
+
 def _methods(name: str) -> list[str]:
     method = INTERVAL_METHODS.get(name)
-    return [method] if method else ["percentile", "basic", "basic-widened"]
+    chosen = [method] if method else ["percentile", "basic", "basic-widened"]
+    return chosen + [m for m in TRIED.get(name, []) if m not in chosen]
 
 
 def coverage(
@@ -95,7 +99,8 @@ def table(hits: dict, reps: int) -> str:
                 for n in sizes:
                     c = float(np.mean(hits[(who, n, name, method)]))
                     cells.append(f"{c:.3f}")
-            shown = method if name in INTERVAL_METHODS else f"{method} (not printed)"
+            printed = INTERVAL_METHODS.get(name) == method
+            shown = method if printed else f"{method} (not printed)"
             lines.append(f"| {name} | {shown} | " + " | ".join(cells) + " |")
     se = math.sqrt(0.95 * 0.05 / reps)
     lines.append("")
@@ -113,7 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=2029, help="random seed (2029)")
     p.add_argument("--results", default=str(REPO / "docs" / "results"), help="the files' folder")
     p.add_argument("--out", default=None, help="also write the table here (Markdown)")
+    p.add_argument(
+        "--try",
+        dest="tried",
+        action="append",
+        default=[],
+        metavar="METRIC=METHOD",
+        help="also measure another interval method for a metric (repeatable)",
+    )
     args = p.parse_args(argv)
+    for item in args.tried:
+        name, _, method = item.partition("=")
+        TRIED.setdefault(name, []).append(method)
     files = {net: Path(args.results) / f"{net}_51x51.h5" for net in NETS}
     sizes = [int(v) for v in args.sizes.split(",")]
     start, cpu = time.time(), time.process_time()
@@ -121,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     wall, cpu = time.time() - start, time.process_time() - cpu
     text = (
         f"`python benchmarks/coverage.py --reps {args.reps} --resamples {args.resamples} "
-        f"--sizes {args.sizes} --seed {args.seed}`: {wall:.0f} s wall, {cpu:.0f} s CPU.\n\n"
+        f"--sizes {args.sizes} --seed {args.seed}"
+        + "".join(f" --try {t}" for t in args.tried)
+        + f"`: {wall:.0f} s wall, {cpu:.0f} s CPU.\n\n"
         + table(hits, args.reps)
     )
     print(text)

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+MAX_SEEDS = 100
 # The flags of `landscape compute` that are not settings of the surface (`SurfaceConfig`).
 COMMAND_ONLY = ("out", "seeds", "overwrite", "plot", "quiet", "dist_timeout", "help")
 
@@ -73,6 +74,11 @@ def _seeds(text: str) -> list[int]:
         raise InputError(f"--seeds takes integers like 0,1,2: {e}") from None
     if len(seeds) < 1 or len(set(seeds)) != len(seeds):
         raise InputError(f"--seeds must list distinct seeds, e.g. 0,1,2; got {text!r}")
+    if len(seeds) > MAX_SEEDS:  # each seed is a file and a full surface of its own
+        raise InputError(
+            f"--seeds lists {len(seeds)} seeds; use at most {MAX_SEEDS} (3 to 10 give an "
+            "interval over directions)"
+        )
     return seeds
 
 

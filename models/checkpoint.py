@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,9 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device
     try:
         # Lightning keeps its hyper-parameters as an argparse.Namespace (plain values):
         # allowed, as weights are; nothing else that is not a tensor or a container.
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            # Sparse tensors are refused below, in one line; torch's warning adds nothing.
+            warnings.filterwarnings("ignore", "Validating sparse tensor", UserWarning)
             obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"[Uu]nsupported (?:global: )?GLOBAL (\S+)", str(e))
@@ -353,7 +356,7 @@ def load_checkpoint(
             )
         try:
             model = create_model(name, **kwargs)
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, RuntimeError) as e:  # e.g. num_classes=-1
             raise CheckpointError(
                 f"cannot rebuild model {name!r} with arguments {kwargs}: {e}; "
                 "check --model and --model-kwargs"
@@ -363,6 +366,12 @@ def load_checkpoint(
         raise CheckpointError(
             f"checkpoint {str(path)!r}: state_dict entries that are not tensors: "
             f"{', '.join(map(str, bad[:5]))}; the file is damaged or not a state_dict"
+        )
+    sparse = sorted(k for k, v in state_dict.items() if v.layout != torch.strided)
+    if sparse:
+        raise CheckpointError(
+            f"checkpoint {str(path)!r}: sparse tensors in the state_dict "
+            f"({', '.join(map(str, sparse[:5]))}); save dense weights (tensor.to_dense())"
         )
     for key, tensor in state_dict.items():  # a diverged run saves NaN weights
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():

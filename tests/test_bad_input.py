@@ -85,6 +85,15 @@ def world(tmp_path_factory) -> World:
     make_checkpoint(root / "two_classes.pt", num_classes=2)
     make_checkpoint(root / "resnet32.pt", name="resnet32")
     torch.save(models.create_model("resnet20").state_dict(), root / "bare.pt")
+    sparse = models.create_model("resnet20").state_dict()
+    sparse["fc.weight"] = sparse["fc.weight"].to_sparse()
+    torch.save(sparse, root / "sparse.pt")
+    state = models.create_model("resnet20").state_dict()
+    torch.save(
+        {"format": "landscape-checkpoint", "format_version": 1, "model": "resnet20",
+         "model_kwargs": {"num_classes": -1}, "state_dict": state},
+        root / "neg_classes.pt",
+    )  # fmt: skip
     for name, value in (("nan.pt", float("nan")), ("inf.pt", float("inf"))):
         model = models.create_model("resnet20")
         with torch.no_grad():
@@ -238,6 +247,33 @@ CASES = {
         "--device cpu",
     ),
     # -- train --
+    # -- train: settings that cannot train (#35) --
+    "train-lr-inf": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--lr", "inf"]),
+        "--lr must be a positive finite number",
+    ),
+    "train-unsorted-milestones": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--milestones", "0.75,0.5"]),
+        "increasing fractions",
+    ),
+    "train-huge-crop-padding": (
+        "train",
+        lambda w: _train_args(w, out=w / "t", extra=["--crop-padding", str(10**9)]),
+        "in 0..1024",
+    ),
+    "compute-too-many-seeds": (
+        "compute",
+        lambda w: [*_compute(w), "--seeds", ",".join(map(str, range(20000)))],
+        "at most 100",
+    ),
+    "compute-sparse-ckpt": ("compute", lambda w: _compute(w, ckpt="sparse.pt"), "sparse"),
+    "compute-negative-classes": (
+        "compute",
+        lambda w: _compute(w, ckpt="neg_classes.pt"),
+        "cannot rebuild model",
+    ),
     "train-unknown-model": (
         "train",
         lambda w: _train_args(w, out=w / "t", extra=["--model", "resnet21"]),

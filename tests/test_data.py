@@ -327,3 +327,12 @@ def test_add_data_arguments_defaults_and_use():
         args.dataset, "test", samples=args.samples, subset=args.subset, seed=args.data_seed
     )
     assert len(loaded) == 30 and loaded.info["seed"] == 3
+
+
+def test_an_image_too_large_to_decode_is_one_line_naming_it(tmp_path, monkeypatch):
+    from PIL import Image
+
+    _write_images(tmp_path, "train", {"a": 1, "b": 1})
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # an 8x8 image stands for 20000x20000
+    with pytest.raises(data.DataError, match=r"image a/00.png in .* is too large to decode"):
+        load_split(f"imagefolder:{tmp_path}", "train")

@@ -11,11 +11,13 @@ from landscape import metrics
 from landscape.analysis.metrics import (
     METRIC_NAMES,
     basin_radius,
+    curvature_ratio_median,
     finite_difference_hessian,
     grid_metrics,
     interpolate,
     local_minima,
     nonconvex_fraction,
+    saddle_fraction,
     sharpness,
     surface_metrics,
 )
@@ -36,7 +38,7 @@ def test_bowl_is_convex_with_one_minimum():
     # f = r^2: the loss first exceeds 1 at r = 1 on every ray; f(0.5 u) - f(0) = 0.25.
     assert m["basin_radius"] == pytest.approx(1.0, abs=0.01) and m["basin_closed"] == 1
     assert m["sharpness"] == pytest.approx(0.25, abs=0.01)
-    assert m["curvature_ratio_median"] == pytest.approx(1.0)  # isotropic: lambda_min = lambda_max
+    assert m["saddle_fraction"] == 0
     assert m["computed_fraction"] == 1 and list(m) == list(METRIC_NAMES)
 
 
@@ -45,8 +47,25 @@ def test_sum_of_sines_has_many_minima_and_nonconvex_points():
     assert m["local_minima"] >= 4
     assert 0.3 < m["nonconvex_fraction"] < 1
     assert local_minima(SINES).sum() == m["local_minima"]
-    # Saddles of sin(3a) + sin(3b): lambda_min < 0 and the ratio is large.
-    assert m["curvature_ratio_median"] > 0.5
+    # The Hessian of sin(3a) + sin(3b) is diag(-9 sin 3a, -9 sin 3b): a saddle where the
+    # two sines have opposite signs (counted from the exact Hessian, interior points).
+    sa, sb = np.sin(3 * AA[1:-1, 1:-1]), np.sin(3 * BB[1:-1, 1:-1])
+    assert m["saddle_fraction"] == pytest.approx(np.mean(sa * sb < 0), abs=0.03)
+    assert m["saddle_fraction"] <= m["nonconvex_fraction"]
+
+
+def test_saddle_fraction_tells_a_bowl_from_a_saddle_where_the_old_ratio_did_not():
+    """|lambda_min / lambda_max| of the 2x2 Hessian is 1 for an isotropic bowl and for a
+    symmetric saddle alike (the reason it is no longer reported); the saddle fraction is
+    0 and 1, the non-convex fraction too, and a valley (one zero curvature) is neither."""
+    bowl, saddle, valley = AA**2 + BB**2, AA**2 - BB**2, AA**2
+    assert curvature_ratio_median(A, B, bowl) == pytest.approx(1.0)
+    assert curvature_ratio_median(A, B, saddle) == pytest.approx(1.0)
+    assert saddle_fraction(A, B, bowl) == 0 and saddle_fraction(A, B, saddle) == 1
+    assert nonconvex_fraction(A, B, saddle) == 1
+    assert saddle_fraction(A, B, valley) == 0 and nonconvex_fraction(A, B, valley) == 0
+    assert saddle_fraction(A, B, -bowl) == 0 and nonconvex_fraction(A, B, -bowl) == 1
+    assert math.isnan(saddle_fraction(A, None, A**2))
 
 
 def test_finite_difference_hessian_of_quadratic_is_exact():
@@ -90,7 +109,7 @@ def test_one_dimensional_surface():
     assert m["local_minima"] == 1 and m["nonconvex_fraction"] == 0
     assert m["basin_radius"] == pytest.approx(0.5, abs=1e-9) and m["basin_closed"] == 1
     assert m["sharpness"] == pytest.approx(1.0)
-    assert math.isnan(m["curvature_ratio_median"]) and math.isnan(m["min_beta"])
+    assert math.isnan(m["saddle_fraction"]) and math.isnan(m["min_beta"])
     assert nonconvex_fraction(a, None, np.cos(3 * a)) > 0.5
     r, closed = basin_radius(a, None, 0.1 * a**2, threshold=1.0)  # never crosses
     assert r == pytest.approx(1.0) and closed == 0

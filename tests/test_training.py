@@ -269,3 +269,14 @@ def test_user_dataset_is_trained_on_as_given(tmp_path, monkeypatch):
     ckpt = read_checkpoint(tmp_path / "run" / "final.pt")
     assert ckpt["model_kwargs"] == {"num_classes": 3, "in_channels": 1}
     assert ckpt["dataset"]["dataset"] == "train_data_mod:blobs"
+
+
+def test_a_run_that_diverges_stops_in_one_line_and_keeps_the_epochs_before(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["--dataset", "tinydata:tiny", "--epochs", "3", "--batch-size", "16", "--lr", "1e30",
+            "--out", str(out), "--quiet", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "the run diverged" in err and "--lr" in err
+    assert (out / "epoch_000.pt").is_file()
+    assert not (out / "epoch_001.pt").exists() and not (out / "final.pt").exists()

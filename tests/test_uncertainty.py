@@ -204,15 +204,21 @@ def per_sample_file(tmp_path, name, losses, *, seed=0, fingerprint="data-a", lab
     return read_surface(path)
 
 
-def noisy_losses(rng, f, n, scale=0.3):
+def noisy_losses(rng, f, n, scale=0.3, rough=0.0):
     """Per-sample losses around a surface f: each sample adds its own smooth random field
-    (constant, slopes, curvatures and a ripple; mean zero over samples), so the mean over
-    infinitely many samples is f exactly."""
+    (constant, slopes, curvatures and a ripple) and, with `rough`, independent noise at
+    every point (what makes finite-difference curvatures noisy); both have mean zero over
+    samples, so the mean over infinitely many samples is f exactly."""
     nx, ny = f.shape
     a, b = np.meshgrid(np.linspace(-1, 1, nx), np.linspace(-1, 1, ny), indexing="ij")
     basis = np.stack([np.ones_like(a), a, b, a * a, b * b, a * b, np.sin(3 * a) * np.cos(2 * b)])
     w = rng.normal(0.0, scale, size=(n, len(basis)))
-    return f[..., None] + np.einsum("kij,nk->ijn", basis, w)
+    smooth = np.einsum("kij,nk->ijn", basis, w)
+    return (
+        f[..., None] + smooth + rng.normal(0.0, rough, size=(nx, ny, n))
+        if rough
+        else (f[..., None] + smooth)
+    )
 
 
 def test_t_interval_counts_only_finite_values():
@@ -259,7 +265,7 @@ def test_seed_interval_combines_directions_and_samples(tmp_path):
     n, resamples = 40, 30
     files = []
     for s in range(3):  # another direction seed: another (similar) surface, same images
-        f = 0.5 + (1 + 0.2 * s) * a**2 + 0.8 * b**2 + 0.1 * s * np.sin(3 * a)
+        f = 0.5 + a**2 + 0.8 * b**2 + 0.3 * np.cos(4 * a + s) * np.cos(3 * b + 0.3)
         files.append(per_sample_file(tmp_path, f"s{s}.h5", noisy_losses(rng, f, n), seed=s))
     got = seed_metrics(files, resamples=resamples)
     counts = _counts(n, resamples, 0)  # one set of counts: the files share their images
@@ -284,6 +290,7 @@ def test_seed_interval_combines_directions_and_samples(tmp_path):
         half = math.hypot(half_t, (high - low) / 2)
         centre = (low + high) / 2
         assert got[name].value == pytest.approx(mean)
+        assert half > 0, name
         assert got[name].low == pytest.approx(centre - half, rel=1e-9, abs=1e-12), name
         assert got[name].high == pytest.approx(centre + half, rel=1e-9, abs=1e-12), name
         assert got[name].high - got[name].low >= max(2 * half_t, high - low) - 1e-12
@@ -333,21 +340,25 @@ def test_paired_difference_uses_the_same_images_on_both_sides(tmp_path, capsys):
 
 
 def test_chosen_intervals_cover_the_known_truth_on_a_synthetic_surface():
-    """A surface with convex and non-convex regions; each sample adds its own smooth random
-    field of mean zero, so the truth is the noiseless surface's metrics. 80 seeded
-    replications of 120 samples, 100 resamples each: every metric with an interval
-    covers the truth in 0.85-1.0 of them (95% nominal; a binomial 95% range for 80
-    replications is about 0.90-1.0). Deterministic: the seeds fix every draw."""
+    """A surface with convex and non-convex regions (no symmetry: no point sits exactly on
+    a curvature sign change); each sample adds its own smooth random field and rough
+    point noise, both of mean zero, so the truth is the noiseless surface's metrics. 80
+    seeded replications of 400 samples, 100 resamples each: every metric with an interval
+    covers the truth in 0.85-1.0 of them (95% nominal; with 80 replications a coverage of
+    0.95 reads 0.90-1.0 nineteen times in twenty). Deterministic: the seeds fix every
+    draw. In this regime the noise biases the non-convex fraction by less than its spread,
+    as on the published surfaces; with more rough noise and fewer samples (120) a trial
+    measured 0.83-0.84 (docs/results.md says so)."""
     rng = np.random.default_rng(11)
-    a, b = np.meshgrid(np.linspace(-1, 1, 13), np.linspace(-1, 1, 13), indexing="ij")
-    f = 0.6 + a**2 + 0.7 * b**2 + 0.25 * np.cos(4 * a) * np.cos(3 * b)
     alpha = beta = np.linspace(-1, 1, 13)
+    a, b = np.meshgrid(alpha, beta, indexing="ij")
+    f = 0.6 + a**2 + 0.7 * b**2 + 0.25 * np.cos(4 * a + 0.7) * np.cos(3 * b + 0.3)
     truth = grid_metrics(alpha, beta, f)
     assert 0.05 < truth["nonconvex_fraction"] < 0.95
-    reps, n, resamples = 80, 120, 100
-    hits = {name: 0 for name in INTERVAL_METHODS}
+    reps, n, resamples = 80, 400, 100
+    hits = dict.fromkeys(INTERVAL_METHODS, 0)
     for _ in range(reps):
-        losses = noisy_losses(rng, f, n, scale=0.15).reshape(-1, n)
+        losses = noisy_losses(rng, f, n, scale=0.05, rough=0.05).reshape(-1, n)
         counts = rng.multinomial(n, np.full(n, 1 / n), size=resamples).T
         w = np.hstack([counts, np.ones((n, 1))]) / n
         got = batch_metrics(alpha, beta, (losses @ w).T.reshape(-1, 13, 13))

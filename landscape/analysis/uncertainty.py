@@ -141,9 +141,15 @@ class Interval:
 
 
 def interval_from_draws(point: float, draws: np.ndarray, method: str) -> tuple[float, float]:
-    """The 95% interval of `method` ("percentile", "basic", "basic-widened") from a
-    statistic's value `point` and its bootstrap values `draws`; NaN when fewer than half
-    the draws are finite."""
+    """The 95% interval of `method` from a statistic's value `point` and its bootstrap
+    values `draws`; NaN when fewer than half the draws are finite.
+
+    "percentile": the 2.5% and 97.5% quantiles of the draws; "basic": that interval
+    reflected about `point` (``2 point - q``: it subtracts the bootstrap's bias instead of
+    adding it); "basic-widened": the basic interval widened on both sides by the
+    bootstrap's bias ``|mean(draws) - point|``; "span": the smallest interval holding both
+    the percentile and the basic-widened intervals.
+    """
     draws = np.asarray(draws, dtype=np.float64)
     finite = draws[np.isfinite(draws)]
     if not math.isfinite(point) or finite.size < max(2, draws.size / 2):
@@ -153,9 +159,12 @@ def interval_from_draws(point: float, draws: np.ndarray, method: str) -> tuple[f
         return lo, hi
     if method == "basic":
         return 2 * point - hi, 2 * point - lo
-    if method == "basic-widened":
+    if method in ("basic-widened", "span"):
         bias = abs(float(finite.mean()) - point)
-        return 2 * point - hi - bias, 2 * point - lo + bias
+        low, high = 2 * point - hi - bias, 2 * point - lo + bias
+        if method == "span":  # both: the uncorrected and the corrected-and-widened
+            low, high = min(low, lo), max(high, hi)
+        return low, high
     raise ValueError(f"unknown interval method {method!r}")
 
 
@@ -368,7 +377,8 @@ def seed_metrics(
             if math.isfinite(low) and math.isfinite(high):
                 centre, half_samples = (low + high) / 2, (high - low) / 2
         half = math.hypot(half_seed, half_samples)
-        if not half > 0:  # equal values and no sample noise measured: claim nothing
+        if not half > 1e-12 * max(1.0, abs(mean)):
+            # equal values (to rounding) and no sample noise measured: claim nothing
             out[name] = Interval(mean, math.nan, math.nan, label)
             continue
         out[name] = Interval(mean, centre - half, centre + half, label)

@@ -452,6 +452,8 @@ def _decode_pil(blob: bytes) -> torch.Tensor:
 
 def _decode_many(blobs: list[bytes], names: list[str], *, where: str) -> torch.Tensor:
     """Decode images in parallel chunks and stack them: (N, 3, H, W) uint8."""
+    from PIL import Image
+
     jpeg = [n.lower().endswith(_JPEG_SUFFIXES) for n in names]
     chunk = 2048
     starts = range(0, len(blobs), chunk)
@@ -460,10 +462,16 @@ def _decode_many(blobs: list[bytes], names: list[str], *, where: str) -> torch.T
         part = blobs[start : start + chunk]
         if all(jpeg[start : start + chunk]):
             return _decode_jpegs(part)
-        return [
-            _decode_jpegs([b])[0] if is_jpeg else _decode_pil(b)
-            for b, is_jpeg in zip(part, jpeg[start : start + chunk], strict=True)
-        ]
+        out = []
+        for i, (b, is_jpeg) in enumerate(zip(part, jpeg[start : start + chunk], strict=True)):
+            try:
+                out.append(_decode_jpegs([b])[0] if is_jpeg else _decode_pil(b))
+            except Image.DecompressionBombError as e:  # a huge image, not an error of ours
+                raise DataError(
+                    f"image {names[start + i]} in {where} is too large to decode ({e}); "
+                    "resize it to the size of the others"
+                ) from None
+        return out
 
     workers = max(1, min(8, os.cpu_count() or 1, len(starts)))
     with _quiet_decoders(), concurrent.futures.ThreadPoolExecutor(workers) as pool:

@@ -257,17 +257,23 @@ class TrainConfig:
         checks = [
             ("epochs", self.epochs >= 1, "a positive integer"),
             ("batch_size", self.batch_size >= 1, "a positive integer"),
-            ("lr", self.lr > 0, "positive"),
+            ("lr", 0 < self.lr < math.inf, "a positive finite number"),
             ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, "non-negative"),
+            ("weight_decay", 0 <= self.weight_decay < math.inf, "non-negative and finite"),
             ("schedule", self.schedule in SCHEDULES, f"one of {SCHEDULES}"),
-            ("milestones", all(0 < m < 1 for m in self.milestones), "fractions in (0, 1)"),
-            ("gamma", self.gamma > 0, "positive"),
+            (
+                "milestones",
+                all(0 < m < 1 for m in self.milestones)
+                and list(self.milestones) == sorted(set(self.milestones)),
+                "increasing fractions in (0, 1), e.g. 0.5,0.75",
+            ),
+            ("gamma", 0 < self.gamma < math.inf, "a positive finite number"),
             ("warmup_epochs", 0 <= self.warmup_epochs <= self.epochs, "in [0, epochs]"),
             ("onecycle_pct", 0 < self.onecycle_pct < 1, "in (0, 1)"),
-            ("onecycle_div", self.onecycle_div >= 1, ">= 1"),
+            ("onecycle_div", 1 <= self.onecycle_div < math.inf, ">= 1 and finite"),
             ("label_smoothing", 0 <= self.label_smoothing < 1, "in [0, 1)"),
-            ("crop_padding", self.crop_padding >= 0, "non-negative"),
+            # Bounded before anything is allocated (a padded batch is made every step).
+            ("crop_padding", 0 <= self.crop_padding <= 1024, "in 0..1024"),
             ("save_every", self.save_every >= 1, "a positive integer"),
             ("eval_batch_size", self.eval_batch_size >= 1, "a positive integer"),
             ("precision", self.precision in TRAIN_PRECISIONS, f"one of {TRAIN_PRECISIONS}"),
@@ -648,6 +654,13 @@ def train(
                 amp=amp,
                 channels_last=channels_last,
             )
+            if not math.isfinite(train_loss):  # diverged: stop, keep the epochs before it
+                raise TrainConfigError(
+                    f"the training loss became {train_loss} in epoch {epoch}: the run diverged "
+                    f"(lr {config.lr}); lower lr or add warmup_epochs - the checkpoints "
+                    "before this epoch are kept",
+                    arg=("lr", "warmup_epochs"),
+                )
             row = _row(epoch, train_loss, train_error, test_loss, test_error, lr)
             row = run.save(epoch, row, time_spent=time.perf_counter() - t0)
             log.info(
