@@ -4,10 +4,11 @@ Computes 2-D and 1-D filter-normalized surfaces of the shipped 56-layer residual
 plain networks (``pretrained:resnet56``, ``pretrained:plain56``: the depth where Li et
 al. 2018 see the difference; ``--depth 20`` for the 20-layer pair, which is alike), then
 writes into one folder: the side-by-side contour and 3-D comparisons on a shared scale,
-the 1-D slices, the metrics with 95% intervals and a verdict per metric, and the
-interactive viewer page. On a CPU the grid and sample count fit a few minutes on 2
-cores (15x15 points on 200 images); on a GPU they are larger. Interrupting and running
-again resumes.
+the 1-D slices, the metrics with 95% intervals, the paired differences (both networks
+are evaluated on the same images: each difference is bootstrapped with the same
+resampled images on both sides) with a verdict per metric, and the interactive viewer
+page. On a CPU the grid and sample count fit a few minutes on 2 cores (15x15 points on
+200 images); on a GPU they are larger. Interrupting and running again resumes.
 """
 
 from __future__ import annotations
@@ -121,12 +122,13 @@ def _run(args: argparse.Namespace) -> int:
         atomic_savefig(surface_figure(surfaces_2d, **options), out / name, dpi=150)
     atomic_savefig(surface_figure(surfaces_1d, split="train,test"), out / "slices_1d.png", dpi=150)
     # Intervals from the per-sample losses the demo's files keep: is a difference real?
+    # Both networks saw the same images, so the comparison is paired.
     measured = measure(surfaces_2d)
     table = "\n\n".join(
         [
             metrics_table(rows),
             "95% intervals:\n" + intervals_table(measured),
-            "\n".join(comparison_lines(measured)),
+            "comparisons:\n" + "\n".join(comparison_lines(measured)),
         ]
     )
     atomic_write_text(out / "metrics.txt", table + "\n")

@@ -14,7 +14,6 @@ a heatmap. Near 0: locally convex; large: strong negative curvature.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import sys
 import warnings
@@ -45,6 +44,7 @@ from landscape.core.losses import LOSSES
 from landscape.data import (
     DEFAULT_DATASET,
 )
+from landscape.data.spec import DATA_FIELDS
 from landscape.io.curvature import refuse_if_being_written
 from landscape.io.hessian import HESSIAN_FORMAT, write_hessian_result
 from landscape.io.surface_file import read_surface
@@ -313,10 +313,8 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             model=args.model,
             model_kwargs=model_kwargs,
             split=args.split,
-            # Settings not given are the surface's own; its sample count only caps.
-            data=dataclasses.replace(
-                options.data_from_args(args, config=surface.config), samples=args.samples
-            ),
+            # The data options given; the rest are the surface's own.
+            data={k: v for k in DATA_FIELDS if (v := getattr(args, k)) not in (None, False)},
             wrt=args.wrt,
             loss=args.loss,
             iters=iters,

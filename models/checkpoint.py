@@ -323,7 +323,7 @@ def load_checkpoint(
         state_dict = clean_state_dict(_strip_lightning_prefix(obj, state_dict))
         name = model_name
         kwargs = dict(model_kwargs or {})
-        classes = _classes_of(state_dict)
+        classes = None if is_original_code(state_dict) else _classes_of(state_dict)
         if classes is not None and "num_classes" not in kwargs:
             # A classifier's class count is in its weights (a 10-class resnet18 head),
             # not in the builder's default (1,000).

@@ -14,8 +14,6 @@ import h5py
 import pytest
 from helpers import REPO
 
-pytestmark = pytest.mark.child  # every test here starts an interpreter or pip
-
 USER_MODELS = "NAME = 'the user models package'\n\ndef load_checkpoint(*a, **k):\n    raise AssertionError('ours called')\n"  # noqa: E501
 
 

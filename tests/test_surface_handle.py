@@ -102,6 +102,7 @@ def test_compute_opens_out_at_most_twice(tmp_path, tiny_ckpt, capsys, count_open
     compute_surface(_net(0), _data(), CONFIG, out=py, progress=False)
     py_new = count_opens(py)
     _forget(py)
+    count_opens(py)
     compute_surface(_net(0), _data(), CONFIG, out=py, progress=False)
     py_resumed = count_opens(py)
     print(f"opens of --out: new {new}, resume {resumed}; python: new {py_new}, resume {py_resumed}")

@@ -90,7 +90,7 @@ def surface_curvature_map(
     model: str | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     split: str | None = None,
-    data: DataSpec | None = None,
+    data: DataSpec | Mapping[str, Any] | None = None,
     wrt: str = "weights",
     loss: str | None = None,
     iters: int = ITERS,
@@ -114,7 +114,8 @@ def surface_curvature_map(
         ckpt: theta*, replacing the file's checkpoint path (same content required).
         model, model_kwargs: the network, where the checkpoint does not name it.
         split: train | test (default: train, or the surface's first).
-        data: the data (default: the surface's own settings).
+        data: the data: a `DataSpec`, or settings that replace the surface's own (by
+            default its own, at most 1,000 samples unless `samples` is given).
         wrt: ``"weights"`` (as ``ignore=biasbn``) or ``"all"``.
         loss: the loss whose Hessian is taken (default: the surface's).
         iters, tol: Lanczos steps and convergence per point.
@@ -173,8 +174,11 @@ def surface_curvature_map(
         device=device,
     )
     split = split or (cfg.get("split") or ["train"])[0]
-    if data is None:  # the surface's own samples, at most SAMPLES of them
-        data = dataclasses.replace(DataSpec.from_config(cfg), samples=None)
+    if not isinstance(data, DataSpec):  # the surface's own samples, at most SAMPLES
+        given = dict(data or {})
+        data = DataSpec.from_config(cfg, **{**given, "samples": given.get("samples")})
+        if given.get("samples") is None:
+            data = dataclasses.replace(data, samples=None)
     samples = data.load(split, at_most=min(SAMPLES, cfg.get("samples") or SAMPLES))
     x, y = samples.normalized(device), samples.y.to(device)
     net = loaded.model

@@ -176,7 +176,10 @@ def accepts_data_fields(cls: type[C]) -> type[C]:
             data = DataSpec()
         if not isinstance(data, DataSpec):
             raise TypeError(f"{cls.__name__}.data must be a DataSpec, got {type(data).__name__}")
-        kwargs["data"] = dataclasses.replace(data, **flat) if flat else data
+        try:
+            kwargs["data"] = dataclasses.replace(data, **flat) if flat else data
+        except TypeError as e:  # name the record the caller built
+            raise TypeError(str(e).replace("DataSpec.", f"{cls.__name__}.")) from None
         init(self, *args, **kwargs)
 
     cls.__init__ = __init__  # type: ignore[misc]
