@@ -53,10 +53,10 @@ def coverage(
 ) -> dict[tuple[str, int, str, str], list[bool]]:
     """(network or DIFF, n, metric, method) -> whether each replication's interval covered."""
     surfaces = {net: read_surface(path) for net, path in files.items()}
-    pop = {
-        net: read_per_sample(s.path, "train").reshape(-1, 1000).astype(np.float64)
-        for net, s in surfaces.items()
-    }
+    pop = {}  # (points, images) per network
+    for net, s in surfaces.items():
+        losses = read_per_sample(s.path, "train")
+        pop[net] = losses.reshape(-1, losses.shape[-1]).astype(np.float64)
     grid = surfaces[NETS[0]]
     n_pop = next(iter(pop.values())).shape[1]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import multiprocessing.util
 import os
+import platform
 import subprocess
 from pathlib import Path
 
@@ -108,6 +109,9 @@ def _guarded(name: str, real):
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The standard library asks `uname -p` once and caches it (h5py's first import does,
+    # through platform.processor): ask it here, before the guard, not inside a test.
+    platform.processor()
     for owner, name in _STARTERS:
         real = getattr(owner, name, None)
         if real is not None:

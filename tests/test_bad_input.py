@@ -84,6 +84,7 @@ def world(tmp_path_factory) -> World:
     (root / "notes.pt").write_text("these are my notes, not a checkpoint\n")
     make_checkpoint(root / "two_classes.pt", num_classes=2)
     make_checkpoint(root / "resnet32.pt", name="resnet32")
+    make_checkpoint(root / "plain20.pt", name="plain20")
     torch.save(models.create_model("resnet20").state_dict(), root / "bare.pt")
     sparse = models.create_model("resnet20").state_dict()
     sparse["fc.weight"] = sparse["fc.weight"].to_sparse()
@@ -492,6 +493,22 @@ CASES = {
         "trajectory",
         lambda w: [w / "good.pt", "--out", w / "t.h5"],
         "2 or more checkpoints",
+    ),
+    # -- trajectory: paths that cannot be analysed (#35) --
+    "trajectory-nan-checkpoint": (
+        "trajectory",
+        lambda w: [w / "traj/epoch_000.pt", w / "nan.pt", "--out", w / "t.h5"],
+        "nan.pt' holds NaN or inf",
+    ),
+    "trajectory-other-network": (
+        "trajectory",
+        lambda w: [w / "traj/epoch_000.pt", w / "plain20.pt", "--out", w / "t.h5"],
+        "plain20.pt' is another network",
+    ),
+    "trajectory-no-variance": (
+        "trajectory",
+        lambda w: [w / "good.pt", w / "good.pt", w / "good.pt", "--out", w / "t.h5"],
+        "no variance",
     ),
     "trajectory-out-onto-a-surface": (
         "trajectory",

@@ -81,9 +81,9 @@ def test_published_file_regenerates_its_directions(tmp_path, tiny_ckpt, capsys) 
         (["--split", "val"], "--split must be train, test or train,test"),
         (["--dataset", "nosuchmodule_xyz:f"], "nosuchmodule_xyz"),
         (["--device", "cuda:7"], "--device"),
-        (["--model-kwargs", "[1]"], "--model-kwargs: must be a JSON object"),
+        (["--model-kwargs", "[1]"], "argument --model-kwargs: takes key=value pairs"),
         (["--ckpt3", "x.pt"], "--ckpt3 needs --ckpt2"),
-        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--batch-size", "0"], "argument --batch-size: must be between 1"),
         (["--samples", "-3"], "samples"),
     ],
 )

@@ -136,6 +136,7 @@ def test_default_origin_is_the_middle() -> None:
 
 
 @pytest.mark.child
+@pytest.mark.child
 @pytest.mark.parametrize(
     ("x", "y"), [("-1:1:51", "-1:1:51"), ("-0.5:1.5:50", "-0.5:1.5:40")], ids=["51x51", "50x40"]
 )
@@ -162,3 +163,49 @@ def test_a_compute_killed_after_25_points_holds_theta_star_and_the_corners(
         assert s.computed[p] and np.isfinite(s.get()[p]), p
     ia, ib = finest_complete(s.computed, s.alpha, s.beta)
     assert {0, i, n - 1} <= set(ia.tolist()) and {0, j, m - 1} <= set(ib.tolist())
+
+
+@pytest.mark.child
+def test_the_viewer_draws_the_same_sub_grid_as_the_figures() -> None:
+    """viewer.js's `shown` (run by Node where installed) picks the same finest complete
+    sub-grid as `finest_complete`, from the levels the page is given (`grid_levels`)."""
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no Node.js to run viewer.js's function")
+    src = (Path(__file__).parents[1] / "landscape/viz/viewer_assets/viewer.js").read_text()
+    shown = src[src.index("  function shown(s, r)") : src.index("  function draw3d(")]
+    for x, y in [((-1, 1, 51), (-1, 1, 51)), ((-0.5, 1.5, 50), (-0.5, 1.5, 40))]:
+        alpha, beta = _axes(x, y)
+        shape = (len(alpha), len(beta))
+        origin = grid_origin(alpha, beta)
+        order = coarse_to_fine(shape, origin)
+        cases, want = [], []
+        for n in (3, 9, 30, 200, len(order) - 1, len(order)):
+            done = np.zeros(shape, dtype=bool)
+            done.flat[order[:n]] = True
+            index = finest_complete(done, alpha, beta)
+            if index is None:
+                index = (np.arange(shape[0]), np.arange(shape[1]))
+            want.append([alpha[index[0]].tolist(), beta[index[1]].tolist()])
+            rows = [[1.0 if done[i, j] else None for i in range(shape[0])] for j in range(shape[1])]
+            s = {
+                "alpha": alpha.tolist(),
+                "beta": beta.tolist(),
+                "done": int(done.sum()),
+                "total": done.size,
+                "grid_levels": [lv.tolist() for lv in axis_levels(shape, origin)],
+            }
+            cases.append([s, rows])
+        script = (
+            shown
+            + f"\nvar cases = {json.dumps(cases)};\n"
+            + "console.log(JSON.stringify(cases.map(function (c) {"
+            + " var p = shown(c[0], c[1]); return [p.x, p.y]; })));"
+        )
+        out = subprocess.run([node, "-e", script], capture_output=True, text=True, check=True)
+        assert json.loads(out.stdout) == want

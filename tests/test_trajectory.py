@@ -156,3 +156,52 @@ def test_plot_path():
     assert list(line.get_xdata()) == [1.0, 0.5, 0.0]
     assert len(ax.texts) == 3
     plt.close(fig)
+
+
+# ------------------------------------------------- paths that cannot be analysed (issue #35)
+
+
+def test_pca_refuses_nan_states_other_networks_and_a_path_without_variance():
+    from landscape.core.errors import InputError
+
+    states = _states(4)
+    nan = [dict(s) for s in states]
+    nan[1]["fc.weight"] = torch.full((4, 3), float("nan"))
+    with pytest.raises(InputError, match=r"epoch 1 holds NaN or inf in 'fc.weight'"):
+        trajectory.pca_directions(nan, nan[-1], epochs=[0, 1, 2, 3])
+    other = [dict(s) for s in states]
+    del other[0]["conv.bias"]  # another network: a tensor fewer
+    with pytest.raises(InputError, match=r"states\[0\] is another network.*'conv.bias'"):
+        trajectory.pca_directions(other, other[-1])
+    other = [dict(s) for s in states]
+    other[2]["fc.weight"] = torch.zeros(5, 3)  # another network: another shape
+    with pytest.raises(InputError, match=r"another network.*\(5, 3\)"):
+        trajectory.pca_directions(other, other[-1])
+    same = [states[0]] * 3
+    for center in (False, True):
+        with pytest.raises(InputError, match="no variance"):
+            trajectory.pca_directions(same, same[-1], center=center)
+    with pytest.raises(InputError, match="coords holds NaN"):
+        trajectory.path_grid(np.array([[np.nan, 1.0], [0.0, 0.0]]))
+
+
+def test_trajectory_refuses_nan_checkpoints_other_networks_and_identical_checkpoints(tmp_path):
+    from helpers import make_checkpoint
+
+    from landscape import models
+
+    good = [make_checkpoint(tmp_path / f"epoch_{i:03d}.pt", seed=i) for i in range(2)]
+    model = models.create_model("resnet20")
+    with torch.no_grad():
+        model.fc.weight[0, 0] = float("inf")
+    save_checkpoint(tmp_path / "inf.pt", model, epoch=2)
+    plain = make_checkpoint(tmp_path / "plain.pt", name="plain20")
+    with pytest.raises(CheckpointError, match=r"inf.pt' holds NaN or inf in 'fc.weight'"):
+        trajectory.trajectory_pca([*good, tmp_path / "inf.pt"])
+    for path in ([good[0], plain], [plain, good[0]]):
+        with pytest.raises(CheckpointError, match=r"is another network: it (lacks|has) '"):
+            trajectory.trajectory_pca(path)
+    out = tmp_path / "dirs.h5"
+    with pytest.raises(ValueError, match="no variance"):
+        trajectory.trajectory_pca([good[0], good[0], good[0]], out=out)
+    assert not out.exists()

@@ -346,9 +346,8 @@ def test_chosen_intervals_cover_the_known_truth_on_a_synthetic_surface():
     seeded replications of 400 samples, 100 resamples each: every metric with an interval
     covers the truth in 0.85-1.0 of them (95% nominal; with 80 replications a coverage of
     0.95 reads 0.90-1.0 nineteen times in twenty). Deterministic: the seeds fix every
-    draw. In this regime the noise biases the non-convex fraction by less than its spread,
-    as on the published surfaces; with more rough noise and fewer samples (120) a trial
-    measured 0.83-0.84 (docs/results.md says so)."""
+    draw. (With twice the point noise a trial measured 0.975-1.0 for the non-convex
+    fraction: conservative; docs/results.md says so.)"""
     rng = np.random.default_rng(11)
     alpha = beta = np.linspace(-1, 1, 13)
     a, b = np.meshgrid(alpha, beta, indexing="ij")

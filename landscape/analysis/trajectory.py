@@ -108,13 +108,28 @@ def read_trajectory(
             + "; pass a run folder of landscape train (epoch_*.pt) or 2 or more checkpoints"
         )
     entries = []
+    first: tuple[Path, Any, dict[str, Tensor]] | None = None
     for path in paths:
         ckpt = read_checkpoint(path, map_location=map_location)
         state = ckpt["state_dict"] if isinstance(ckpt.get("state_dict"), dict) else ckpt
         epoch = _epoch_of(path, ckpt)
         if epoch is None:
             raise CheckpointError(f"{str(path)!r} records no epoch and its name has no number")
-        entries.append((epoch, path.stem == "final", path, clean_state_dict(state)))
+        state = clean_state_dict(state)
+        _check_finite_state(state, f"checkpoint {str(path)!r}", CheckpointError)
+        model = ckpt.get("model") if isinstance(ckpt.get("model"), str) else None
+        if first is None:
+            first = (path, model, state)
+        else:
+            _check_same_network(
+                state, first[2], f"checkpoint {str(path)!r}", f"{str(first[0])!r}", CheckpointError
+            )
+            if model is not None and first[1] is not None and model != first[1]:
+                raise CheckpointError(
+                    f"checkpoint {str(path)!r} is a {model}, {str(first[0])!r} a {first[1]}: "
+                    "a trajectory is the checkpoints of one training run - pass only that run's"
+                )
+        entries.append((epoch, path.stem == "final", path, state))
     entries.sort(key=lambda e: (e[0], e[1]))
     if any(e[1] for e in entries):
         final_epoch = next(e[0] for e in entries if e[1])
@@ -180,6 +195,56 @@ class PCAResult:
         )
 
 
+def _check_finite_state(
+    state: Mapping[str, Any], what: str, error: type[ValueError] = InputError
+) -> None:
+    """Refuse a state whose floating-point tensors hold NaN or inf: a diverged run's
+    checkpoint gives NaN directions and a NaN path."""
+    for name, t in state.items():
+        if not isinstance(t, Tensor):
+            raise error(
+                f"{what} holds a {type(t).__name__} as {name!r}, not a tensor; pass checkpoints "
+                "of landscape train or bare state_dicts"
+            )
+        if torch.is_floating_point(t) or torch.is_complex(t):
+            if not bool(torch.isfinite(t).all()):
+                raise error(
+                    f"{what} holds NaN or inf in {name!r} (a diverged run?); a trajectory "
+                    "needs finite weights - leave that checkpoint out"
+                )
+
+
+def _check_same_network(
+    state: Mapping[str, Any],
+    reference: Mapping[str, Any],
+    what: str,
+    other: str,
+    error: type[ValueError] = InputError,
+) -> None:
+    """Refuse states of different networks: differing tensor names or shapes."""
+    missing = [n for n in reference if n not in state]
+    extra = [n for n in state if n not in reference]
+    if missing or extra:
+        side = (
+            f"lacks {missing[0]!r} of {other}"
+            if missing
+            else f"has {extra[0]!r}, which {other} lacks"
+        )
+        raise error(
+            f"{what} is another network: it {side} ({len(missing)} tensors missing, "
+            f"{len(extra)} extra); a trajectory is the checkpoints of one training run - "
+            "pass only that run's"
+        )
+    for n, t in reference.items():
+        s = state[n]
+        if isinstance(t, Tensor) and isinstance(s, Tensor) and tuple(s.shape) != tuple(t.shape):
+            raise error(
+                f"{what} is another network: its {n!r} has shape {tuple(s.shape)}, "
+                f"{tuple(t.shape)} in {other}; a trajectory is the checkpoints of one "
+                "training run - pass only that run's"
+            )
+
+
 def _default_names(final: Mapping[str, Tensor]) -> list[str]:
     return [
         n
@@ -215,11 +280,28 @@ def pca_directions(
     Returns:
         A `PCAResult`; its directions hold every name (ignored ones as zeros), float32.
     """
-    names = list(names) if names is not None else _default_names(final)
-    used = [n for n in names if not (ignore_1d and final[n].dim() <= 1)]
     n_states = len(states)
     if n_states < 2:
-        raise InputError(f"PCA needs at least 2 checkpoints, got {n_states}")
+        raise InputError(f"PCA needs at least 2 checkpoints, got {n_states}", arg="states")
+    if epochs is not None and len(epochs) != n_states:
+        raise InputError(
+            f"epochs has {len(epochs)} labels for {n_states} states; give one per state",
+            arg="epochs",
+        )
+    labels = [f"epoch {e}" for e in epochs] if epochs is not None else range(n_states)
+    _check_finite_state(final, "final")
+    for label, state in zip(labels, states, strict=True):
+        what = f"the state of {label}" if epochs is not None else f"states[{label}]"
+        _check_finite_state(state, what)
+        _check_same_network(state, final, what, "final")
+    names = list(names) if names is not None else _default_names(final)
+    unknown = [n for n in names if n not in final]
+    if unknown:
+        raise InputError(
+            f"names holds {unknown[0]!r}, which final has not; name tensors of the state dicts",
+            arg="names",
+        )
+    used = [n for n in names if not (ignore_1d and final[n].dim() <= 1)]
     if not used:
         raise InputError("no parameter left for the PCA; pass names= or ignore_1d=False")
 
@@ -238,6 +320,7 @@ def pca_directions(
     if center:
         centering -= 1.0 / n_states
         gram = centering @ gram @ centering
+    _check_variance(gram, final, used)
     evals, evecs = torch.linalg.eigh(gram)  # ascending
     evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
     sing = evals.sqrt()
@@ -289,6 +372,25 @@ def pca_directions(
         names=used,
         ignore="biasbn" if ignore_1d else "none",
     )
+
+
+# Checkpoints closer to each other than this fraction of the final weights' norm are the
+# same point (float32 rounding): there is no path to find directions in.
+NO_VARIANCE = 1e-7
+
+
+def _check_variance(gram: Tensor, final: Mapping[str, Tensor], used: Sequence[str]) -> None:
+    """Refuse a path with no variance (identical checkpoints): its directions would be
+    arbitrary and its explained variance 0 %."""
+    scale = sum(float(final[n].detach().double().pow(2).sum()) for n in used) ** 0.5
+    spread = max(float(torch.diagonal(gram).clamp_min(0).max()), 0.0) ** 0.5
+    if spread <= NO_VARIANCE * max(scale, 1e-30):
+        raise InputError(
+            f"the checkpoints do not move (they differ by at most {spread:.3g}, the final "
+            f"weights' norm is {scale:.3g}): the path has no variance to find directions in "
+            "(the same checkpoint given several times?); pass checkpoints of different epochs "
+            "of one run"
+        )
 
 
 def _orthonormalize(
@@ -372,6 +474,10 @@ def path_grid(coords: np.ndarray, *, num: int = 51) -> tuple[str, str]:
     coords = np.asarray(coords, dtype=np.float64)
     if coords.ndim != 2 or coords.shape[1] != 2 or len(coords) == 0:
         raise InputError(f"coords must be (T, 2) path coordinates, got shape {coords.shape}")
+    if not np.isfinite(coords).all():
+        raise InputError(
+            "coords holds NaN or inf; pass the path of finite checkpoints", arg="coords"
+        )
     if num < 2:
         raise InputError(f"num must be at least 2, got {num}")
     lo = np.minimum(coords.min(axis=0), 0.0)  # (2,)

@@ -34,12 +34,14 @@ from landscape.io.surface_file import (
     Surface,
     create_surface_file,
     open_readonly,
+    read_surface,
     replacing,
     value_name,
 )
 
 __all__ = [
     "convert_legacy",
+    "format_of",
     "is_legacy_directions",
     "is_legacy_file",
     "is_legacy_layout",
@@ -60,9 +62,18 @@ _MODEL_RE = re.compile(
 )
 
 
+def format_of(f: h5py.File) -> str | None:
+    """The ``format`` attribute of the open file `f` as text; None when absent or not
+    text (an array, a number: no format of ours)."""
+    value = f.attrs.get("format")
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    return value if isinstance(value, str) else None
+
+
 def is_legacy_layout(f: h5py.File) -> bool:
     """Whether the open HDF5 file `f` has the original code's layout (and not ours)."""
-    return f.attrs.get("format") != SURFACE_FORMAT and "xcoordinates" in f
+    return format_of(f) != SURFACE_FORMAT and "xcoordinates" in f
 
 
 def is_legacy_file(path: str | os.PathLike) -> bool:
@@ -91,11 +102,59 @@ def _settings_from_name(path: Path, dir_file: str | None) -> dict[str, str]:
     return config
 
 
+# The most grid points a file may hold (as `landscape compute` allows): a small file may
+# declare an array of billions of values, refused before it is read.
+MAX_POINTS = 10_000_000
+
+
+def _damaged(path: Path, part: str) -> StoreError:
+    return StoreError(
+        f"surface file {str(path)!r} is damaged: {part}; recompute it with the original code "
+        "or use another copy"
+    )
+
+
+def _legacy_coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
+    """/xcoordinates or /ycoordinates, checked as landscape's own /alpha and /beta are: a
+    1-D array of finite, strictly increasing real numbers."""
+    obj = f.get(name)
+    if not isinstance(obj, h5py.Dataset):
+        raise _damaged(path, f"/{name} is a group, not an array of coordinates")
+    if obj.ndim != 1 or obj.size < 1 or obj.dtype.kind not in "fiu":
+        raise _damaged(
+            path, f"/{name} must be a 1-D array of real numbers, not {obj.dtype} {obj.shape}"
+        )
+    if obj.size > MAX_POINTS:
+        raise _damaged(path, f"/{name} declares {obj.size:,} points; at most {MAX_POINTS:,}")
+    values = np.asarray(obj[()], dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise _damaged(path, f"/{name} holds NaN or inf")
+    if np.any(np.diff(values) <= 0):
+        raise _damaged(path, f"/{name} is not strictly increasing (a repeated or unsorted value)")
+    return values
+
+
+def _dir_file(f: h5py.File) -> str | None:
+    """The direction file's name the original records in /dir_file (anything else: none)."""
+    obj = f.get("dir_file")
+    if not isinstance(obj, h5py.Dataset) or obj.ndim != 0 or obj.dtype.kind not in "OSU":
+        return None
+    value = obj[()]
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    return value if isinstance(value, str) else None
+
+
 def read_legacy_surface(path: str | os.PathLike) -> Surface:
     """Read a file of the original code as a `Surface` (values [alpha, beta], accuracy a fraction).
 
+    Every part is checked as landscape's own files are: coordinates 1-D, finite and
+    strictly increasing, values real numbers, one per grid point, the grid at most
+    `MAX_POINTS`.
+
     Raises:
-        StoreError: the file is missing, unreadable or not such a file.
+        StoreError: the file is missing, unreadable, damaged or not such a file; the
+            message names the part that is wrong.
     """
     path = Path(path)
     with open_readonly(path, "surface file") as f:
@@ -104,29 +163,13 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
                 f"{str(path)!r} is not a file of the original loss-landscape code "
                 "(no /xcoordinates); a landscape surface file needs no conversion - use it as it is"
             )
-        alpha = np.asarray(f["xcoordinates"][()], dtype=np.float64).reshape(-1)
-        beta = None
-        if "ycoordinates" in f:
-            beta = np.asarray(f["ycoordinates"][()], dtype=np.float64).reshape(-1)
-        nx, ny = len(alpha), (len(beta) if beta is not None else 1)
-        raw: dict[str, np.ndarray] = {}
-        for name, obj in f.items():
-            m = _VALUE_RE.match(name)
-            if not m or not isinstance(obj, h5py.Dataset):
-                continue
-            data = np.asarray(obj[()], dtype=np.float64)
-            if data.size != nx * ny:
-                raise StoreError(
-                    f"{str(path)!r}: /{name} holds {data.size} values but the grid has "
-                    f"{nx}x{ny} points; the file is damaged or not a surface file"
-                )
-            # Flat index k = j * nx + i holds (x[i], y[j]): read as (ny, nx), transpose.
-            flat = data.reshape(-1)
-            raw[name] = flat.reshape(ny, nx).T.copy() if beta is not None else flat.copy()
-        dir_file = f["dir_file"][()] if "dir_file" in f else None
-    if isinstance(dir_file, bytes):
-        dir_file = dir_file.decode(errors="replace")
-    if not raw:
+        try:
+            alpha, beta, raw, dir_file = _read_legacy_open(f, path)
+        except StoreError:
+            raise
+        except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
+            raise _damaged(path, f"{type(e).__name__}: {e}") from e
+    if not any(name.endswith("_loss") for name in raw):
         raise StoreError(f"{str(path)!r} holds no computed values (no train_loss or test_loss)")
 
     values: dict[str, np.ndarray] = {}
@@ -143,9 +186,38 @@ def read_legacy_surface(path: str | os.PathLike) -> Surface:
             values[value_name(split, "loss")] = data
     config: dict[str, object] = {"source": LEGACY_SOURCE, "legacy_file": path.name}
     if dir_file:
-        config["dir_file"] = str(dir_file)
-    config.update(_settings_from_name(path, dir_file if isinstance(dir_file, str) else None))
+        config["dir_file"] = dir_file
+    config.update(_settings_from_name(path, dir_file))
     return Surface(alpha=alpha, beta=beta, values=values, config=config, path=path)
+
+
+def _read_legacy_open(
+    f: h5py.File, path: Path
+) -> tuple[np.ndarray, np.ndarray | None, dict[str, np.ndarray], str | None]:
+    alpha = _legacy_coordinates(f, "xcoordinates", path)
+    beta = _legacy_coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
+    nx, ny = len(alpha), (len(beta) if beta is not None else 1)
+    if nx * ny > MAX_POINTS:
+        raise _damaged(path, f"its grid has {nx}x{ny} points; at most {MAX_POINTS:,}")
+    raw: dict[str, np.ndarray] = {}
+    for name in f:
+        if not _VALUE_RE.match(name):
+            continue
+        obj = f[name]
+        if not isinstance(obj, h5py.Dataset):
+            raise _damaged(path, f"/{name} is a group, not an array of values")
+        if obj.dtype.kind not in "fiu":
+            raise _damaged(path, f"/{name} holds {obj.dtype}, not real numbers")
+        if obj.size != nx * ny:
+            raise StoreError(
+                f"{str(path)!r}: /{name} holds {obj.size} values but the grid has "
+                f"{nx}x{ny} points; the file is damaged or not a surface file"
+            )
+        data = np.asarray(obj[()], dtype=np.float64)
+        # Flat index k = j * nx + i holds (x[i], y[j]): read as (ny, nx), transpose.
+        flat = data.reshape(-1)
+        raw[name] = flat.reshape(ny, nx).T.copy() if beta is not None else flat.copy()
+    return alpha, beta, raw, _dir_file(f)
 
 
 def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
@@ -164,9 +236,11 @@ def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         name: np.where(computed & np.isnan(v), np.inf, np.where(computed, v, np.nan))
         for name, v in surface.values.items()
     }
-    with replacing(dst):
+    # Built beside `dst` and read back by the format's own reader before it replaces
+    # `dst`: a file `landscape` would refuse is never written.
+    with replacing(dst), atomic_path(dst) as tmp:
         create_surface_file(
-            dst,
+            tmp,
             alpha=surface.alpha,
             beta=surface.beta,
             value_names=list(surface.values),
@@ -175,6 +249,10 @@ def convert_legacy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
             provenance={"converted_from": str(Path(src).resolve()), "source": LEGACY_SOURCE},
             values=values,
         )
+        try:
+            read_surface(tmp)
+        except StoreError as e:  # the legacy reader let through what ours refuses: a bug
+            raise RuntimeError(f"the conversion of {str(src)!r} does not read back: {e}") from e
     return dst
 
 
@@ -228,7 +306,19 @@ def read_legacy_directions(
                 )
             tensors = {}
             for key, (name, shape) in zip(keys, layout, strict=True):
-                array = np.asarray(group[key][()], dtype=np.float32)
+                obj = group[key]
+                if not isinstance(obj, h5py.Dataset) or obj.dtype.kind not in "fiu":
+                    what = f"{obj.dtype}" if isinstance(obj, h5py.Dataset) else "a group"
+                    raise StoreError(
+                        f"{str(path)!r}: {group_name}/{key} holds {what}, not real numbers; "
+                        "the direction file is damaged - recreate it or use another copy"
+                    )
+                if tuple(obj.shape) != tuple(shape):
+                    raise StoreError(
+                        f"{str(path)!r}: {group_name}/{key} has shape {obj.shape}, the "
+                        f"network's {name} has {tuple(shape)}: another network's directions"
+                    )
+                array = np.asarray(obj[()], dtype=np.float32)
                 if tuple(array.shape) != tuple(shape):
                     raise StoreError(
                         f"{str(path)!r}: {group_name}/{key} has shape {array.shape}, the "

@@ -35,8 +35,14 @@ def read_surface(path: str | os.PathLike) -> Surface:
     """
     path = Path(path)
     with open_readonly(path, "surface file") as f:
-        fmt = f.attrs.get("format")
-        is_legacy = legacy.is_legacy_layout(f)
+        try:
+            fmt = legacy.format_of(f)
+            is_legacy = legacy.is_legacy_layout(f)
+        except (KeyError, OSError, RuntimeError, TypeError, ValueError) as e:  # HDF5's errors
+            raise StoreError(
+                f"surface file {str(path)!r} is damaged: its attributes cannot be read "
+                f"({type(e).__name__}: {e}); recompute it or use another copy"
+            ) from e
     if fmt == SURFACE_FORMAT:
         return surface_file.read_surface(path)
     if is_legacy:

@@ -24,6 +24,9 @@ __all__ = [
     "MAX_LEVELS",
     "SKEW_FRACTION",
     "Scale",
+    "colorbar_ticks",
+    "cover_ranges",
+    "format_levels",
     "page_rule",
     "resolve_scale",
 ]
@@ -169,6 +172,117 @@ def resolve_scale(
         if log and lev[0] <= 0:
             raise InputError("log-scale levels must be positive; drop --log or the level")
     return Scale(vmin=vmin, vmax=vmax, levels=lev, log=log)
+
+
+def cover_ranges(scale: Scale, arrays: Sequence[np.ndarray]) -> Scale:
+    """`scale` with levels added so that each of `arrays` has at least one inside its range.
+
+    Shared levels follow the widest range; a surface whose values all lie between two of
+    them (a flat one beside a rough one: 2.19 to 2.56 between the levels 2 and 3) would
+    get an empty panel. Two to four round values of its range are added to the shared
+    levels, so every panel still shares one
+    set of levels and one colour scale.
+
+    Args:
+        scale: the shared scale (e.g. from `resolve_scale` over `arrays`).
+        arrays: the panels' values (NaN ignored).
+
+    Returns:
+        The scale with the added levels (the same scale when none was needed).
+    """
+    levels = np.asarray(scale.levels, dtype=np.float64)
+    added: list[float] = []
+    for a in arrays:
+        v = np.asarray(a, dtype=np.float64)
+        v = v[np.isfinite(v) & ((v > 0) if scale.log else True)]
+        if v.size == 0:
+            continue
+        lo, hi = max(float(v.min()), scale.vmin), min(float(v.max()), scale.vmax)
+        if lo >= hi or np.any((levels >= lo) & (levels <= hi)):
+            continue
+        # Two to four round values: enough to show the panel's shape, few enough to read.
+        added.extend(_round_ticks(lo, hi, counts=(3, 4, 6), least=2))
+    if not added:
+        return scale
+    merged = np.unique(np.concatenate([levels, added]))
+    return Scale(vmin=scale.vmin, vmax=scale.vmax, levels=merged, log=scale.log)
+
+
+def format_levels(values: Sequence[float] | np.ndarray) -> list[str]:
+    """Labels for contour levels or colour-bar ticks, all in one number format.
+
+    Plain decimals with as many digits as each value needs (``0.2``, ``1.5``, ``500``,
+    ``1000``), at most three significant; scientific for all of them (``2e-4``,
+    ``1.5e5``) when the values reach 100,000 or go below 0.001, never a mix of the two
+    (Python's ``{:g}`` writes ``500`` but ``1e+03``).
+
+    Args:
+        values: the numbers to label.
+
+    Returns:
+        One string per value.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    finite = np.abs(v[np.isfinite(v) & (v != 0)])
+    if finite.size and (finite.max() >= 1e5 or finite.min() < 1e-3):
+        out = []
+        for x in v:
+            mantissa, exponent = f"{x:.2e}".split("e")
+            mantissa = mantissa.rstrip("0").rstrip(".")
+            out.append("0" if x == 0 else f"{mantissa}e{int(exponent)}")
+        return out
+    return [
+        np.format_float_positional(float(f"{x:.3g}"), trim="-") if np.isfinite(x) else str(x)
+        for x in v
+    ]
+
+
+def colorbar_ticks(scale: Scale) -> np.ndarray:
+    """Round values to label a colour bar of `scale`: at least three inside its range.
+
+    On a log scale: the decades when there are three to eight of them, else 1-2-5 per
+    decade, else 1, 1.5, 2, 3, 5, 7 (`LOG_SUBS`), else evenly spaced round values (a
+    range of less than a factor of two). Linear: a round step, five to nine values.
+
+    Args:
+        scale: the scale of the colour bar.
+
+    Returns:
+        The tick values, increasing, within [vmin, vmax].
+    """
+    lo, hi = scale.vmin, scale.vmax
+
+    def inside(c: np.ndarray) -> np.ndarray:
+        return c[(c >= lo * (1 - 1e-9)) & (c <= hi * (1 + 1e-9))]
+
+    if scale.log:
+        d0, d1 = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+        for subs in LOG_SUBS[::-1]:
+            cand = np.array([float(f"{s * 10.0**d:.12g}") for d in range(d0, d1 + 1) for s in subs])
+            ticks = inside(cand)
+            if len(ticks) >= 3:
+                while len(ticks) > 9:  # many decades: every other one
+                    ticks = ticks[::2]
+                return ticks
+    return _round_ticks(lo, hi)
+
+
+def _round_ticks(
+    lo: float, hi: float, *, counts: Sequence[int] = (6, 8, 10, 14, 20), least: int = 3
+) -> np.ndarray:
+    """At least `least` values of a round step (1, 2, 2.5, 5 times a power of ten) in
+    [lo, hi]: the coarsest step of about (hi - lo) / count for count in `counts`."""
+    if hi <= lo:
+        return np.array([lo])
+    for count in counts:
+        raw = (hi - lo) / count
+        p = 10.0 ** np.floor(np.log10(raw))
+        step = next(m * p for m in (1, 2, 2.5, 5, 10) if m * p >= raw * (1 - 1e-12))
+        ks = np.arange(np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9) + 1)
+        ticks = np.array([float(f"{k * step:.12g}") for k in ks])
+        if len(ticks) >= least:
+            return ticks
+    return np.linspace(lo, hi, least)
 
 
 def page_rule() -> dict[str, Any]:

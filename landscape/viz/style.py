@@ -5,8 +5,14 @@ Shared by the static figures and the viewer's page, so both name and colour alik
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from landscape.core.errors import InputError
 from landscape.io.surface_file import Surface
@@ -16,6 +22,8 @@ __all__ = [
     "DIVERGING",
     "STYLES",
     "FigureStyle",
+    "ShownFigure",
+    "SpacedTicks",
     "display_names",
     "escape_text",
     "figure_style",
@@ -85,3 +93,64 @@ def display_names(surfaces: Sequence[Surface]) -> list[str]:
 def escape_text(s: str) -> str:
     """A user's label as literal matplotlib text (a ``$`` would start mathtext)."""
     return s.replace("$", r"\$")
+
+
+class ShownFigure(Figure):
+    """A `Figure` that shows itself as an image in Jupyter, whatever the backend.
+
+    The figures the package makes are not pyplot's (nothing global, nothing to close), so
+    Jupyter's inline display only knows them once pyplot is imported with the inline
+    backend (``%matplotlib inline``); without it a returned figure printed as
+    ``<Figure size 640x480 with 2 Axes>``. Its PNG representation below is what Jupyter
+    shows then; where the inline backend is active its own display is used instead.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", bbox_inches="tight")
+        return buf.getvalue()
+
+
+def new_figure(**kwargs: Any) -> ShownFigure:
+    """A new figure for a ``*_figure`` function (`ShownFigure`; kwargs as `Figure`'s)."""
+    return ShownFigure(**kwargs)
+
+
+class SpacedTicks(MaxNLocator):
+    """Round ticks on a horizontal axis, as many as its drawn width holds with a gap of
+    about one character between labels (matplotlib's default assumes three-character
+    labels: ``-0.75 -0.50 -0.25`` then run together on a narrow panel).
+    """
+
+    GAP = 1.5  # em between two labels
+    CHAR = 0.62  # em per character, about that of DejaVu Sans' digits
+
+    def __init__(self) -> None:
+        super().__init__(nbins="auto", steps=[1, 2, 2.5, 5, 10])
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        axis = self.axis
+        if axis is None or axis.axes is None or axis.axes.figure is None:
+            return super().tick_values(vmin, vmax)
+        tick = axis.get_major_ticks(1)[0] if axis.get_major_ticks(1) else None
+        size = tick.label1.get_fontsize() if tick is not None else 10.0
+        em = size * axis.axes.figure.dpi / 72.0  # pixels
+        width = axis.axes.bbox.width
+        lo, hi = sorted((vmin, vmax))
+        ticks = super().tick_values(vmin, vmax)
+        for nbins in range(9, 0, -1):
+            self._nbins = nbins
+            ticks = super().tick_values(vmin, vmax)
+            shown = ticks[(ticks >= lo - 1e-9 * (hi - lo)) & (ticks <= hi + 1e-9 * (hi - lo))]
+            chars = sum(len(_plain(v, ticks)) for v in shown)
+            if (chars * self.CHAR + self.GAP * len(shown)) * em <= width:
+                break
+        self._nbins = "auto"
+        return ticks
+
+
+def _plain(value: float, ticks: np.ndarray) -> str:
+    """How a tick label reads, near enough to measure it: the decimals of the finest step."""
+    step = float(np.min(np.diff(ticks))) if len(ticks) > 1 else 1.0
+    decimals = max(0, -int(np.floor(np.log10(step)))) if step > 0 else 0
+    return f"{value:.{decimals}f}"

@@ -143,7 +143,7 @@ def _surface_data(
         "paths": paths,
         "done": int(done.sum()),
         "total": int(done.size),
-        "levels": [lv.tolist() for lv in levels],
+        "grid_levels": [lv.tolist() for lv in levels],
         "settings": _settings(surface),
         "scores": [[str(k), _fmt(v)] for k, v in (scores or {}).items()],
     }

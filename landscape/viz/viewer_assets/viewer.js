@@ -289,18 +289,19 @@
     });
   }
   // What a partly computed grid can draw: `compute` fills θ* and the corners first, then
-  // ever finer sub-grids of the whole range (s.levels: each axis's level of each index,
+  // ever finer sub-grids of the whole range (s.grid_levels: each axis's level of each index,
   // landscape.surface.grid.axis_levels), so the finest complete sub-grid is a coarser
   // picture of the whole, while the full grid would have too few complete cells to draw.
   // Stored values only; a grid filled in another order keeps its gaps.
   function shown(s, r) {
     var full = {x: s.alpha, y: s.beta, z: r};
-    if (s.done >= s.total || !s.levels) return full;
-    var top = Math.max(Math.max.apply(null, s.levels[0]), Math.max.apply(null, s.levels[1]));
+    if (s.done >= s.total || !s.grid_levels) return full;
+    var top = Math.max(Math.max.apply(null, s.grid_levels[0]),
+      Math.max.apply(null, s.grid_levels[1]));
     for (var k = top; k >= 0; k--) {
       var ia = [], ib = [];
-      s.levels[0].forEach(function (lv, a) { if (lv <= k) ia.push(a); });
-      s.levels[1].forEach(function (lv, b) { if (lv <= k) ib.push(b); });
+      s.grid_levels[0].forEach(function (lv, a) { if (lv <= k) ia.push(a); });
+      s.grid_levels[1].forEach(function (lv, b) { if (lv <= k) ib.push(b); });
       if (ia.length < 2 || ib.length < 2) break;
       var whole = ib.every(function (j) { return ia.every(function (i) { return r[j][i] !== null; }); });
       if (whole) {
