@@ -16,7 +16,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from landscape.analysis.metrics import metrics_table, surface_metrics
+from landscape.analysis.metrics import hessian_curvature, metrics_table, surface_metrics
 from landscape.analysis.uncertainty import (
     comparison_lines,
     intervals_table,
@@ -88,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
             n_rays=args.rays,
         )
         rows.append((path, surface, metrics))
+    # Li et al.'s curvature (full Hessian), where `landscape hessian --surface` stored it.
+    hessian = {path: hessian_curvature(s, args.split) for path, s, _ in rows}
     measurements = []
     if not args.no_intervals and args.metric == "loss":
         surfaces = [s for _, s, _ in rows]
@@ -102,7 +104,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         doc = {
             "surfaces": [
-                {"file": str(path), "label": s.label, **{k: _finite(v) for k, v in m.items()}}
+                {
+                    "file": str(path),
+                    "label": s.label,
+                    **{k: _finite(v) for k, v in m.items()},
+                    "hessian_curvature": None
+                    if hessian[path] is None
+                    else {k: _finite(v) for k, v in hessian[path].items()},
+                }
                 for path, s, m in rows
             ],
             "intervals": [
@@ -126,6 +135,17 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=1))
         return 0
     print(metrics_table([(str(path), m) for path, _, m in rows]))
+    mapped = {path: h for path, h in hessian.items() if h is not None}
+    if mapped:
+        print(
+            "\nLi et al.'s curvature: |lambda_min/lambda_max| of the full Hessian "
+            "(landscape hessian --surface; no interval):"
+        )
+        for path, h in mapped.items():
+            print(
+                f"{path}: median {h['median']:.4g}, max {h['max']:.4g} "
+                f"over {int(h['points'])} points"
+            )
     if measurements:
         print("\n95% intervals (seed files grouped automatically):")
         print(intervals_table(measurements))

@@ -14,6 +14,7 @@ from landscape.analysis.metrics import (
     curvature_ratio_median,
     finite_difference_hessian,
     grid_metrics,
+    hessian_curvature,
     interpolate,
     local_minima,
     nonconvex_fraction,
@@ -21,7 +22,7 @@ from landscape.analysis.metrics import (
     sharpness,
     surface_metrics,
 )
-from landscape.io.surface_file import Surface, SurfaceWriter, create_surface_file
+from landscape.io.surface_file import Surface, SurfaceWriter, create_surface_file, read_surface
 
 A = np.linspace(-2, 2, 41)
 B = np.linspace(-2, 2, 41)
@@ -169,3 +170,41 @@ def test_cli_bad_input(tmp_path, capsys):
     _write(tmp_path / "s.h5", a, None, a**2)
     assert metrics.main([str(tmp_path / "s.h5"), "--split", "test"]) == 2
     assert "test_loss" in capsys.readouterr().err
+
+
+def test_li_et_al_curvature_is_reported_where_hessian_surface_stored_it(tmp_path, capsys):
+    """A file holding ``/train_curvature_ratio`` (what ``landscape hessian --surface``
+    writes: |lambda_min/lambda_max| of the full Hessian) gets that map's median and maximum,
+    named as Li et al.'s; a file without one gets none."""
+    a = np.linspace(-1, 1, 5)
+    aa, bb = np.meshgrid(a, a, indexing="ij")
+    ratio = np.abs(aa * bb)  # median 0.25, max 1 over the 25 points
+    ratio[0, 0] = np.nan  # a point the map did not reach
+    path = tmp_path / "h.h5"
+    create_surface_file(
+        path,
+        alpha=a,
+        beta=a,
+        value_names=["train_loss", "train_accuracy", "train_curvature_ratio"],
+        directions={"x": {"w": torch.zeros(2)}},
+        config={"label": "h"},
+        provenance={},
+    )
+    with SurfaceWriter(path) as w:
+        idx = np.nonzero(np.ones(aa.shape, dtype=bool))
+        w.write(
+            idx,
+            {
+                "train_loss": (aa**2 + bb**2)[idx],
+                "train_accuracy": np.zeros(25),
+                "train_curvature_ratio": ratio[idx],
+            },
+        )
+    got = hessian_curvature(read_surface(path))
+    finite = ratio[np.isfinite(ratio)]
+    assert got == {"points": 24.0, "median": float(np.median(finite)), "max": 1.0}
+    assert hessian_curvature(Surface(alpha=A, beta=B, values={"train_loss": BOWL})) is None
+    assert metrics.main([str(path), "--no-intervals"]) == 0
+    out = capsys.readouterr().out
+    assert "Li et al.'s curvature: |lambda_min/lambda_max| of the full Hessian" in out
+    assert f"{path}: median {np.median(finite):.4g}, max 1 over 24 points" in out

@@ -54,6 +54,7 @@ __all__ = [
     "surface_metrics",
     "grid_metrics",
     "batch_metrics",
+    "hessian_curvature",
     "metrics_table",
 ]
 
@@ -391,6 +392,26 @@ def grid_metrics(
             alpha, beta, f, threshold=center + basin_delta, n_rays=n_rays
         )
     return out
+
+
+def hessian_curvature(surface: Surface, split: str = "train") -> dict[str, float] | None:
+    """Li et al. 2018's curvature (Sec. 6, Fig. 8) where ``landscape hessian --surface``
+    stored it in the file (``/{split}_curvature_ratio``): |lambda_min / lambda_max| of the
+    *full* Hessian in weight space at each grid point it reached. Returns its median and
+    maximum over those points and their number, or None when the file holds no map. One
+    Lanczos run per point on one set of images: no interval."""
+    ratio = surface.values.get(f"{split}_curvature_ratio")
+    if ratio is None:
+        return None
+    ratio = np.asarray(ratio, dtype=np.float64)
+    finite = ratio[np.isfinite(ratio)]
+    if not finite.size:
+        return {"points": 0.0, "median": math.nan, "max": math.nan}
+    return {
+        "points": float(finite.size),
+        "median": float(np.median(finite)),
+        "max": float(finite.max()),
+    }
 
 
 # The metrics `batch_metrics` computes for many surfaces at once (the bootstrap's).

@@ -56,6 +56,7 @@ __all__ = [
     "open_readonly",
     "read_surface",
     "read_surface_snapshot",
+    "refuse_links",
     "read_directions",
     "has_directions",
     "stored_directions_sha256",

@@ -21,26 +21,36 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import QuadMesh
-from matplotlib.colors import Normalize
+from matplotlib.colors import LogNorm, Normalize
 from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Annotation
 from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from landscape.core.errors import InputError
 from landscape.io.surface_file import Surface
 from landscape.io.surfaces import surface_values
 from landscape.surface.grid import finest_complete
-from landscape.viz.levels import Scale, resolve_scale
+from landscape.viz.levels import (
+    Scale,
+    colorbar_ticks,
+    cover_ranges,
+    format_levels,
+    resolve_scale,
+)
 from landscape.viz.lines import plot_1d
 from landscape.viz.style import (
     CMAP,
     FigureStyle,
+    SpacedTicks,
     display_names,
     escape_text,
     figure_style,
     metric_label,
+    new_figure,
 )
 
 __all__ = [
@@ -70,14 +80,18 @@ def _styled_scale(
     levels: int | Sequence[float] | str | None,
     log: bool | None,
 ) -> Scale:
-    """`resolve_scale` with the style's range, levels and log where the caller gave None."""
-    return resolve_scale(
+    """`resolve_scale` with the style's range, levels and log where the caller gave None;
+    levels chosen from the data put at least one inside each array's range
+    (`cover_ranges`), so no panel of a comparison is left without a line."""
+    levels = style.levels if levels is None else levels
+    scale = resolve_scale(
         arrays,
         vmin=style.vmin if vmin is None else vmin,
         vmax=style.vmax if vmax is None else vmax,
-        levels=style.levels if levels is None else levels,
+        levels=levels,
         log=style.log if log is None else log,
     )
+    return cover_ranges(scale, arrays) if levels is None else scale
 
 
 def _check_2d(surface: Surface) -> None:
@@ -101,6 +115,37 @@ def _drawn(surface: Surface, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
 def _label_xy(ax: Axes) -> None:
     ax.set_xlabel(r"$\alpha$")
     ax.set_ylabel(r"$\beta$")
+    if getattr(ax, "name", "") != "3d":  # as many x ticks as the panel's width holds
+        ax.xaxis.set_major_locator(SpacedTicks())
+
+
+def add_colorbar(
+    fig: Figure, artist: Artist, axes: Axes | Sequence[Axes], scale: Scale, label: str, **kwargs
+) -> Any:
+    """A colour bar labelled with round values of `scale` in one number format.
+
+    At least three labelled values (`colorbar_ticks`; matplotlib's log colour bar labels
+    only the decades, or a single ``1.5x10^1``) written as the contour labels are
+    (`format_levels`). Where `artist` draws log10 of the values (a 3-D surface on a log
+    scale) the ticks sit at the log10 of the values they name.
+
+    Args:
+        fig: the figure.
+        artist: what the colour bar describes.
+        axes: the Axes it steals room from.
+        scale: the scale `artist` was drawn with.
+        label: the colour bar's label.
+        **kwargs: passed to ``fig.colorbar``.
+
+    Returns:
+        The Colorbar.
+    """
+    cb = fig.colorbar(artist, ax=axes, label=label, **{"shrink": 0.85, **kwargs})
+    ticks = colorbar_ticks(scale)
+    log10 = scale.log and not isinstance(artist.norm, LogNorm)
+    cb.set_ticks(np.log10(ticks) if log10 else ticks, labels=format_levels(ticks))
+    cb.ax.minorticks_off()
+    return cb
 
 
 def _finish(
@@ -112,14 +157,23 @@ def _finish(
     *,
     title: str | None,
     colorbar: bool,
-    log: bool = False,
+    scale: Scale,
 ) -> None:
     """The panel's title (default: the surface's name) and colour bar, as the CLI draws them."""
     title = surface.label if title is None else title
     if title:
         ax.set_title(escape_text(title))
     if colorbar:
-        ax.figure.colorbar(artist, ax=ax, label=metric_label(split, metric, log=log), shrink=0.85)
+        add_colorbar(ax.figure, artist, ax, scale, _value_label(split, metric, scale))
+
+
+def _level_labels(levels: np.ndarray) -> dict[float, str]:
+    return dict(zip(levels, format_levels(levels), strict=True))
+
+
+def _value_label(split: str, metric: str, scale: Scale) -> str:
+    """The label of an axis or colour bar of values: ``train loss (log scale)``."""
+    return metric_label(split, metric) + (" (log scale)" if scale.log else "")
 
 
 def _prepare(
@@ -174,10 +228,10 @@ def plot_contour(
     z, scale = _prepare(surface, split, metric, vmin, vmax, levels, log)
     x, y, z = _drawn(surface, z)
     cs = ax.contour(x, y, np.ma.masked_invalid(z), levels=scale.levels, cmap=cmap, norm=scale.norm)
-    if len(cs.levels):
-        ax.clabel(cs, inline=True, fontsize=7, fmt=lambda v: f"{v:.3g}")
+    if len(cs.levels):  # one number format for all (f"{v:.3g}" writes 500 but 1e+03)
+        ax.clabel(cs, inline=True, fontsize=7, fmt=_level_labels(cs.levels))
     _label_xy(ax)
-    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar)
+    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar, scale=scale)
     return cs
 
 
@@ -226,7 +280,7 @@ def plot_contourf(
         extend="both",
     )
     _label_xy(ax)
-    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar)
+    _finish(ax, cs, surface, split, metric, title=title, colorbar=colorbar, scale=scale)
     return cs
 
 
@@ -270,7 +324,7 @@ def plot_heatmap(
         norm=scale.norm,
     )
     _label_xy(ax)
-    _finish(ax, mesh, surface, split, metric, title=title, colorbar=colorbar)
+    _finish(ax, mesh, surface, split, metric, title=title, colorbar=colorbar, scale=scale)
     return mesh
 
 
@@ -334,8 +388,11 @@ def plot_surface3d(
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_major_locator(MaxNLocator(nbins=4))
     ax.tick_params(labelsize=8)
-    ax.set_zlabel(metric_label(split, metric, log=scale.log), labelpad=8)
-    _finish(ax, art, surface, split, metric, title=title, colorbar=colorbar, log=scale.log)
+    if scale.log:  # ticks at the log10 of round values, labelled with the values
+        ticks = colorbar_ticks(scale)
+        ax.set_zticks(np.log10(ticks), labels=format_levels(ticks))
+    ax.set_zlabel(_value_label(split, metric, scale), labelpad=8)
+    _finish(ax, art, surface, split, metric, title=title, colorbar=colorbar, scale=scale)
     return art
 
 
@@ -427,15 +484,58 @@ def plot_path(
     ax.plot(alpha[-1:], beta[-1:], "*", color=color, markersize=11)
     if epochs is not None and annotate_every:
         for i in range(0, len(alpha), annotate_every):
-            ax.annotate(
-                str(int(epochs[i])),
-                (alpha[i], beta[i]),
-                textcoords="offset points",
-                xytext=(4, 4),
-                fontsize=7,
-                color=color,
+            ax.add_artist(
+                _ClearLabel(
+                    str(int(epochs[i])),
+                    (alpha[i], beta[i]),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                    color=color,
+                )
             )
     return line
+
+
+class _ClearLabel(Annotation):
+    """A point's label that keeps off the stars of its Axes (theta* and the path's end).
+
+    Where it is drawn it looks at the star markers then on the Axes (`mark_optimum` may
+    come after the path) and takes the first of four places beside its point that covers
+    none of them; where all four would, it is hidden (``get_visible()`` is then False
+    until the next draw; the star says where that point is).
+    """
+
+    PLACES = ((4, 4), (4, -4), (-4, 4), (-4, -4))  # offset points: right/left, up/down
+    _cleared = False  # hidden by the last draw, not by the caller
+
+    def draw(self, renderer: Any) -> None:
+        if self._cleared:
+            self.set_visible(True)
+            self._cleared = False
+        if not self.get_visible() or self.axes is None:
+            return
+        stars = [_marker_box(ln, renderer) for ln in self.axes.lines if ln.get_marker() == "*"]
+        for dx, dy in self.PLACES:
+            self.xyann = (dx, dy)
+            self.set_horizontalalignment("left" if dx > 0 else "right")
+            self.set_verticalalignment("bottom" if dy > 0 else "top")
+            box = self.get_window_extent(renderer)
+            if not any(box.overlaps(star) for star in stars if star is not None):
+                super().draw(renderer)
+                return
+        self.set_visible(False)
+        self._cleared = True
+
+
+def _marker_box(line: Line2D, renderer: Any) -> Bbox | None:
+    """The display box of a one-point marker line (None when it has no finite point)."""
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    if x.size != 1 or not (np.isfinite(x[0]) and np.isfinite(y[0])) or line.figure is None:
+        return None
+    px, py = line.get_transform().transform((x[0], y[0]))
+    r = line.get_markersize() * line.figure.dpi / 72.0 / 2
+    return Bbox.from_extents(px - r, py - r, px + r, py + r)
 
 
 _PLOTTERS = {
@@ -515,7 +615,7 @@ def _figure_2d(
     arrays = [surface_values(s, split, metric) for s in surfaces]
     scale = _styled_scale(arrays, style, vmin=vmin, vmax=vmax, levels=levels, log=log)
     n = len(surfaces)
-    fig = Figure(figsize=(4.8 * n + 1.2, 4.4), layout="constrained")
+    fig = new_figure(figsize=(4.8 * n + 1.2, 4.4), layout="constrained")
     axes = [
         fig.add_subplot(1, n, k + 1, projection="3d" if kind == "surface" else None)
         for k in range(n)
@@ -532,8 +632,7 @@ def _figure_2d(
         log=scale.log,
         style=style,
     )
-    label = metric_label(split, metric, log=scale.log and kind == "surface")
-    fig.colorbar(artists[0], ax=axes, label=label, shrink=0.85)
+    add_colorbar(fig, artists[0], axes, scale, _value_label(split, metric, scale))
     if path is not None and kind != "surface":
         for ax in axes:
             plot_path(ax, path[0], path[1], label="training path")
@@ -578,7 +677,7 @@ def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title
     if twin and len(surfaces) > 1:
         # Several networks: one panel per metric, one colour per network, one line style
         # per split; twin axes would put four line kinds of each colour in one panel.
-        fig = Figure(figsize=(11.0, 4.6), layout="constrained")
+        fig = new_figure(figsize=(11.0, 4.6), layout="constrained")
         ax, other = fig.subplots(1, 2)
         plot_1d(ax, surfaces, splits=splits, metric=metric, twin=None, log=log)
         plot_1d(other, surfaces, splits=splits, metric=twin, twin=None)
@@ -587,7 +686,7 @@ def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title
             other.set_ylim(-0.02, 1.02)
         axes = [ax, other]
     else:
-        fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+        fig = new_figure(figsize=(7.5, 4.5), layout="constrained")
         ax = fig.add_subplot()
         plot_1d(ax, surfaces, splits=splits, metric=metric, twin=twin, log=log)
         axes = [ax]

@@ -122,8 +122,8 @@ class SpacedTicks(MaxNLocator):
     labels: ``-0.75 -0.50 -0.25`` then run together on a narrow panel).
     """
 
-    GAP = 1.5  # em between two labels
-    CHAR = 0.62  # em per character, about that of DejaVu Sans' digits
+    GAP = 1.0  # em between two labels
+    CHAR = 0.6  # em per character, about that of DejaVu Sans' digits
 
     def __init__(self) -> None:
         super().__init__(nbins="auto", steps=[1, 2, 2.5, 5, 10])
@@ -139,13 +139,14 @@ class SpacedTicks(MaxNLocator):
         lo, hi = sorted((vmin, vmax))
         ticks = super().tick_values(vmin, vmax)
         for nbins in range(9, 0, -1):
-            self._nbins = nbins
+            # the last try: one labelled tick where not even two fit (a tiny panel)
+            self._nbins, self._min_n_ticks = nbins, 1 if nbins == 1 else 2
             ticks = super().tick_values(vmin, vmax)
             shown = ticks[(ticks >= lo - 1e-9 * (hi - lo)) & (ticks <= hi + 1e-9 * (hi - lo))]
             chars = sum(len(_plain(v, ticks)) for v in shown)
-            if (chars * self.CHAR + self.GAP * len(shown)) * em <= width:
+            if (chars * self.CHAR + self.GAP * (len(shown) - 1)) * em <= width:
                 break
-        self._nbins = "auto"
+        self._nbins, self._min_n_ticks = "auto", 2
         return ticks
 
 
