@@ -127,10 +127,14 @@ def _main(args: argparse.Namespace) -> int:
         f"({'x'.join(map(str, surface.shape))} grid, splits {','.join(config.split)})"
         + (f"; {int(diverged.sum())} points diverged (loss NaN or inf)" if diverged.any() else "")
     )
-    if args.plot:
+    if args.plot:  # each split computed: one figure each in 2-D, one figure of all in 1-D
         from landscape.plot import main as plot_main
 
-        return plot_main([str(args.out)])
+        runs = [(s,) for s in config.split] if surface.is_2d else [config.split]
+        for splits in runs:
+            code = plot_main([str(args.out), "--split", ",".join(splits)])
+            if code:
+                return code
     return 0
 
 

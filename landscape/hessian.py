@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from landscape.analysis import curvature, hessian
 from landscape.analysis.curvature import surface_curvature_map, value_at_origin
@@ -41,6 +40,7 @@ from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output, provenance
 from landscape.core.losses import LOSSES
+from landscape.core.progress import progress_bar
 from landscape.data import (
     DEFAULT_DATASET,
 )
@@ -57,6 +57,11 @@ WRT = ("weights", "all")
 # (theta*, per grid point): a map runs one Lanczos per point, so it gets a cheaper default.
 SAMPLES = (1000, curvature.SAMPLES)
 ITERS = (100, curvature.ITERS)
+# The most the counts may ask for (Lanczos converges in tens to hundreds of steps; a
+# million-parameter network's 1,000 steps are 4 GB).
+MAX_ITERS = 1000
+MAX_TOP_K = 100
+MAX_TRACE_SAMPLES = 10_000
 TOL = (1e-4, curvature.TOL)
 
 
@@ -168,6 +173,15 @@ def _main(args: argparse.Namespace) -> int:
             raise InputError(f"{flag} must be a positive integer; got {value}")
     if args.trace_samples is not None and args.trace_samples < 0:
         raise InputError(f"--trace-samples must be 0 or more; got {args.trace_samples}")
+    # Bounded before anything is allocated: Lanczos keeps one vector of every parameter
+    # per step, and each eigenvalue or probe costs Hessian-vector products.
+    for flag, value, most, why in (
+        ("--iters", args.iters, MAX_ITERS, "Lanczos keeps one parameter vector per step"),
+        ("--top-k", args.top_k, MAX_TOP_K, "each needs Lanczos steps of its own"),
+        ("--trace-samples", args.trace_samples, MAX_TRACE_SAMPLES, "one Hessian pass each"),
+    ):
+        if value is not None and value > most:
+            raise InputError(f"{flag} must be at most {most:,} ({why}); got {value:,}")
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be a positive integer; got {args.batch_size}")
     if args.tol is not None and not args.tol > 0:
@@ -305,7 +319,7 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         f"{PROG}: |lambda_min/lambda_max| at {total} points of {path.name} ({iters} Lanczos steps)",
         file=sys.stderr,
     )
-    bar = tqdm(total=total, unit="pt", desc=path.name, disable=args.quiet, dynamic_ncols=True)
+    bar = progress_bar(not args.quiet, total=total, unit="pt", desc=path.name, dynamic_ncols=True)
     with bar:
         result = surface_curvature_map(
             path,

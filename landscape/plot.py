@@ -91,7 +91,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--out",
         help="output file, .png .pdf or .svg "
-        "(default: beside the first file, named after split, metric and kind)",
+        "(default: beside the first file, named after split, metric, kind and style)",
     )
     add_overwrite_argument(p, "--out")
     return p
@@ -122,6 +122,8 @@ def _run(args: argparse.Namespace) -> int:
     surfaces = [read_surface(f) for f in args.files]
     kind = args.kind or ("contour" if surfaces[0].is_2d else "1d")
     tag = f"{args.split.replace(',', '+')}_{args.metric}_{kind}"
+    if args.style != "default":  # the default figure must not replace the styled one
+        tag += f"_{args.style}"
     out = Path(args.out) if args.out else _default_out(args.files, tag)
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"--out must end in {', '.join(FORMATS)}, got {out.name!r}")

@@ -14,6 +14,7 @@ the surface's alpha, beta are in the same units as the path.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from landscape.analysis.trajectory import OFF_PLANE_WARN
 from landscape.cli import options
 from landscape.cli.options import FIGURE_FORMATS, add_overwrite_argument, check_suffix
 from landscape.cli.runner import ArgumentParser, guarded
+from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output
 from landscape.io.surface_file import DIRECTIONS_FORMAT, StoreError
 from landscape.io.surfaces import read_surface
@@ -86,9 +88,16 @@ def _main(args: argparse.Namespace) -> int:
     inputs = [*args.sources, args.surface]
     check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=inputs)
     check_output(figure, "figure", overwrite=args.overwrite, inputs=inputs, flag="--figure")
+    if not re.fullmatch(r"\w+", args.split):
+        raise InputError(f"--split must name a split, such as train or test; got {args.split!r}")
     surface = read_surface(args.surface) if args.surface else None
     if surface is not None and not surface.is_2d:
         raise StoreError(f"{args.surface!r} is a 1-D surface; draw the path on a 2-D one")
+    if surface is not None and args.split not in surface.splits:
+        raise InputError(
+            f"--split {args.split!r}: {args.surface!r} has the splits "
+            f"{', '.join(surface.splits) or 'none'}; choose one of them"
+        )
     # One folder is a run; anything else is a list of checkpoint files (one file is
     # then refused by the library as too short a trajectory).
     one_dir = len(args.sources) == 1 and not Path(args.sources[0]).is_file()

@@ -469,6 +469,27 @@ CASES = {
         lambda w: ["--ckpt", w / "good.pt", "--seed", str(10**23)],
         "--seed",
     ),
+    # -- hessian: counts bounded before anything is allocated (#35) --
+    "hessian-iters-huge": (
+        "hessian",
+        lambda w: ["--ckpt", w / "good.pt", "--iters", str(10**12), "--out", w / "h.json"],
+        "--iters must be at most 1,000",
+    ),
+    "hessian-top-k-huge": (
+        "hessian",
+        lambda w: ["--ckpt", w / "good.pt", "--top-k", str(10**9), "--out", w / "h.json"],
+        "--top-k must be at most 100",
+    ),
+    "hessian-trace-samples-huge": (
+        "hessian",
+        lambda w: ["--ckpt", w / "good.pt", "--trace-samples", str(10**12), "--out", w / "h.json"],
+        "--trace-samples must be at most 10,000",
+    ),
+    "hessian-surface-iters-huge": (
+        "hessian",
+        lambda w: ["--surface", w / "result.h5", "--iters", str(10**12)],
+        "--iters must be at most 1,000",
+    ),
     "hessian-nan-weights": (
         "hessian",
         lambda w: ["--ckpt", w / "nan.pt", "--dataset", "tinydata:tiny", "--out", w / "h.json"],
@@ -509,6 +530,11 @@ CASES = {
         "trajectory",
         lambda w: [w / "good.pt", w / "good.pt", w / "good.pt", "--out", w / "t.h5"],
         "no variance",
+    ),
+    "trajectory-split-with-slash": (
+        "trajectory",
+        lambda w: [w / "traj", "--out", w / "t.h5", "--split", "train/../x"],
+        "--split must name a split",
     ),
     "trajectory-out-onto-a-surface": (
         "trajectory",

@@ -264,5 +264,5 @@ def test_launch_detection_and_rank_devices(monkeypatch) -> None:
     assert rank_device("cpu", 1, 2) == torch.device("cpu")
     if not torch.cuda.is_available():
         assert rank_device("auto", 1, 2) == torch.device("cpu")
-        with pytest.raises(ValueError, match="--device cuda"):
+        with pytest.raises(ValueError, match="device=.cuda.: no CUDA GPU here"):
             rank_device("cuda", 0, 2)

@@ -87,6 +87,43 @@ def test_labels_are_escaped(files):
     assert embedded_data(page)["surfaces"][0]["name"] == EVIL
 
 
+MARKUP = {
+    "bold": "<b>bold</b> & co",
+    "link": '<a href="https://example.com/">a link</a>',
+    "path": "<i>SGD</i>",
+}
+
+
+def plotly_text(text: str) -> str:
+    """`text` as the page hands it to Plotly: its HTML subset escaped (&, <, >)."""
+    return html.escape(text, quote=False)
+
+
+def test_every_string_from_a_file_reaches_plotly_escaped(tmp_path):
+    """Plotly renders <b>, <i>, <a href>, <br> ... in trace names, titles and legends: the
+    page passes each name, title and hover text through esc() unless it is a literal.
+    (The browser test below sees the result; this one names the line that forgets.)"""
+    from importlib import resources
+
+    js = (resources.files("landscape.viz") / "viewer_assets" / "viewer.js").read_text("utf-8")
+    assert 'replace(/</g, "&lt;")' in js and 'replace(/&/g, "&amp;")' in js
+    checked = 0
+    for m in re.finditer(r"\b(name|text|hovertemplate): *([^\n]+)", js):
+        value = m.group(2)
+        for part in re.split(r"\s*\+\s*", value.split(", side")[0].rstrip(",}); ")):
+            if not part:
+                continue
+            checked += 1
+            ok = part.startswith(('"', "esc(", "(ratio ?"))
+            assert ok, f"viewer.js gives Plotly unescaped text: {m.group(0).strip()}"
+    assert checked >= 12
+    # The data keeps the text as it is: the page writes it into the DOM as text.
+    path = make_surface_file(tmp_path, "markup.h5", shape=(5, 4), label=MARKUP["bold"])
+    data = viewer.viewer_data([read_surface(path)], paths={MARKUP["path"]: ([0], [0])})
+    assert data["surfaces"][0]["name"] == MARKUP["bold"]
+    assert data["surfaces"][0]["paths"][0]["label"] == MARKUP["path"]
+
+
 def test_standalone_offline(files):
     page = viewer.build_viewer_html([read_surface(files["bowl"])])
     assert "<script src" not in page
@@ -232,7 +269,8 @@ def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path
     along = page.eval(
         "document.getElementById('profile-alpha').data.filter(t => t.name).map(t => [t.name, t.y])"
     )
-    assert [name for name, _ in along] == ["resnet56 (bowl.h5)", "plain56", EVIL]
+    # (Plotly draws a subset of HTML in names: they reach it escaped, shown as text)
+    assert [name for name, _ in along] == ["resnet56 (bowl.h5)", "plain56", plotly_text(EVIL)]
     j = nearest(bowl.beta, -0.25)
     np.testing.assert_allclose(np.array(along[0][1], float), bowl.get()[:, j])
     across = page.eval(
@@ -298,6 +336,40 @@ def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path
     assert not page.errors(), page.errors()
     urls = page.requested_urls()
     assert urls and all(u.startswith(("file:", "data:", "blob:", "about:")) for u in urls), urls
+
+
+@pytest.mark.child
+def test_browser_markup_in_labels_shows_as_text(chrome, tmp_path):
+    """Labels holding markup (<b>, <a href>, <i>): the legends and titles show them as
+    text; no link and no bold text is drawn (issue #35)."""
+    bold = read_surface(make_surface_file(tmp_path, "b.h5", shape=(7, 5), label=MARKUP["bold"]))
+    link = read_surface(
+        make_surface_file(tmp_path, "l.h5", kind="sines", shape=(7, 5), label=MARKUP["link"])
+    )
+    line = read_surface(make_surface_file(tmp_path, "line.h5", shape=(9,), label=MARKUP["bold"]))
+    out = tmp_path / "view.html"
+    paths = {MARKUP["path"]: ([0.0, 0.5], [0.0, 0.5])}
+    viewer.write_viewer(out, [bold, link, line], paths=[paths, None, None])
+    page = Page(chrome, 1400, 1000)
+    page.open(out.as_uri())
+    page.wait_until("Number(document.body.dataset.renders) >= 1", "a first render")
+    drawn = page.eval("""(() => {
+      const text = (sel) => Array.from(document.querySelectorAll(sel)).map(t => t.textContent);
+      return {
+        links: document.querySelectorAll('.js-plotly-plot svg a').length,
+        bold: Array.from(document.querySelectorAll('.js-plotly-plot svg tspan'))
+          .filter(t => /bold|italic/.test(t.getAttribute('style') || '')).length,
+        legends: text('.js-plotly-plot .legendtext'),
+        titles: text('#diff-plot .gtitle'),
+      };
+    })()""")
+    assert drawn["links"] == 0 and drawn["bold"] == 0, drawn
+    legends = drawn["legends"]
+    name = f"{MARKUP['bold']} (b.h5)"  # the label repeats (the 1-D file's): its file added
+    assert MARKUP["path"] in legends, legends  # the path's legend on the contour map
+    assert legends.count(name) == 2 and legends.count(MARKUP["link"]) == 2, legends  # profiles
+    assert drawn["titles"] == [f"{name} − {MARKUP['link']} (black: 0)"], drawn
+    assert not page.errors(), page.errors()
 
 
 @pytest.mark.child

@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
-from tqdm.auto import tqdm
 
 from landscape.core.checkpoints import as_model
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.losses import LOSSES, mean_loss
+from landscape.core.progress import progress_bar
 from landscape.data import as_tensors, check_model_fits
 
 __all__ = [
@@ -659,7 +659,7 @@ def hessian_spectrum(
     names = weight_names(model, wrt)
     params = {n: p.detach() for n, p in model.named_parameters() if n in names}
     hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
-    bar = tqdm(total=2 * iters + trace_samples, unit="hvp", desc="Hessian", disable=not progress)
+    bar = progress_bar(progress, total=2 * iters + trace_samples, unit="hvp", desc="Hessian")
     step = bar.update
 
     def gen() -> torch.Generator:

@@ -75,18 +75,15 @@ KEY_METRICS = (
 # the bootstrap's bias, but the bootstrap sees the bias of a surface that is already noisy
 # and finds only about half of it (coverage 0.85-0.89; shifting by twice the bias covers
 # worse still: the bias estimate is noisy). "span" holds both the uncorrected interval and
-# the corrected one widened by the bias: measured 0.90-0.96. Metrics not listed get no
-# interval: no method's coverage was within 0.90-0.98 at both sample sizes.
+# the corrected one widened by the bias: 0.91-0.96 in the pilot, 0.92-0.95 in the fresh
+# run docs/results.md shows. Metrics not listed get no interval: in the pilot no method's
+# coverage was within 0.90-0.98 for both networks, both sample sizes and the difference.
 INTERVAL_METHODS = {
     "center_loss": "percentile",
     "nonconvex_fraction": "span",
     "basin_radius": "percentile",
     "sharpness": "percentile",
 }
-NO_INTERVAL = (
-    "no interval: its bootstrap coverage was not within 0.90-0.98 on the published "
-    "surfaces (benchmarks/coverage.py)"
-)
 
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom.
 _T975 = (

@@ -258,6 +258,9 @@ def load_split(
         subset: ``"first"`` (the first N) or ``"stratified"`` (seeded, class-balanced).
         seed: seed of the stratified subset.
 
+    Returns:
+        The split as whole tensors, its choice of samples recorded in ``info``.
+
     Raises:
         DataError: unknown name, bad split or subset, missing files, bad user data.
     """

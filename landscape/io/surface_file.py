@@ -103,7 +103,18 @@ def value_name(split: str, metric: str) -> str:
 
 @dataclass(frozen=True)
 class Surface:
-    """A surface file read into memory (directions excluded; see `read_directions`)."""
+    """A surface file read into memory (directions excluded; see `read_directions`).
+
+    Attributes:
+        alpha: the alpha grid, (nx,).
+        beta: the beta grid, (ny,), or None for a 1-D surface.
+        values: the arrays by name (``"train_loss"``, ``"test_accuracy_se"``, ...), each
+            (nx, ny) or (nx,): ``values[name][i, j]`` is at (alpha[i], beta[j]); NaN where
+            not computed yet, +inf where the loss diverged.
+        config: the settings it was computed with (`SurfaceConfig.to_json`).
+        provenance: package, torch and device versions, checkpoint and data hashes, time.
+        path: the file it was read from, if any.
+    """
 
     alpha: np.ndarray  # (nx,)
     beta: np.ndarray | None  # (ny,) or None for a 1-D surface
@@ -416,10 +427,16 @@ def directions_sha256(directions: Mapping[str, Mapping[str, torch.Tensor | np.nd
 
 
 def read_directions(path: str | os.PathLike) -> dict[str, dict[str, torch.Tensor]]:
-    """The directions stored in a surface (or directions) file: ``{"x": {name: tensor}, ...}``.
+    """The directions stored in a surface (or directions) file.
 
     Checked: the layout, finite numbers, and the ``directions_sha256`` attribute where the
     file has one (so directions edited after the file was made are refused).
+
+    Args:
+        path: a surface file or a directions file written by landscape.
+
+    Returns:
+        ``{"x": {name: tensor}, "y": {...}}`` on the CPU (``"y"`` for two directions).
     """
     path = Path(path)
     with open_readonly(path, "directions file") as f:
@@ -542,8 +559,16 @@ def has_per_sample(path: str | os.PathLike) -> bool:
 
 
 def read_per_sample(path: str | os.PathLike, split: str = "train") -> np.ndarray | None:
-    """Every sample's loss at every point, (*grid, N) float32 (NaN where not computed), or
-    None when the file was made without them (``landscape compute --per-sample``)."""
+    """Every sample's loss at every point, kept for intervals over samples.
+
+    Args:
+        path: a surface file.
+        split: ``"train"`` or ``"test"``.
+
+    Returns:
+        A (*grid, N) float32 array (NaN where not computed), or None when the file was
+        made without them (``landscape compute --per-sample``).
+    """
     with open_readonly(path, "surface file") as f:
         ds = f.get(f"{PER_SAMPLE}/{split}_loss")
         if ds is None:

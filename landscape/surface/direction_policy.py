@@ -41,7 +41,15 @@ def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, 
 
 
 def surface_directions(path: str | os.PathLike) -> dict[str, dict[str, Tensor]]:
-    """The directions of a surface or directions file, on the CPU (see `file_directions`)."""
+    """The directions of a surface or directions file, on the CPU (see `file_directions`).
+
+    Args:
+        path: a surface file, a directions file (``eigendirs``, ``trajectory``) or one of
+            the original code's direction files.
+
+    Returns:
+        ``{"x": {name: tensor}, "y": {...}}`` (``"y"`` only for two directions).
+    """
     with SurfaceFile(path, write=False) as handle:
         return file_directions(handle)
 

@@ -41,13 +41,13 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from landscape import models
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import provenance
+from landscape.core.progress import progress_bar
 from landscape.data import (
     DataError,
     DataTensors,
@@ -98,8 +98,16 @@ def run(
 
     The one entry point of a ``compute``: in one process, or, under ``torchrun``, as
     one rank of a job whose ranks share the points (`landscape.surface.distributed`).
-    Returns the surface; None on ranks other than 0, which raise
-    `distributed.QuietExit` where rank 0 reports a problem for the whole job.
+
+    Args:
+        config: every setting, the checkpoint (`ckpt`) and data (`data`) included.
+        out: the surface file (.h5); an existing one of the same settings is resumed.
+        overwrite: replace `out` instead of resuming it.
+        progress: show a progress bar.
+        dist_timeout_min: under torchrun, minutes a rank waits for another.
+
+    Returns:
+        The surface; None on ranks other than 0.
     """
     if not distributed.launched():
         job = load_inputs(config)
@@ -154,7 +162,18 @@ def run_seeds(
     progress: bool = True,
 ) -> list[Surface]:
     """One surface per direction seed, each its own file (`seed_paths`), the checkpoint
-    and data loaded once. Rerunning resumes every file; finished ones are kept as they are."""
+    and data loaded once. Rerunning resumes every file; finished ones are kept as they are.
+
+    Args:
+        config: every setting but the direction seed.
+        seeds: the direction seeds, one surface each.
+        out: the base file name: ``s.h5`` gives ``s_seed0.h5``, ``s_seed1.h5``, ...
+        overwrite: replace existing files instead of resuming them.
+        progress: show a progress bar.
+
+    Returns:
+        The surfaces, in the order of `seeds`.
+    """
     job = load_inputs(config)
     return [
         compute_surface(
@@ -491,12 +510,12 @@ def fill_surface(
         total,
         evaluator.name,
     )
-    bar = tqdm(
+    bar = progress_bar(
+        progress,
         total=total,
         initial=total - len(points),
         unit="pt",
         desc=path.name,
-        disable=not progress,
         dynamic_ncols=True,
     )
     lock = threading.Lock()

@@ -714,7 +714,7 @@ def _train_epoch(
     progress: bool,
 ) -> tuple[float, float, float]:
     """One pass over `data`; the mean training loss and error over its batches, and the lr."""
-    from tqdm.auto import tqdm
+    from landscape.core.progress import progress_bar
 
     config, model, optimizer = run.config, run.model, run.optimizer
     device = run.device
@@ -725,12 +725,12 @@ def _train_epoch(
     wrong = torch.zeros((), dtype=torch.int64, device=device)
     seen = 0
     lr = optimizer.param_groups[0]["lr"]
-    bar = tqdm(
+    bar = progress_bar(
+        progress,
         total=steps_per_epoch,
         desc=f"epoch {epoch}/{config.epochs}",
         unit="batch",
         leave=False,
-        disable=not progress,
         dynamic_ncols=True,
     )
     with bar:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from landscape.viz.figures import plot_contour, plot_path
+from landscape.viz.style import new_figure
 
 if TYPE_CHECKING:  # types only: drawing needs no torch
     from landscape.analysis.curvature import CurvatureMap
@@ -159,7 +160,7 @@ def layer_response_figure(series: Sequence[ResponseSeries], *, stage: str = "tra
     Returns:
         A new two-panel `Figure`.
     """
-    fig = Figure(figsize=(6.4, 6.0), layout="constrained")
+    fig = new_figure(figsize=(6.4, 6.0), layout="constrained")
     top, bottom = fig.subplots(2, 1)
     for s in series:
         if s.kind == "response_std":
@@ -180,7 +181,7 @@ def gradient_norms_figure(series: Sequence[ResponseSeries], *, stage: str = "tra
     Returns:
         A new `Figure`.
     """
-    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    fig = new_figure(figsize=(6.4, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for s in series:
         if s.kind == "gradient_norm":
@@ -205,7 +206,7 @@ def hessian_spectrum_figure(
     """
     top, low = spectrum.largest, spectrum.smallest
     k = len(spectrum.top_eigenvalues)
-    fig = Figure(figsize=(6.4, 2.6), layout="constrained")
+    fig = new_figure(figsize=(6.4, 2.6), layout="constrained")
     ax = fig.add_subplot()
     for res, y, name in ((top, 1.0, "largest run"), (low, 0.0, "smallest run")):
         ax.plot(res.eigenvalues, np.full(len(res.eigenvalues), y), "|", markersize=14, label=name)
@@ -233,7 +234,7 @@ def curvature_map_figure(result: CurvatureMap, *, title: str | None = None) -> F
     """
     surface = result.surface
     title = f"{result.label}: {result.split}" if title is None else title
-    fig = Figure(figsize=(5.4, 4.4) if surface.is_2d else (5.4, 3.4), layout="constrained")
+    fig = new_figure(figsize=(5.4, 4.4) if surface.is_2d else (5.4, 3.4), layout="constrained")
     ax = fig.add_subplot()
     artist = plot_curvature_map(ax, surface.alpha, surface.beta, result.ratio)
     if surface.is_2d:
@@ -263,7 +264,7 @@ def trajectory_figure(
     Returns:
         A new `Figure`; the axes are labelled with each component's explained variance.
     """
-    fig = Figure(figsize=(5.6, 4.6), layout="constrained")
+    fig = new_figure(figsize=(5.6, 4.6), layout="constrained")
     ax = fig.add_subplot()
     if surface is not None:
         plot_contour(ax, surface, split=split)

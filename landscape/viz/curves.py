@@ -19,6 +19,7 @@ from landscape.analysis.curves import (
     labelled_runs,
     read_runs,
 )
+from landscape.viz.style import new_figure
 
 __all__ = ["degradation_figure", "plot_degradation"]
 
@@ -123,7 +124,7 @@ def degradation_figure(
         if split
         else [(None, {label: r for g in groups.values() for label, r in g.items()})]
     )
-    fig = Figure(figsize=(5.0 * len(panels), 4.0), layout="constrained")
+    fig = new_figure(figsize=(5.0 * len(panels), 4.0), layout="constrained")
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (kind, group) in zip(axes, panels, strict=True):
         plot_degradation(ax, group, metric=metric, splits=splits)

@@ -140,7 +140,11 @@ def add_colorbar(
     Returns:
         The Colorbar.
     """
-    cb = fig.colorbar(artist, ax=axes, label=label, **{"shrink": 0.85, **kwargs})
+    panels = [axes] if isinstance(axes, Axes) else list(axes)
+    # A 3-D panel's z label stands out of its Axes, where constrained layout does not see
+    # it: more room, or the colour bar would cover it.
+    pad = 0.12 if any(getattr(a, "name", "") == "3d" for a in panels) else 0.05
+    cb = fig.colorbar(artist, ax=axes, label=label, **{"shrink": 0.85, "pad": pad, **kwargs})
     ticks = colorbar_ticks(scale)
     log10 = scale.log and not isinstance(artist.norm, LogNorm)
     cb.set_ticks(np.log10(ticks) if log10 else ticks, labels=format_levels(ticks))

@@ -11,6 +11,12 @@
   var renders = 0;
   var current = null;  // what the last render drew: the scale, the 2-D surfaces, their values
 
+  // Plotly draws a subset of HTML in its text (names, titles, legends): text from a file
+  // (labels, split names) goes through esc, so its markup shows as text.
+  function esc(t) {
+    return String(t).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   // ------------------------------------------------------------------ values and scales
   function fmt(v) { return v === null || v === undefined ? "not computed" : Number(v).toPrecision(5); }
   function surfaces2d() { return D.surfaces.filter(function (s) { return s.beta !== null; }); }
@@ -323,7 +329,7 @@
     var traces = [{type: "surface", x: part.x, y: part.y, z: map2(part.z, scaled),
       cmin: zr[0], cmax: zr[1],
       colorscale: D.colorscales[style().cmap3d], showscale: last, hoverinfo: "none",
-      colorbar: {title: {text: title, side: "right"}, thickness: 12, len: 0.7}}];
+      colorbar: {title: {text: esc(title), side: "right"}, thickness: 12, len: 0.7}}];
     var marks = [[s.origin[0], s.origin[1], "diamond", "red"]];
     if (state.fixed) {
       marks.push([nearest(s.alpha, state.fixed.alpha), nearest(s.beta, state.fixed.beta),
@@ -343,7 +349,7 @@
     Plotly.react(d, traces, {margin: {l: 0, r: 0, t: 0, b: 0}, showlegend: false,
       uirevision: "keep", scene: {aspectmode: "cube", camera: camera,
         xaxis: {title: {text: "α"}},
-        yaxis: {title: {text: "β"}}, zaxis: {title: {text: title}, range: zr}}}, CFG);
+        yaxis: {title: {text: "β"}}, zaxis: {title: {text: esc(title)}, range: zr}}}, CFG);
     if (fresh) { sync3d(d); linkEvents(d); }
   }
   // Contour lines: one trace per level, so levels need not be evenly spaced (log and preset
@@ -368,7 +374,7 @@
       marker: {symbol: "star", size: 14, color: "red", line: {color: "white", width: 1}}});
     s.paths.forEach(function (p) {
       traces.push({type: "scatter", mode: "lines+markers", x: p.alpha, y: p.beta,
-        name: p.label, hoverinfo: "none", marker: {size: 4}, line: {width: 2}});
+        name: esc(p.label), hoverinfo: "none", marker: {size: 4}, line: {width: 2}});
     });
     if (state.fixed) {
       traces.push({type: "scatter", mode: "markers", x: [state.fixed.alpha],
@@ -455,13 +461,14 @@
     var title = ratio ? "log10 " + what + " ratio" : what + " difference";
     var traces = [{type: "heatmap", x: A.alpha, y: A.beta, z: z, zmid: 0, zmin: -(m || 1),
       zmax: m || 1, colorscale: D.colorscales[D.diverging], hoverinfo: "none",
-      colorbar: {title: {text: title, side: "right"}, thickness: 12}},
+      colorbar: {title: {text: esc(title), side: "right"}, thickness: 12}},
       {type: "contour", x: A.alpha, y: A.beta, z: z, showscale: false, hoverinfo: "skip",
         colorscale: [[0, "#000"], [1, "#000"]], autocontour: false,
         contours: {coloring: "lines", start: 0, end: 0, size: 1}, line: {width: 1.5}}];
     var d = el("diff-plot"), fresh = !d.data;
     Plotly.react(d, traces, {margin: {l: 45, r: 10, t: 30, b: 40}, uirevision: "keep",
-      title: {text: A.name + (ratio ? " / " : " − ") + B.name + " (black: 0)", font: {size: 12}},
+      title: {text: esc(A.name) + (ratio ? " / " : " − ") + esc(B.name) + " (black: 0)",
+        font: {size: 12}},
       xaxis: {title: {text: "α"}}, yaxis: {title: {text: "β"}}}, CFG);
     if (fresh) {
       d.on("plotly_hover", function (ev) { hover(ev.points[0].x, ev.points[0].y); });
@@ -481,9 +488,9 @@
         fillcolor: color.replace("rgb", "rgba").replace(")", ",0.2)"), hoverinfo: "skip",
         showlegend: false});
     }
-    out.push({type: "scatter", mode: "lines+markers", x: x, y: y.map(cap), name: name,
+    out.push({type: "scatter", mode: "lines+markers", x: x, y: y.map(cap), name: esc(name),
       line: {color: color, width: 1.5}, marker: {size: 3}, hovertemplate: "%{x:.3g}: %{y:.4g}<extra>" +
-        name.replace(/</g, "&lt;") + "</extra>"});
+        esc(name).replace(/%/g, "&#37;") + "</extra>"});
     return out;
   }
   function hexRgb(hex) { return "rgb(" + rgbOf(hex).join(",") + ")"; }
@@ -491,7 +498,7 @@
     var range = sc.log ? [Math.log10(sc.vmin) - 0.05, Math.log10(sc.vmax) + 0.05]
       : [sc.vmin - 0.03 * (sc.vmax - sc.vmin || 1), sc.vmax + 0.03 * (sc.vmax - sc.vmin || 1)];
     return {margin: {l: 55, r: 10, t: 10, b: 40}, uirevision: "keep", hovermode: "x unified",
-      xaxis: {title: {text: xtitle}}, yaxis: {title: {text: ytitle},
+      xaxis: {title: {text: esc(xtitle)}}, yaxis: {title: {text: esc(ytitle)},
         type: sc.log ? "log" : "linear", range: range},
       shapes: [{type: "line", x0: x0, x1: x0, yref: "paper", y0: 0, y1: 1,
         line: {dash: "dot", color: "grey", width: 1}}],
