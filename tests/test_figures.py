@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.transforms import Bbox
 from PIL import Image
 from surfaces import analytic_values, make_surface_file
 
-from landscape import plot
+from landscape import compute, plot
 from landscape.io.surface_file import StoreError, read_surface
 from landscape.io.surfaces import surface_values
 from landscape.surface.grid import coarse_to_fine, finest_complete, grid_origin
@@ -258,3 +261,219 @@ def test_a_grid_filled_coarse_to_fine_is_drawn_from_its_finest_complete_sub_grid
         values={k: np.where(np.arange(21)[:, None] < 5, v, np.nan) for k, v in full.values.items()},
     )
     assert figures._drawn(rows, rows.get())[2].shape == full.shape
+
+
+# ------------------------------------------- figures a reviewer accepts as they come out
+# Each is rendered (Agg) and measured: label boxes, levels, what the colour bar says.
+
+PLAIN = re.compile(r"^[−-]?\d+(\.\d+)?$")  # 0.2, 15, 1000: positional notation
+SCIENTIFIC = re.compile(r"^[−-]?\d(\.\d+)?e[−-]?\d+$")  # 2e-4, 1.5e5
+
+
+def render(fig: Figure):
+    """Draw `fig` on an Agg canvas (a bare Figure's canvas draws nothing); its renderer."""
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    return fig.canvas.get_renderer()
+
+
+def drawn_ticklabels(axis) -> list:
+    """The labelled ticks inside the axis's view (those outside are not drawn)."""
+    lo, hi = sorted(axis.get_view_interval())
+    eps = 1e-9 * (hi - lo)
+    pairs = zip(axis.get_ticklabels(), axis.get_ticklocs(), strict=True)
+    return [t for t, loc in pairs if t.get_text() and lo - eps <= loc <= hi + eps]
+
+
+def colorbar_axes(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+
+
+def panels(fig: Figure) -> list:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def number(text: str) -> float:
+    return float(text.replace("−", "-"))
+
+
+def surface_of(files, f, name: str = "bowl", label: str | None = None):
+    """The file's surface with train loss f(alpha, beta) instead (in memory)."""
+    s = read_surface(files[name])
+    aa, bb = np.meshgrid(s.alpha, s.beta, indexing="ij")
+    values = dict(s.values) | {"train_loss": np.asarray(f(aa, bb), dtype=np.float64)}
+    config = dict(s.config) | ({"label": label} if label else {})
+    return dataclasses.replace(s, values=values, config=config)
+
+
+def log_bowl(lo: float, hi: float):
+    """lo at theta*, hi at the corners, geometric in between: a log scale's case."""
+    return lambda a, b: lo * (hi / lo) ** ((a**2 + b**2) / 2)
+
+
+@pytest.mark.parametrize("kind", figures.KINDS)
+def test_log_colour_bars_label_at_least_three_round_values(files, kind):
+    """The values of resnet20 vs plain20 (0.27 to 18.6): matplotlib's log colour bar
+    labelled one value (1.5x10^1) on contours and only the decades on a heat map."""
+    a = surface_of(files, log_bowl(0.27, 18.6), label="a")
+    b = surface_of(files, log_bowl(0.37, 17.0), label="b")
+    assert resolve_scale([a.get(), b.get()]).log
+    fig = figures.surface_figure([a, b], kind=kind)
+    render(fig)
+    (cbar,) = colorbar_axes(fig)
+    texts = [t.get_text() for t in drawn_ticklabels(cbar.yaxis)]
+    assert len(texts) >= 3, texts
+    assert all(PLAIN.match(t) for t in texts), texts  # no 10^x mathtext, one format
+    values = [number(t) for t in texts]
+    assert all(float(f"{v:.2g}") == v for v in values), texts  # round
+    assert values == sorted(values) and len(set(values)) == len(values)
+
+
+def test_contour_labels_and_colour_bar_share_one_number_format(files):
+    """Levels from 50 to 5000: f"{v:.3g}" wrote 500 beside 1e+03."""
+    s = surface_of(files, log_bowl(40.0, 6000.0))
+    for make in (lambda: figures.surface_figure([s], kind="contour"), None):
+        if make is None:  # a single panel with its own colour bar, as plot_contour draws it
+            fig = Figure(layout="constrained")
+            figures.plot_contour(fig.add_subplot(), s)
+        else:
+            fig = make()
+        render(fig)
+        labels = [t.get_text() for t in panels(fig)[0].texts]
+        assert {"500", "1000"} <= set(labels), labels
+        bar = [t.get_text() for t in drawn_ticklabels(colorbar_axes(fig)[0].yaxis)]
+        every = labels + bar
+        assert all(PLAIN.match(t) for t in every) or all(SCIENTIFIC.match(t) for t in every), every
+    s = surface_of(files, log_bowl(2e-5, 0.5))  # a level below 0.001: scientific, all of them
+    fig = figures.surface_figure([s], kind="contour", levels=[1e-4, 1e-3, 1e-2, 0.1], log=True)
+    render(fig)
+    labels = [t.get_text() for t in panels(fig)[0].texts]
+    assert labels and all(SCIENTIFIC.match(t) for t in labels), labels
+
+
+def test_heatmap_x_tick_labels_do_not_overlap(files):
+    """Narrow panels (a zoomed grid, -0.1..0.1, three heat maps side by side or one on a
+    plain Figure): matplotlib's locator assumes three-character labels and printed
+    -0.125 -0.100 -0.075 ... into each other."""
+    zoomed = dataclasses.replace(
+        read_surface(files["bowl"]),
+        alpha=read_surface(files["bowl"]).alpha * 0.1,
+        beta=read_surface(files["bowl"]).beta * 0.1,
+    )
+    single = Figure()
+    figures.plot_heatmap(single.add_subplot(), zoomed)
+    three = Figure(layout="constrained")
+    for ax in three.subplots(1, 3):
+        figures.plot_heatmap(ax, zoomed)
+    wide = figures.surface_figure([zoomed] * 4, kind="heatmap")
+    for fig in (single, three, wide):
+        render(fig)
+        for ax in panels(fig):
+            for axis in (ax.xaxis, ax.yaxis):
+                boxes = [t.get_window_extent() for t in drawn_ticklabels(axis)]
+                assert len(boxes) >= 1
+                for left, right in zip(boxes, boxes[1:], strict=False):
+                    assert not left.overlaps(right), [t.get_text() for t in drawn_ticklabels(axis)]
+
+
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("name", ["bowl", "spiky"])
+def test_3d_z_label_is_clear_of_its_ticks_and_the_colour_bar(files, n, name):
+    """One panel: the colour bar was drawn over the z label."""
+    s = read_surface(files[name])
+    fig = figures.surface_figure([s] * n, kind="surface")
+    renderer = render(fig)
+    (cbar,) = colorbar_axes(fig)
+    bar = cbar.get_tightbbox(renderer)
+    for ax in panels(fig):
+        label = ax.zaxis.label.get_window_extent(renderer)
+        assert ax.zaxis.label.get_text() and label.width > 0
+        assert fig.bbox.contains(label.x0, label.y0) and fig.bbox.contains(label.x1, label.y1)
+        assert not label.overlaps(bar), (label, bar)
+        ticks = [t.get_window_extent(renderer) for t in drawn_ticklabels(ax.zaxis)]
+        assert len(ticks) >= 3
+        assert not any(label.overlaps(t) for t in ticks)
+
+
+def test_every_panel_of_a_shared_scale_has_a_contour_inside_its_range(files):
+    """docs/api.md's comparison: small_cnn's 2.19..2.56 fell between the shared levels 2
+    and 5 of resnet20's 0.1..30, and its panel was empty."""
+    rough = surface_of(files, log_bowl(0.1, 30.0), label="resnet20")
+    flat = surface_of(files, lambda a, b: 2.19 + 0.37 * (a**2 + b**2) / 2, label="small_cnn")
+    for kind in ("contour", "contourf"):
+        fig = figures.surface_figure([rough, flat], kind=kind)
+        render(fig)
+        sets = [next(c for c in ax.collections if hasattr(c, "levels")) for ax in panels(fig)]
+        np.testing.assert_array_equal(sets[0].levels, sets[1].levels)  # still shared
+        for s, cs in zip((rough, flat), sets, strict=True):
+            lo, hi = np.nanmin(s.get()), np.nanmax(s.get())
+            inside = [v for v in cs.levels if lo <= v <= hi]
+            assert inside, (s.label, lo, hi, list(cs.levels))
+            if kind == "contour":
+                drawn = [seg for v, segs in zip(cs.levels, cs.allsegs, strict=True) for seg in segs]
+                assert drawn
+    # levels asked for are kept as given
+    fig = figures.surface_figure([rough, flat], levels=[1.0, 5.0, 10.0])
+    np.testing.assert_array_equal(panels(fig)[1].collections[0].levels, [1.0, 5.0, 10.0])
+
+
+def test_path_epoch_labels_keep_off_theta_star(files):
+    """A path converging to theta* (the PCA plane's origin): the last epochs' labels were
+    printed over the star."""
+    epochs = np.arange(20)
+    radius = 0.8 * np.exp(-epochs / 4)
+    alpha, beta = radius * np.cos(epochs / 3), radius * np.sin(epochs / 3)
+    alpha[-1] = beta[-1] = 0.0  # theta_final = theta*
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.add_subplot()
+    figures.plot_contour(ax, read_surface(files["bowl"]))
+    figures.plot_path(ax, alpha, beta, epochs=epochs, annotate_every=1)
+    figures.mark_optimum(ax)
+    renderer = render(fig)
+    stars = [ln for ln in ax.lines if ln.get_marker() == "*"]
+    assert len(stars) == 2  # the path's end and theta*
+    labels = [t for t in ax.texts if t.get_text() in {str(e) for e in epochs}]
+    shown = [t for t in labels if t.get_visible()]
+    assert len(shown) >= 10, "most epochs keep their label"
+    for star in stars:
+        (x,), (y,) = star.get_xdata(), star.get_ydata()
+        px, py = ax.transData.transform((x, y))
+        r = star.get_markersize() * fig.dpi / 72 / 2
+        for t in shown:
+            box = t.get_window_extent(renderer)
+            assert not box.overlaps(Bbox.from_extents(px - r, py - r, px + r, py + r)), t.get_text()
+
+
+def test_compute_plot_draws_every_split(tmp_path, tiny_ckpt):
+    """compute --plot --split train,test drew train only."""
+    out = tmp_path / "s.h5"
+    argv = ["--ckpt", str(tiny_ckpt), "--dataset", "tinydata:tiny", "--out", str(out)]
+    grid = ["--x", "-1:1:3", "--y", "-1:1:3", "--split", "train,test", "--quiet", "--plot"]
+    assert compute.main([*argv, *grid]) == 0
+    for split in ("train", "test"):
+        assert image_stats(tmp_path / f"s_{split}_loss_contour.png")[0] > 100, split
+    line = tmp_path / "l.h5"
+    argv[-1] = str(line)
+    assert compute.main([*argv, "--x", "-1:1:3", "--split", "train,test", "--quiet", "--plot"]) == 0
+    assert (tmp_path / "l_train+test_loss_1d.png").is_file()
+
+
+def test_a_styled_figure_is_not_replaced_by_the_default_one(files, tmp_path):
+    """plot a.h5 b.h5 --style li2018, then plot a.h5 b.h5: the second wrote over the
+    first (one default name)."""
+    a = make_surface_file(tmp_path, "a.h5", shape=(9, 7))
+    b = make_surface_file(tmp_path, "b.h5", kind="sines", shape=(9, 7))
+    assert plot.main([str(a), str(b), "--style", "li2018"]) == 0
+    (styled,) = tmp_path.glob("*.png")
+    before = styled.read_bytes()
+    assert plot.main([str(a), str(b)]) == 0
+    pngs = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pngs == ["a_vs_b_train_loss_contour.png", "a_vs_b_train_loss_contour_li2018.png"]
+    assert styled.read_bytes() == before
+
+
+def test_returned_figures_show_themselves_as_png(files):
+    """Jupyter shows a returned figure through _repr_png_ where no inline backend
+    registered one (tests/test_jupyter.py runs it in a kernel)."""
+    fig = figures.surface_figure([read_surface(files["bowl"])])
+    assert fig._repr_png_().startswith(b"\x89PNG")

@@ -331,6 +331,9 @@ def surface_metrics(
         basin_delta: the basin ends where f exceeds ``f(0) + basin_delta``.
         n_rays: rays for basin radius and sharpness (a 1-D surface has 2).
 
+    Returns:
+        ``{metric name: value}`` (NaN where a metric is undefined for this surface).
+
     Raises:
         StoreError: the surface has no such values.
     """
@@ -593,7 +596,14 @@ def _fmt(name: str, value: float) -> str:
 
 
 def metrics_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
-    """A fixed-width text table: the row label, then one column per metric."""
+    """A fixed-width text table: the row label, then one column per metric.
+
+    Args:
+        rows: ``(label, {metric name: value})`` pairs, e.g. from `surface_metrics`.
+
+    Returns:
+        The table as text, one line per row under a header.
+    """
     header = ["surface", *(_SHORT.get(n, n) for n in METRIC_NAMES)]
     body = [[label, *(_fmt(n, m[n]) for n in METRIC_NAMES)] for label, m in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]

@@ -218,7 +218,17 @@ def bootstrap_metrics(
     Each resample draws N of the N samples with replacement (multinomial counts) and
     recomputes the mean-loss surface from the stored per-sample losses, then every
     metric on it; each metric of `INTERVAL_METHODS` gets that method's interval, the
-    others none (their value only). Returns None when the file holds no per-sample losses.
+    others none (their value only).
+
+    Args:
+        surface: a surface file read with its per-sample losses.
+        split: the data split.
+        resamples: how many resamples.
+        seed: the resampling seed.
+        **metric_kwargs: settings of `surface_metrics` (radius, basin_delta, n_rays).
+
+    Returns:
+        ``{metric name: Interval}``, or None when the file holds no per-sample losses.
     """
     flat = _per_sample(surface, split)
     if flat is None:
@@ -441,7 +451,17 @@ def measure(
     **metric_kwargs: Any,
 ) -> list[Measurement]:
     """Group seed files automatically, then give each group (seeds and samples combined)
-    or lone file (bootstrap intervals when it has per-sample losses) its intervals."""
+    or lone file (bootstrap intervals when it has per-sample losses) its intervals.
+
+    Args:
+        surfaces: the surfaces to measure (seed files of one setting are grouped).
+        split: the data split.
+        resamples: bootstrap resamples per file.
+        **metric_kwargs: settings of `surface_metrics` (radius, basin_delta, n_rays).
+
+    Returns:
+        One `Measurement` per group or lone file, in the order of their first file.
+    """
     out = []
     settings = dict(split=split, resamples=resamples, **metric_kwargs)
     for group in group_by_seed(surfaces):
@@ -483,7 +503,14 @@ def _methods_note(names: Sequence[str]) -> str:
 
 def intervals_table(measurements: Sequence[Measurement]) -> str:
     """One line per measurement: each key metric as ``value [low, high]`` (95%), or its
-    value alone where it has no interval."""
+    value alone where it has no interval.
+
+    Args:
+        measurements: from `measure`.
+
+    Returns:
+        The table as text.
+    """
     lines = []
     for m in measurements:
         cells = ", ".join(f"{name} {m.intervals[name]}" for name in KEY_METRICS)
@@ -504,7 +531,14 @@ def comparison_lines(measurements: Sequence[Measurement]) -> list[str]:
     """Every pair of measurements, metric by metric. Two files of the same samples:
     paired, the difference A - B with its 95% interval, a difference where it excludes 0.
     Otherwise unpaired, said so: a difference only where the two intervals do not overlap.
-    Either way "not distinguishable at this sample size" where nothing can be claimed."""
+    Either way "not distinguishable at this sample size" where nothing can be claimed.
+
+    Args:
+        measurements: from `measure`.
+
+    Returns:
+        One line per pair and metric.
+    """
     lines = []
     for i, a in enumerate(measurements):
         for b in measurements[i + 1 :]:

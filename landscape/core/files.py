@@ -8,11 +8,14 @@ crash never leaves half a file and never destroys the previous one.
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
+import io
 import json
 import math
 import os
 import platform
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,12 +31,14 @@ from landscape.models.atomic import atomic_path, make_parent
 
 __all__ = [
     "OutputError",
+    "atomic_hdf5",
     "atomic_path",
     "atomic_savefig",
     "atomic_write_text",
     "check_output",
     "file_kind",
     "exclusive_lock",
+    "hdf5_disk_error",
     "make_parent",
     "sha256",
     "provenance",
@@ -80,6 +85,44 @@ def atomic_savefig(fig: Any, path: str | os.PathLike, **kwargs: Any) -> None:
         kwargs["metadata"] = {key: f"{GENERATOR} {__version__}"}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, **kwargs)
+
+
+@contextmanager
+def atomic_hdf5(path: str | os.PathLike, **kwargs: Any) -> Iterator[Any]:
+    """A new HDF5 file built in memory, then written whole to `path` with `atomic_path`.
+
+    HDF5 never writes to the disk here: Python's file I/O does, so a full disk or a
+    file-size limit is a clean `OSError` (and no temporary file is left). HDF5 itself, when
+    its writes to a file on disk fail, raises `RuntimeError` and may crash the interpreter
+    (a segmentation fault) closing that file. `kwargs` go to `h5py.File`.
+    """
+    import h5py  # only here: this module is imported by light modules
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", **kwargs) as f:
+        yield f
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buf.getbuffer())
+
+
+_HDF5_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def hdf5_disk_error(e: BaseException, path: str | os.PathLike) -> OSError | None:
+    """HDF5's error for a full disk, a file-size limit or a quota, as an `OSError` naming
+    `path` with its errno (ENOSPC, EFBIG or EDQUOT); None for any other error.
+
+    h5py raises these as `OSError` or `RuntimeError` ("Unable to synchronously flush file
+    (... errno = 27 ...)"), with the errno only in the text.
+    """
+    full = (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", 122))
+    code = e.errno if isinstance(e, OSError) else None
+    if code not in full:
+        found = [int(n) for n in _HDF5_ERRNO.findall(str(e))]
+        code = next((n for n in found if n in full), None)
+    if code is None or not isinstance(e, OSError | RuntimeError):
+        return None
+    return OSError(code, os.strerror(code), str(path))
 
 
 def sha256(path: str | os.PathLike) -> str:

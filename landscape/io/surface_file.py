@@ -7,10 +7,15 @@ Layout::
     /directions/x/<name>       float32, one dataset per parameter (and /directions/y/)
     attrs on /: format, format_version, config (JSON), provenance (JSON)
 
-Crash safety: the file is built completely in a temporary file and renamed into
-place; afterwards only values inside pre-allocated contiguous datasets are
-written, so HDF5 metadata never changes and a process killed at any moment
-(SIGKILL included) leaves a file that opens. Points still NaN are recomputed.
+Crash safety: the file is built completely in memory, written to a temporary file
+and renamed into place, at its full size: every array a compute writes (the values and
+the per-sample losses) is contiguous and allocated then. Afterwards only values inside
+those arrays are written, straight to the disk (no HDF5 cache holds them), so HDF5
+metadata never changes and the file never grows: a process killed at any moment
+(SIGKILL included) leaves a file that opens, and a full disk or a file-size limit stops
+a compute with one line (at creation, or, where a filesystem still needs space to
+overwrite, at the write that failed) keeping every point written before it. Points
+still NaN are recomputed.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ except ImportError:  # Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
 from landscape.core.errors import InputError
-from landscape.core.files import atomic_path
+from landscape.core.files import atomic_hdf5, atomic_path, hdf5_disk_error
 
 __all__ = [
     "DIRECTIONS_FORMAT",
@@ -71,7 +76,8 @@ DIRECTIONS_FORMAT = "landscape-directions"
 STORED_METRICS = ("loss", "accuracy")
 # Standard errors of the mean over the evaluated samples (format_version 2).
 SE_METRICS = ("loss_se", "accuracy_se")
-PER_SAMPLE = "per_sample"  # group of per-sample losses: /per_sample/{split}_loss (*grid, N)
+# Group of per-sample losses: /per_sample/{split}_loss, float32 (*grid, N), contiguous.
+PER_SAMPLE = "per_sample"
 
 
 class StoreError(InputError):
@@ -322,12 +328,11 @@ def read_surface_snapshot(path: str | os.PathLike) -> Surface:
     """Read a surface file that a `SurfaceWriter` may be writing at this very moment.
 
     For ``landscape view --live``. It never takes a lock (the writer must not see a reader,
-    and a reader must not block it) and never touches /per_sample or /directions (the
-    writer's chunked per-sample data changes HDF5 metadata; the value arrays are contiguous
-    and written in place). The ``*_loss`` arrays are read first, every other value array
-    after them, then the loss arrays again: `SurfaceWriter.write` writes the losses last,
-    so a point whose loss was set in both reads has all its values on disk. Every other
-    point (not computed, half-written, or changed between the reads) reads as NaN in
+    and a reader must not block it) and never touches /per_sample or /directions (it
+    needs neither; the value arrays are contiguous and written in place). The ``*_loss``
+    arrays are read first, every other value array after them, then the loss arrays again:
+    `SurfaceWriter.write` writes the losses last, so a point whose loss was set in both
+    reads has all its values on disk. Every other point (not computed, half-written, or changed between the reads) reads as NaN in
     every array, so no half-written point is ever shown.
 
     Raises:
@@ -482,16 +487,23 @@ def _checked_directions(f: h5py.File, path: Path) -> dict[str, dict[str, torch.T
 
 @contextmanager
 def _new_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
-    """A new HDF5 file built in memory, then written to `path` with `atomic_path`.
-
-    Writing through Python's file I/O turns a full disk into a clean OSError; HDF5
-    itself may crash while closing a file whose writes failed.
-    """
-    buf = io.BytesIO()
-    with h5py.File(buf, "w", track_order=True) as f:
+    """A new HDF5 file built in memory, then written to `path` with `atomic_path`
+    (`atomic_hdf5`): a full disk is a clean OSError and never half a file."""
+    with atomic_hdf5(path, track_order=True) as f:
         yield f
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getbuffer())
+
+
+def _allocated(
+    f: h5py.File | h5py.Group, name: str, shape: tuple[int, ...], dtype: Any
+) -> h5py.Dataset:
+    """A contiguous dataset of NaN, its storage allocated in the file now: writing values
+    into it later never grows the file nor changes HDF5 metadata."""
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
+    return f.create_dataset(
+        name, shape=shape, dtype=dtype, fillvalue=np.nan, track_times=False, dcpl=dcpl
+    )
 
 
 def create_surface_file(
@@ -511,7 +523,8 @@ def create_surface_file(
 
     Values not given in `values` start as NaN (not computed yet). `per_sample` (split ->
     number of samples) makes room for every sample's loss at every point:
-    ``/per_sample/{split}_loss``, float32, shape (*grid, N), one gzip chunk per point.
+    ``/per_sample/{split}_loss``, float32, shape (*grid, N), contiguous (uncompressed) and
+    allocated now, NaN until computed: the file has its final size from the start.
     """
     with _new_hdf5(path) as f:
         f.attrs["format"] = SURFACE_FORMAT
@@ -539,16 +552,7 @@ def create_surface_file(
             for dim, scale in enumerate(scales):
                 ds.dims[dim].attach_scale(scale)
         for split, n in (per_sample or {}).items():
-            f.create_dataset(
-                f"{PER_SAMPLE}/{split}_loss",
-                shape=(*shape, n),
-                dtype=np.float32,
-                fillvalue=np.nan,
-                chunks=(*(1,) * len(shape), n),
-                compression="gzip",
-                compression_opts=4,
-                track_times=False,
-            )
+            _allocated(f, f"{PER_SAMPLE}/{split}_loss", (*shape, n), np.float32)
         _write_directions_group(f, directions)
 
 
@@ -659,13 +663,50 @@ def _identity(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+_BUSY_FIX = "wait for it to finish (or stop it) before replacing it with --overwrite"
+
+
 @contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[None]:
+def replacing(path: str | os.PathLike, fix: str = _BUSY_FIX) -> Iterator[None]:
     """Hold the writers' lock on an existing file while the block replaces it.
 
     ``--overwrite`` goes through here, so it is refused while another process writes
     the file (`SurfaceWriter` holds the same lock), and no writer can open the old file
-    between the check and the rename.
+    between the check and the rename. `fix`: what the refusal tells the user to do.
+    """
+    with _flocked(path, shared=False, busy=fix):
+        yield
+
+
+@contextmanager
+def not_being_written(path: str | os.PathLike, fix: str) -> Iterator[None]:
+    """Refuse to read `path` whole while another process writes it; while the block runs,
+    no writer can open it (a shared lock: other readers still may).
+
+    A file a compute is filling changes under its reader: a copy of it would mix points
+    read before and after a write. `fix`: what the refusal tells the user to do.
+    """
+    with _flocked(path, shared=True, busy=fix):
+        yield
+
+
+def being_written(path: str | os.PathLike) -> bool:
+    """Whether another process holds the writers' lock on `path` now (a compute fills it)."""
+    try:
+        with _flocked(path, shared=True, busy=""):
+            return False
+    except StoreError:
+        return True
+
+
+@contextmanager
+def _flocked(path: str | os.PathLike, *, shared: bool, busy: str) -> Iterator[None]:
+    """flock() `path` for the block (nothing when it does not exist); `StoreError` naming
+    `busy` when a writer holds it.
+
+    HDF5 locks the file itself with flock(), so this takes the same lock on the same
+    file; `filelock` (used for other locks) opens its lock file truncated, which would
+    destroy a surface. Where fcntl is missing, HDF5's own lock still applies.
     """
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -673,20 +714,79 @@ def replacing(path: str | os.PathLike) -> Iterator[None]:
         yield
         return
     try:
-        # HDF5 locks the file itself with flock(), so this takes the same lock on the same
-        # file; `filelock` (used for other locks) opens its lock file truncated, which
-        # would destroy a surface. Where fcntl is missing, HDF5's own lock still applies.
         if fcntl is not None:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise StoreError(
-                    f"{str(path)!r} is being written by another process; wait for it to "
-                    "finish (or stop it) before replacing it with --overwrite"
+                    f"{str(path)!r} is being written by another process; {busy}"
                 ) from None
         yield
     finally:
         os.close(fd)
+
+
+def _open_for_writing(path: Path) -> h5py.File:
+    """`path` open for writing under HDF5's (exclusive) file lock, with no cache of raw
+    data: every value written goes to the disk at once, so a failed write fails in the
+    call that made it and leaves nothing for a later flush or close to retry. (HDF5 may
+    crash the interpreter closing a file whose cached writes cannot be flushed.)"""
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_libver_bounds(h5py.h5f.LIBVER_EARLIEST, h5py.h5f.LIBVER_LATEST)
+    fapl.set_file_locking(True, False)
+    fapl.set_sieve_buf_size(0)
+    fapl.set_cache(*fapl.get_cache()[:2], 0, fapl.get_cache()[3])  # no raw-data chunk cache
+    try:
+        return h5py.File(h5py.h5f.open(os.fsencode(path), h5py.h5f.ACC_RDWR, fapl=fapl))
+    except OSError as e:
+        raise _open_error(path, e) from e
+
+
+def _written_arrays(f: h5py.File) -> list[h5py.Dataset]:
+    """The arrays a compute writes into: the value arrays and the per-sample losses."""
+    arrays = [
+        obj
+        for name, obj in f.items()
+        if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
+    ]
+    group = f.get(PER_SAMPLE)
+    if isinstance(group, h5py.Group):
+        arrays += [obj for obj in group.values() if isinstance(obj, h5py.Dataset)]
+    return arrays
+
+
+def _preallocated(f: h5py.File) -> bool:
+    """Whether every array a compute writes is contiguous and allocated (see the module's
+    docstring); files made before 0.3 keep per-sample losses in compressed chunks."""
+    return all(
+        ds.chunks is None and ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize
+        for ds in _written_arrays(f)
+    )
+
+
+def _preallocate(path: Path) -> None:
+    """Rewrite the surface file `path` with every array a compute writes contiguous and
+    allocated (the values kept), atomically and under the writers' lock."""
+    with replacing(path, "wait for it to finish, or choose another out"):
+        buf = io.BytesIO(path.read_bytes())
+        with h5py.File(buf, "r+") as f:
+            scales = [f[n] for n in ("alpha", "beta") if n in f]
+            for ds in _written_arrays(f):
+                if ds.chunks is None and ds.id.get_storage_size() >= ds.size * ds.dtype.itemsize:
+                    continue
+                name, data = ds.name, ds[()]
+                attrs = {k: v for k, v in ds.attrs.items() if k != "DIMENSION_LIST"}
+                parent = ds.parent
+                del f[name]
+                new = _allocated(f, name, data.shape, data.dtype)
+                new[...] = data
+                for k, v in attrs.items():
+                    new.attrs[k] = v
+                if parent.name == "/" and data.shape == tuple(len(s) for s in scales):
+                    for dim, scale in enumerate(scales):
+                        new.dims[dim].attach_scale(scale)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buf.getbuffer())
 
 
 class SurfaceFile:
@@ -705,12 +805,14 @@ class SurfaceFile:
         if not write:
             self._f = open_readonly(self.path, "surface file")
             return
-        try:
-            self._f = h5py.File(self.path, "r+", locking=True)
-        except OSError as e:
-            raise _open_error(self.path, e) from e
+        self._f = _open_for_writing(self.path)
         try:
             refuse_links(self._f, self.path, "surface file")
+            if not _preallocated(self._f):  # an older file: its per-sample chunks would grow
+                self._f.close()
+                _preallocate(self.path)
+                self._f = _open_for_writing(self.path)
+                refuse_links(self._f, self.path, "surface file")
             self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
         except BaseException:
             self._f.close()
@@ -729,17 +831,22 @@ class SurfaceFile:
         provenance: Mapping[str, Any],
         extra_attrs: Mapping[str, Any] | None = None,
         per_sample: Mapping[str, int] | None = None,
+        metrics: Iterable[str] = STORED_METRICS,
     ) -> SurfaceFile:
         """A new surface file for `splits` (every value not computed yet), written whole
         (`create_surface_file`) under the writers' lock of any file it replaces
-        (`replacing`), then opened for writing."""
+        (`replacing`), then opened for writing. `metrics`: the values of each split, each
+        with its standard error ``{split}_{metric}_se`` (a task's loss and metrics)."""
+        metrics = tuple(metrics)
         with replacing(path):
             create_surface_file(
                 path,
                 alpha=alpha,
                 beta=beta,
                 value_names=[
-                    value_name(s, m) for s in splits for m in (*STORED_METRICS, *SE_METRICS)
+                    value_name(s, m)
+                    for s in splits
+                    for m in (*metrics, *(f"{m}_se" for m in metrics))
                 ],
                 directions=directions,
                 config=config,

@@ -67,6 +67,13 @@ class SurfaceConfig:
         ignore: ``biasbn``: 1-D parameters (biases, BatchNorm) get a zero direction.
         seed: the direction seed; the same seed gives the same directions everywhere.
         orthogonalize: make the y direction orthogonal to x.
+        params, exclude: globs (`fnmatch`) on the names of ``model.named_parameters()``
+            (and buffers, for directions that move them): only parameters matching one of
+            `params` (all when empty) and none of `exclude` move; the others get zero
+            directions. Recorded in the file; a resume with another selection is refused.
+        task: ``module:function`` returning a task (``loss_fn``, optional ``metrics_fn``
+            and ``data``) for the command line; from Python pass ``loss_fn=`` to
+            `compute_surface`. With a task, `loss` is not used.
         bn: ``eval`` (theta*'s BatchNorm statistics) or ``recompute`` them at every
             point from `bn_samples` training samples.
         loss: ``ce`` (cross-entropy) or ``mse`` (of the logits against one-hot labels).
@@ -145,6 +152,28 @@ class SurfaceConfig:
         default=False,
         action="store_true",
     )
+    params: tuple[str, ...] = option(
+        group="grid and directions",
+        help="move only the parameters whose names (model.named_parameters()) match one of "
+        "these globs, e.g. 'blocks.*.attn.*'; the others get zero directions",
+        default=(),
+        metavar="GLOB[,GLOB]",
+        cli_default="",
+    )
+    exclude: tuple[str, ...] = option(
+        group="grid and directions",
+        help="keep the parameters whose names match one of these globs fixed (after --params)",
+        default=(),
+        metavar="GLOB[,GLOB]",
+        cli_default="",
+    )
+    task: str | None = option(
+        group="evaluation",
+        help="a function returning {'loss_fn': f(model, batch) -> per-sample losses, "
+        "'metrics_fn' (optional), 'data' (optional: batches, or split -> batches)}; replaces "
+        "--loss (docs/api.md)",
+        metavar="MODULE:FUNCTION",
+    )
     bn: str = option(
         group="evaluation",
         help="eval: the checkpoint's running statistics; recompute: re-estimate them at every "
@@ -207,6 +236,8 @@ class SurfaceConfig:
         if self.y is not None:
             object.__setattr__(self, "y", axis_text(self.y, name="y"))
         object.__setattr__(self, "model_kwargs", dict(self.model_kwargs))
+        for name in ("params", "exclude"):
+            object.__setattr__(self, name, _globs(getattr(self, name), name))
         for name, value, allowed in (
             ("norm", self.norm, NORMS),
             ("ignore", self.ignore, IGNORES),
@@ -260,7 +291,7 @@ class SurfaceConfig:
             int: ("seed", "bn_samples", "batch_size", "chunk_size"),
             str: (
                 "ckpt", "model", "ckpt2", "ckpt3", "directions", "norm", "ignore", "bn", "loss",
-                "precision", "strategy", "device", "label", "per_sample",
+                "precision", "strategy", "device", "label", "per_sample", "task",
             ),
             bool: ("orthogonalize",),
         }  # fmt: skip
@@ -293,6 +324,7 @@ class SurfaceConfig:
         """The settings as a surface file stores them: flat, the data record's included."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "data"}
         d["split"] = list(self.split)
+        d["params"], d["exclude"] = list(self.params), list(self.exclude)
         d["model_kwargs"] = dict(self.model_kwargs)
         return {**self.data.to_json(), **d}
 
@@ -306,8 +338,28 @@ class SurfaceConfig:
     def differences(self, stored: Mapping[str, Any]) -> list[str]:
         """Settings that differ from a stored config, runtime-only settings excepted."""
         mine = self.to_json()
+        # A setting added after a file was written is absent from it: the file used its default.
+        defaults = {"params": [], "exclude": [], "task": None}
         return sorted(
-            f"{k}: file has {stored.get(k)!r}, now {mine[k]!r}"
+            f"{k}: file has {stored.get(k, defaults.get(k))!r}, now {mine[k]!r}"
             for k in mine
-            if k not in RUNTIME_FIELDS and stored.get(k) != mine[k]
+            if k not in RUNTIME_FIELDS and stored.get(k, defaults.get(k)) != mine[k]
         )
+
+
+def _globs(value: Any, name: str) -> tuple[str, ...]:
+    """Parameter-name globs from ``"a.*,b.*"`` or a sequence of strings."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple):
+        raise TypeError(
+            f"SurfaceConfig.{name} must be a list of globs or 'GLOB,GLOB', got "
+            f"{type(value).__name__} {value!r}"
+        )
+    out = []
+    for g in value:
+        if not isinstance(g, str):
+            raise TypeError(f"SurfaceConfig.{name} must hold strings, got {type(g).__name__} {g!r}")
+        if g.strip():
+            out.append(g.strip())
+    return tuple(out)

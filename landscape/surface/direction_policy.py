@@ -29,9 +29,17 @@ from landscape.surface.directions import (
     interpolation_direction,
     orthogonalize,
     random_direction,
+    restrict_direction,
+    selected_names,
 )
 
-__all__ = ["config_directions", "file_directions", "state_of", "surface_directions"]
+__all__ = [
+    "config_directions",
+    "file_directions",
+    "select_directions",
+    "state_of",
+    "surface_directions",
+]
 
 
 def state_of(model: nn.Module, device: torch.device | None = None) -> dict[str, Tensor]:
@@ -128,9 +136,28 @@ def config_directions(
             out["y"] = random_direction(
                 params, generator=gen, norm=config.norm, ignore=config.ignore
             )
+    out = select_directions(config, model, out)
     if config.orthogonalize and "y" in out:
         out["y"] = orthogonalize(out["y"], out["x"])
     return out
+
+
+def select_directions(
+    config: SurfaceConfig, model: nn.Module, dirs: dict[str, dict[str, Tensor]]
+) -> dict[str, dict[str, Tensor]]:
+    """`dirs` with zero directions for every tensor the config's ``params`` / ``exclude``
+    do not select (unchanged without a selection). The globs match the names of the
+    model's parameters and buffers (a buffer moves only in an interpolation)."""
+    if not config.params and not config.exclude:
+        return dirs
+    names = [n for n, _ in model.named_parameters()]
+    keep = selected_names(
+        [*names, *(n for n, _ in model.named_buffers())],
+        config.params,
+        config.exclude,
+        parameters=names,
+    )
+    return {axis: restrict_direction(d, keep) for axis, d in dirs.items()}
 
 
 def _other_state(spec: str, config: SurfaceConfig, device: torch.device) -> dict[str, Tensor]:

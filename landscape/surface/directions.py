@@ -6,7 +6,8 @@ shapes of the model's tensors. Names absent from a direction mean "does not move
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -24,6 +25,8 @@ __all__ = [
     "cosine",
     "direction_norm",
     "check_direction",
+    "restrict_direction",
+    "selected_names",
 ]
 
 Direction = dict[str, Tensor]
@@ -35,10 +38,23 @@ _EPS = 1e-10  # as in Li et al.'s reference code: guards all-zero filters
 def normalize_direction(d: Tensor, w: Tensor, norm: str) -> Tensor:
     """Rescale direction tensor `d` to the scale of weight `w`.
 
-    * ``filter``: each output filter (dim 0 slice: conv out-channel, linear row)
-      gets the norm of the matching filter of `w` (Li et al. 2018, Sec. 4).
-      A 1-D tensor is one filter per element would be degenerate, so 1-D tensors
-      are normalized as a whole.
+    * ``filter``: every slice ``d[i]`` along dim 0 gets the norm of ``w[i]`` (Li et al.
+      2018, Sec. 4), whatever the layer; for the weight kinds a model meets, that is:
+
+      - convolution ``(out, in, kh, kw)``: per output filter (Li et al.'s filter);
+      - linear ``(out, in)``: per row, i.e. per output unit (the original code's rule:
+        it treats a linear layer as 1x1 filters);
+      - embedding ``(tokens, dim)``: per row, i.e. per token's vector (positional
+        embeddings: per position);
+      - attention projections: as the linear layers they are, per output unit; a fused
+        ``in_proj_weight`` ``(3*dim, dim)`` of `nn.MultiheadAttention` per row of q, k
+        and v alike;
+      - LoRA factors: ``A (r, in)`` per rank component, ``B (out, r)`` per output unit;
+      - 1-D tensors (biases, normalization scales and shifts): one filter per element
+        would be degenerate. `random_direction` gives them a zero direction with
+        ``ignore="biasbn"`` (the original code's default and rule); with
+        ``ignore="none"`` they are normalized as a whole, like ``layer`` (the original
+        code instead copies the weights themselves there, ``d = w``).
     * ``layer``: the whole tensor gets the norm of `w`.
     * ``weight``: elementwise ``d * w``.
     * ``none``: unchanged.
@@ -168,3 +184,44 @@ def check_direction(
                 f"{what} {name} has shape {tuple(d.shape)}, the model "
                 f"{tuple(state[name].shape)}; were the directions made for another model?"
             )
+
+
+def selected_names(
+    names: Iterable[str],
+    params: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    *,
+    parameters: Iterable[str] | None = None,
+) -> set[str]:
+    """The names that move: matching one glob of `params` (every name when empty) and none
+    of `exclude` (`fnmatch`, case-sensitive).
+
+    `parameters` (the model's parameter names): a selection that moves none of them, or a
+    glob of `params` that matches no name at all, is refused with the names there are.
+    """
+    names = list(names)
+    keep = {
+        n
+        for n in names
+        if (not params or any(fnmatch.fnmatchcase(n, g) for g in params))
+        and not any(fnmatch.fnmatchcase(n, g) for g in exclude)
+    }
+    some = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
+    for g in params:
+        if not any(fnmatch.fnmatchcase(n, g) for n in names):
+            raise InputError(
+                f"params glob {g!r} matches no parameter of the model (its names: {some})",
+                arg="params",
+            )
+    if parameters is not None and not keep.intersection(parameters):
+        raise InputError(
+            f"params {list(params)} with exclude {list(exclude)} leave no parameter to move "
+            f"(the model's names: {some})",
+            arg=("params", "exclude"),
+        )
+    return keep
+
+
+def restrict_direction(direction: Mapping[str, Tensor], keep: set[str]) -> Direction:
+    """`direction` with a zero tensor for every name not in `keep`."""
+    return {k: v if k in keep else torch.zeros_like(v) for k, v in direction.items()}

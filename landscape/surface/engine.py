@@ -55,12 +55,13 @@ from landscape.data import (
     load_split,
     take_subset,
 )
-from landscape.io.surface_file import OutError, Surface, SurfaceFile
+from landscape.io.surface_file import STORED_METRICS, OutError, Surface, SurfaceFile
 from landscape.surface import distributed
 from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
 from landscape.surface.direction_policy import (
     config_directions,
     file_directions,
+    select_directions,
     state_of,
     surface_directions,
 )
@@ -72,6 +73,17 @@ from landscape.surface.evaluate import (
 )
 from landscape.surface.grid import parse_axis
 from landscape.surface.points import PendingPoints, WriteFn
+from landscape.surface.task import (
+    LossFn,
+    MetricsFn,
+    Task,
+    TaskData,
+    TaskEvaluator,
+    TaskShape,
+    materialize,
+    probe,
+    tree_sha256,
+)
 
 __all__ = [
     "compute_surface",
@@ -120,6 +132,7 @@ def run(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
+            task=job.task,
         )
     team = distributed.Team.start(
         config.device, timeout=datetime.timedelta(minutes=dist_timeout_min)
@@ -136,6 +149,7 @@ def run(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
+            task=job.task,
         )
     except KeyboardInterrupt:
         if team.rank == 0:
@@ -185,6 +199,7 @@ def run_seeds(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
+            task=job.task,
         )
         for seed, path in zip(seeds, seed_paths(out, seeds), strict=True)
     ]
@@ -195,9 +210,10 @@ class Inputs(NamedTuple):
 
     config: SurfaceConfig  # with its label filled in
     model: nn.Module
-    data: dict[str, DataTensors]
+    data: dict[str, Any]  # DataTensors; with a task that brings its data, its batches
     bn_data: DataTensors | None
     provenance: dict[str, Any]
+    task: Task | None = None
 
 
 def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> Inputs:
@@ -206,7 +222,11 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
         raise InputError("--ckpt is required: a checkpoint file or pretrained:NAME")
     loaded = _load(config.ckpt, config)
     spec = config.data
-    data = {s: spec.load(s) for s in config.split}
+    task, task_data = load_task(config.task) if config.task else (None, None)
+    if task_data is not None:
+        data = dict(_by_split(task_data, config, task=True))
+    else:
+        data = {s: spec.load(s) for s in config.split}
     bn_data = None
     if config.bn == "recompute":
         bn_data = load_split(
@@ -218,13 +238,26 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
                 f"of {spec.dataset}; use at most {len(bn_data)}"
             )
         bn_data = take_subset(bn_data, samples=config.bn_samples, subset="first", seed=0)
-    info = {s: d.info for s, d in data.items()}
+    info = {
+        s: d.info if isinstance(d, DataTensors) else {"task": config.task} for s, d in data.items()
+    }
     device = device if device is not None else resolve_device(config.device)
     prov = _provenance(config, device, info)
     prov["model"] = loaded.model_name
     if config.label is None:
         config = dataclasses.replace(config, label=_short_name(loaded.model_name))
-    return Inputs(config, loaded.model, data, bn_data, prov)
+    return Inputs(config, loaded.model, data, bn_data, prov, task)
+
+
+def load_task(spec: str) -> tuple[Task, Any]:
+    """The task a ``module:function`` names (``SurfaceConfig.task``, ``--task``) and its
+    data (None when it brings none): the function is called without arguments and returns
+    a dict or an object with ``loss_fn``, optional ``metrics_fn`` and ``data``."""
+    try:
+        factory = models.import_function(spec, f"task {spec!r}")
+    except models.ModelError as e:
+        raise InputError(str(e), arg="task") from e
+    return Task.from_object(factory(), f"task {spec!r}")
 
 
 def compute_surface(
@@ -238,13 +271,18 @@ def compute_surface(
     bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    loss_fn: LossFn | None = None,
+    metrics_fn: MetricsFn | None = None,
 ) -> Surface:
     """Compute (or finish) the surface of `model` on `data` and return it.
 
     Args:
         model: the trained network at theta* (never modified).
         data: split name -> data (`DataTensors`, `EvalData` or an ``(x, y)`` pair
-            of ready, normalized tensors).
+            of ready, normalized tensors); one split's data alone for a config of one
+            split. With `loss_fn`, also any batches: a list of batches (tensors, tuples,
+            dicts, dataclasses: any nesting), a `DataLoader` or a map-style `Dataset`
+            (read once; the same samples at every point).
         config: the settings; its ``split`` names the keys of `data` used.
         out: the surface file; an existing one with the same settings, model state
             (parameters and buffers) and data is resumed, any other is refused.
@@ -254,6 +292,12 @@ def compute_surface(
         bn_data: training samples for ``bn="recompute"``.
         overwrite: replace an existing file instead of resuming it.
         progress: show a progress bar.
+        loss_fn: ``loss_fn(model, batch) -> Tensor (B,)``, the per-sample losses of a
+            batch (a 0-dim mean is taken too: means only, no standard errors), instead of
+            the built-in classification loss (``config.loss``). It sees the perturbed
+            weights through `model` without knowing it.
+        metrics_fn: ``metrics_fn(model, batch) -> {name: Tensor (B,)}``, stored as
+            ``/{split}_{name}`` with standard errors ``/{split}_{name}_se``.
 
     Returns:
         The surface as written to `out`.
@@ -265,7 +309,10 @@ def compute_surface(
         )
     if not isinstance(config, SurfaceConfig):
         raise TypeError(f"config must be a SurfaceConfig, got {type(config).__name__}")
-    data = _by_split(data, config)
+    if metrics_fn is not None and loss_fn is None:
+        raise InputError("metrics_fn needs a loss_fn: give loss_fn=... too", arg="metrics_fn")
+    task = Task(loss_fn, metrics_fn) if loss_fn is not None else None
+    data = _by_split(data, config, task=task is not None)
     if config.label is None and getattr(model, "model_name", None):
         config = dataclasses.replace(config, label=_short_name(model.model_name))
     device = resolve_device(config.device)
@@ -282,6 +329,7 @@ def compute_surface(
         bn_data=bn_data,
         overwrite=overwrite,
         progress=progress,
+        task=task,
     )
     assert surface is not None  # one process: it is rank 0
     return surface
@@ -299,12 +347,15 @@ def _compute(
     bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
     overwrite: bool,
     progress: bool,
+    task: Task | None = None,
 ) -> Surface | None:
     """The steps of a compute, the same in one process (`distributed.Solo`) and on each
     rank of a torchrun job (`distributed.Team`): every rank prepares and evaluates, rank
     0 alone opens the file (once) and writes it. Returns the surface on rank 0."""
     lead = team.rank == 0
-    job = team.agree(lambda: prepare(model, data, config, device=team.device, bn_data=bn_data))
+    job = team.agree(
+        lambda: prepare(model, data, config, device=team.device, bn_data=bn_data, task=task)
+    )
     with contextlib.ExitStack() as stack:
 
         def open_file() -> tuple[SurfaceFile, dict[str, dict[str, Tensor]]]:
@@ -333,13 +384,29 @@ class Prepared:
     """A job's model, data and theta* resident on its device, ready for an evaluator."""
 
     model: nn.Module  # a private eval-mode copy
-    splits: dict[str, EvalData]
+    splits: dict[str, Any]  # EvalData; with a task, TaskData
     base: dict[str, Tensor]  # theta*: parameters and buffers by name
     bn_data: EvalData | None
     device: torch.device
     # What was evaluated, for the resume check: state_sha256 (theta*), data_sha256 (per
     # split) and bn_data_sha256 (see `fingerprints`).
     fingerprints: dict[str, Any] = dataclasses.field(default_factory=dict)
+    task: Task | None = None
+    task_shape: TaskShape | None = None  # what the task's functions return (`probe`)
+
+    def sizes(self) -> dict[str, int]:
+        """Samples per split."""
+        return {s: d.n if isinstance(d, TaskData) else len(d.y) for s, d in self.splits.items()}
+
+    def metrics(self) -> tuple[str, ...]:
+        """The values stored per split, beside their standard errors."""
+        if self.task_shape is None:
+            return STORED_METRICS
+        return ("loss", *self.task_shape.metrics)
+
+    def keeps_per_sample(self) -> bool:
+        """Whether per-sample losses exist (a task returning means has none)."""
+        return self.task_shape is None or self.task_shape.per_sample
 
     def evaluator(
         self,
@@ -347,9 +414,24 @@ class Prepared:
         dirs: Mapping[str, Mapping[str, Tensor]],
         *,
         per_sample: bool = False,
-    ) -> Evaluator:
+    ) -> Evaluator | TaskEvaluator:
         """The evaluator `config` asks for, at theta* along `dirs` (see `open_surface`);
         `per_sample`: also every sample's loss (when the file has room for them)."""
+        if self.task is not None:
+            assert self.task_shape is not None
+            return TaskEvaluator(
+                self.model,
+                self.task,
+                self.task_shape,
+                self.base,
+                dirs["x"],
+                dirs.get("y"),
+                self.splits,
+                strategy=_task_strategy(config, self.device),
+                chunk_size=config.chunk_size or (16 if self.device.type == "cuda" else 4),
+                precision=config.precision,
+                per_sample=per_sample,
+            )
         return make_evaluator(
             self.model,
             self.base,
@@ -374,9 +456,15 @@ def prepare(
     *,
     device: torch.device,
     bn_data: DataTensors | EvalData | tuple[Tensor, Tensor] | None = None,
+    task: Task | None = None,
 ) -> Prepared:
-    """Copy the model and the config's splits to `device`; check the labels fit the model."""
+    """Copy the model and the config's splits to `device`; check the labels fit the model.
+
+    With a `task`, the splits' batches are fixed (`landscape.surface.task.materialize`)
+    and the task is run once at theta* on the first batch to check what it returns."""
     model = copy_eval(model).to(device)
+    if task is not None:
+        return _prepare_task(model, data, config, device=device, bn_data=bn_data, task=task)
     splits = _eval_splits({s: data[s] for s in config.split}, device)
     _check_labels(model, splits)
     bn = _eval_splits({"bn": bn_data}, device)["bn"] if bn_data is not None else None
@@ -388,6 +476,48 @@ def prepare(
     if bn_data is not None:
         prints["bn_data_sha256"] = data_sha256(bn_data)
     return Prepared(model, splits, base, bn, device, prints)
+
+
+def _prepare_task(
+    model: nn.Module,
+    data: Mapping[str, Any],
+    config: SurfaceConfig,
+    *,
+    device: torch.device,
+    bn_data: Any,
+    task: Task,
+) -> Prepared:
+    if bn_data is not None or config.bn == "recompute":
+        raise InputError(
+            "bn='recompute' re-estimates BatchNorm with the built-in (x, y) task only; with "
+            "loss_fn use bn='eval'",
+            arg="bn",
+        )
+    if config.strategy == "folded":
+        raise InputError(
+            "strategy='folded' folds BatchNorm of the built-in networks on (x, y) images; with "
+            "loss_fn use strategy='pointwise' or 'vmap' (or 'auto')",
+            arg="strategy",
+        )
+    splits = {
+        s: materialize(data[s], split=s, device=device, batch_size=config.batch_size)
+        for s in config.split
+    }
+    base = state_of(model, device)
+    shape = probe(model, task, base, splits[config.split[0]], config.split[0])
+    prints: dict[str, Any] = {
+        "state_sha256": state_sha256(base),
+        "data_sha256": {s: tree_sha256(splits[s].batches) for s in config.split},
+        "task": {**task.describe(), "metrics": list(shape.metrics)},
+    }
+    return Prepared(model, splits, base, None, device, prints, task, shape)
+
+
+def _task_strategy(config: SurfaceConfig, device: torch.device) -> str:
+    """A task's evaluation: ``vmap`` (which falls back to pointwise where it cannot batch
+    the task) unless ``pointwise`` is asked for. ``auto`` is vmap on the GPU and on the CPU
+    alike (benchmarks/bench_task.py)."""
+    return "pointwise" if config.strategy == "pointwise" else "vmap"
 
 
 def state_sha256(state: Mapping[str, Tensor]) -> str:
@@ -438,7 +568,9 @@ def open_surface(
     if out.exists() and not overwrite:
         handle = SurfaceFile(out)
         try:
-            handle.check_resume(lambda existing: _differences(config, existing), provenance)
+            handle.check_resume(
+                lambda existing: _differences(config, existing, provenance), provenance
+            )
             stored = file_directions(handle)
             expected = ("x", "y") if config.is_2d else ("x",)
             if tuple(sorted(stored)) != expected:
@@ -454,7 +586,7 @@ def open_surface(
         dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
     else:
         dirs = (
-            {a: dict(d) for a, d in directions.items()}
+            select_directions(config, job.model, {a: dict(d) for a, d in directions.items()})
             if directions
             else config_directions(config, job.model, device)
         )
@@ -464,16 +596,19 @@ def open_surface(
         beta = parse_axis(config.y, name="y").values() if config.is_2d else None
         attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
         n_points = len(alpha) * (len(beta) if beta is not None else 1)
-        n_samples = sum(len(job.splits[s].y) for s in config.split)
-        per_sample = config.per_sample == "on" or (
-            config.per_sample == "auto" and 4 * n_points * n_samples <= PER_SAMPLE_AUTO_BYTES
+        sizes = job.sizes()
+        n_samples = sum(sizes[s] for s in config.split)
+        per_sample = job.keeps_per_sample() and (
+            config.per_sample == "on"
+            or (config.per_sample == "auto" and 4 * n_points * n_samples <= PER_SAMPLE_AUTO_BYTES)
         )
         handle = SurfaceFile.create(
             out,
             alpha=alpha,
             beta=beta,
             splits=config.split,
-            per_sample={s: len(job.splits[s].y) for s in config.split} if per_sample else None,
+            per_sample={s: sizes[s] for s in config.split} if per_sample else None,
+            metrics=job.metrics(),
             directions=dirs,
             config=config.to_json(),
             provenance=provenance,
@@ -553,10 +688,13 @@ def _short_name(model_name: str) -> str:
     return model_name.rsplit(":", 1)[-1]
 
 
-def _by_split(data: Any, config: SurfaceConfig) -> Mapping[str, Any]:
-    """`data` as split -> data; one dataset alone serves a config of one split."""
-    if isinstance(data, DataTensors | EvalData) or (
-        isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor)
+def _by_split(data: Any, config: SurfaceConfig, *, task: bool = False) -> Mapping[str, Any]:
+    """`data` as split -> data; one dataset alone serves a config of one split (with a
+    task: anything but a mapping, e.g. a list of batches or a DataLoader)."""
+    if (
+        isinstance(data, DataTensors | EvalData)
+        or (isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor))
+        or (task and not isinstance(data, Mapping))
     ):
         if len(config.split) != 1:
             raise InputError(
@@ -568,6 +706,11 @@ def _by_split(data: Any, config: SurfaceConfig) -> Mapping[str, Any]:
         raise TypeError(
             "data must map split names to datasets, e.g. {'train': landscape.load_split(...)}, "
             f"got {type(data).__name__}"
+        )
+    if task and data and all(isinstance(v, Tensor) for v in data.values()):
+        raise InputError(
+            f"data is one batch (a dict of tensors: {', '.join(map(str, data))}); give a list "
+            "of batches, e.g. data=[batch], or {'train': [batch, ...]}"
         )
     missing = [s for s in config.split if s not in data]
     if missing:
@@ -608,11 +751,17 @@ def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) ->
     return {**provenance(device, files), "data": data_info}
 
 
-def _differences(config: SurfaceConfig, existing: Surface) -> list[str]:
+def _differences(
+    config: SurfaceConfig, existing: Surface, provenance: Mapping[str, Any] | None = None
+) -> list[str]:
     """The resume policy for settings: what differs between `config` and the file's
-    (runtime-only settings excepted), the grid included. The inputs' content is compared
-    by `SurfaceFile.check_resume`."""
+    (runtime-only settings excepted), the grid included, and the task (its functions and
+    metrics, by name). The inputs' content is compared by `SurfaceFile.check_resume`."""
     diffs = config.differences(existing.config)
+    if provenance is not None:
+        stored, now = existing.provenance.get("task"), provenance.get("task")
+        if stored != now:
+            diffs.append(f"task: file has {_task_text(stored)}, now {_task_text(now)}")
     for axis, name, text in (("alpha", "x", config.x), ("beta", "y", config.y)):
         stored = getattr(existing, axis)
         wanted = parse_axis(text, name=name).values() if text is not None else None
@@ -621,3 +770,10 @@ def _differences(config: SurfaceConfig, existing: Surface) -> list[str]:
         ):
             diffs.append(f"/{axis} differs from the grid {name}={text} (coordinates edited?)")
     return diffs
+
+
+def _task_text(task: Any) -> str:
+    if not isinstance(task, Mapping):
+        return "the built-in loss"
+    metrics = ", ".join(task.get("metrics") or [])
+    return f"loss_fn {task.get('loss_fn')}" + (f" with metrics {metrics}" if metrics else "")
