@@ -14,26 +14,52 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 from collections.abc import Sequence
 
-from landscape.analysis.metrics import hessian_curvature, metrics_table, surface_metrics
+from landscape.analysis.metrics import (
+    METRIC_DEFINITIONS,
+    hessian_curvature,
+    metrics_table,
+    surface_metrics,
+)
 from landscape.analysis.uncertainty import (
     comparison_lines,
     intervals_table,
     measure,
 )
 from landscape.cli import options
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, HelpFormatter, guarded
 from landscape.core.errors import InputError
 from landscape.io.surfaces import read_surface
 
 __all__ = ["main"]
 
 
+class MetricsHelp(HelpFormatter):
+    """The column definitions as written, one per line, after the options."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            textwrap.fill(
+                line,
+                width,
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
+                break_on_hyphens=False,
+            )
+            for line in text.splitlines()
+        )
+
+
 def _parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="landscape metrics",
-        description="Quantitative summaries of loss surfaces (one row per file).",
+        description="Quantitative summaries of loss surfaces (one row per file), their 95% "
+        "intervals and the differences between surfaces.",
+        epilog="columns:\n"
+        + "\n".join(f"  {name}: {text}" for name, text in METRIC_DEFINITIONS.items()),
+        formatter_class=MetricsHelp,
     )
     p.add_argument("files", nargs="+", metavar="FILE.h5", help="surface files")
     p.add_argument("--split", default="train", help="data split")
@@ -147,7 +173,12 @@ def _run(args: argparse.Namespace) -> int:
                 f"over {int(h['points'])} points"
             )
     if measurements:
-        print("\n95% intervals (seed files grouped automatically):")
+        grouped = [m.label for m in measurements if len(m.files) > 1]
+        print(
+            "\n95% intervals"
+            + (f" (seed files grouped: {'; '.join(grouped)})" if grouped else "")
+            + ":"
+        )
         print(intervals_table(measurements))
         lines = comparison_lines(measurements)
         if lines:

@@ -60,6 +60,8 @@ def _non_default(action: argparse.Action) -> tuple[list[str], object]:
         "y": "-3:3:7",
         "model_kwargs": '{"num_classes": 3}',
         "split": "train,test",
+        "params": "blocks.*.attn.*,head.*",
+        "exclude": "*.bias",
     }
     if action.dest in examples:
         return [flag, examples[action.dest]], None

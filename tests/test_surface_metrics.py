@@ -208,3 +208,32 @@ def test_li_et_al_curvature_is_reported_where_hessian_surface_stored_it(tmp_path
     out = capsys.readouterr().out
     assert "Li et al.'s curvature: |lambda_min/lambda_max| of the full Hessian" in out
     assert f"{path}: median {np.median(finite):.4g}, max 1 over 24 points" in out
+
+
+def test_every_metric_column_is_defined_in_the_help_and_the_readme(capsys):
+    from helpers import REPO
+
+    from landscape import metrics as metrics_cli
+    from landscape.analysis.metrics import METRIC_DEFINITIONS, METRIC_NAMES
+
+    assert set(METRIC_DEFINITIONS) == set(METRIC_NAMES)
+    with pytest.raises(SystemExit):
+        metrics_cli.main(["--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    readme = (REPO / "README.md").read_text()
+    for name, text in METRIC_DEFINITIONS.items():
+        assert f"{name}: {text}" in help_text, name
+        assert f"| `{name}` | {text} |" in readme, name
+
+
+def test_metrics_says_what_it_grouped_and_does_not_compare_a_slice_with_a_plane(capsys):
+    from helpers import REPO
+
+    from landscape import metrics as metrics_cli
+
+    files = [str(REPO / "docs" / "results" / f"resnet56_{d}.h5") for d in ("1d", "2d")]
+    assert metrics_cli.main([*files, "--resamples", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "grouped" not in out  # no seed files here
+    assert "resnet56 (resnet56_1d.h5) vs resnet56 (resnet56_2d.h5): not compared" in out
+    assert "resnet56 > resnet56" not in out and "resnet56 < resnet56" not in out

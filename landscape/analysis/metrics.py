@@ -41,6 +41,7 @@ from landscape.core.errors import InputError
 from landscape.io.surface_file import Surface
 
 __all__ = [
+    "METRIC_DEFINITIONS",
     "METRIC_NAMES",
     "finite_difference_hessian",
     "nonconvex_fraction",
@@ -71,6 +72,27 @@ METRIC_NAMES = (
     "sharpness",
     "computed_fraction",
 )
+# What each metric is, and which way reads "more convex / flatter": printed by
+# `landscape metrics --help`, the README and docs/api.md quote it (tests hold them equal).
+METRIC_DEFINITIONS = {
+    "center_loss": "the loss at theta* (alpha = beta = 0)",
+    "min_loss": "the lowest loss on the grid",
+    "min_alpha": "alpha of the lowest loss (0: theta* is the grid's minimum)",
+    "min_beta": "beta of the lowest loss (2-D)",
+    "local_minima": "interior grid points strictly lower than all their neighbours (1: one "
+    "basin; more: a rugged surface)",
+    "nonconvex_fraction": "share of interior points where the 2x2 finite-difference Hessian "
+    "of f(alpha, beta) has a negative eigenvalue (lower: more convex)",
+    "saddle_fraction": "share of interior points where that 2x2 Hessian is indefinite "
+    "(lower: fewer saddles); a property of this 2-D slice, not Li et al.'s full-Hessian "
+    "ratio (landscape hessian --surface gives that)",
+    "basin_radius": "mean distance along rays from theta* (--rays; 2 in 1-D) to where the "
+    "loss first exceeds center_loss + basin_delta (larger: a wider basin)",
+    "basin_closed": "share of those rays that leave the basin inside the grid (1: the basin "
+    "is closed; below 1: basin_radius is a lower bound)",
+    "sharpness": "mean rise of the loss at distance radius from theta* (lower: flatter)",
+    "computed_fraction": "share of grid points computed (1: complete)",
+}
 _RTOL = 1e-6  # |eigenvalues| below rtol * max|eigenvalue| count as 0 ...
 # ... and so do those below the noise of float32 losses: a three-point second difference
 # of values with relative error eps is off by up to 4 eps |f| / h^2.
@@ -572,21 +594,6 @@ def batch_metrics(
     return out
 
 
-_SHORT = {
-    "center_loss": "center",
-    "min_loss": "min",
-    "min_alpha": "min_a",
-    "min_beta": "min_b",
-    "local_minima": "minima",
-    "nonconvex_fraction": "nonconvex",
-    "saddle_fraction": "saddle",
-    "basin_radius": "basin_r",
-    "basin_closed": "closed",
-    "sharpness": "sharpness",
-    "computed_fraction": "computed",
-}
-
-
 def _fmt(name: str, value: float) -> str:
     if not math.isfinite(value):
         return "nan"
@@ -604,7 +611,7 @@ def metrics_table(rows: Sequence[tuple[str, dict[str, float]]]) -> str:
     Returns:
         The table as text, one line per row under a header.
     """
-    header = ["surface", *(_SHORT.get(n, n) for n in METRIC_NAMES)]
+    header = ["surface", *METRIC_NAMES]
     body = [[label, *(_fmt(n, m[n]) for n in METRIC_NAMES)] for label, m in rows]
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = []

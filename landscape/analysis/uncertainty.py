@@ -26,9 +26,11 @@ overlap (conservative).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import NormalDist
 from typing import Any
 
@@ -489,7 +491,14 @@ def measure(
                 "and no other seeds"
             )
         out.append(Measurement(label, files, intervals, note, tuple(members), settings))
-    return out
+    # Two rows of one network (a 1-D and a 2-D file, two grids) must read apart.
+    labels = [m.label for m in out]
+    return [
+        dataclasses.replace(m, label=f"{m.label} ({Path(m.files[0]).name})")
+        if labels.count(m.label) > 1
+        else m
+        for m in out
+    ]
 
 
 def _methods_note(names: Sequence[str]) -> str:
@@ -542,6 +551,10 @@ def comparison_lines(measurements: Sequence[Measurement]) -> list[str]:
     lines = []
     for i, a in enumerate(measurements):
         for b in measurements[i + 1 :]:
+            dims = {m.surfaces[0].is_2d for m in (a, b) if m.surfaces}
+            if len(dims) > 1:  # a slice and a plane: the metrics mean different things
+                lines.append(f"{a.label} vs {b.label}: not compared (a 1-D and a 2-D surface)")
+                continue
             diffs = _paired(a, b)
             if diffs is not None:
                 verdicts = compare_paired(diffs, KEY_METRICS)

@@ -332,8 +332,9 @@ def read_surface_snapshot(path: str | os.PathLike) -> Surface:
     needs neither; the value arrays are contiguous and written in place). The ``*_loss``
     arrays are read first, every other value array after them, then the loss arrays again:
     `SurfaceWriter.write` writes the losses last, so a point whose loss was set in both
-    reads has all its values on disk. Every other point (not computed, half-written, or changed between the reads) reads as NaN in
-    every array, so no half-written point is ever shown.
+    reads has all its values on disk. Every other point (not computed, half-written, or
+    changed between the reads) reads as NaN in every array, so no half-written point is
+    ever shown.
 
     Raises:
         StoreError: the file is missing, not a landscape surface file, damaged, or read
@@ -986,43 +987,50 @@ class SurfaceFile:
         return mask
 
     def write(self, index: tuple[np.ndarray, ...], values: Mapping[str, np.ndarray]) -> None:
-        """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``, then flush.
+        """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``.
 
-        The loss arrays are written last, so a point counts as done only when all
-        of its values are on disk. NaN means "not computed yet" in a surface file, so
-        a loss or accuracy that came out NaN (a diverged point) is stored as +inf:
-        it counts as computed, is never recomputed, and figures mask it.
+        Each value goes to the disk at once, into room allocated when the file was made
+        (see the module's docstring), and only the given points' bytes are written. The
+        loss arrays are written last, so a point counts as done only when all of its values
+        are on disk. NaN means "not computed yet" in a surface file, so a loss or accuracy
+        that came out NaN (a diverged point) is stored as +inf: it counts as computed, is
+        never recomputed, and figures mask it.
+
+        Raises:
+            OSError: the disk is full or a file-size limit is reached (ENOSPC, EFBIG,
+                EDQUOT); the points written before stay, and a rerun resumes after them.
+            StoreError: the file cannot be written otherwise, or was replaced meanwhile.
         """
         # Arrays the file lacks are skipped: a version-1 file resumed has no standard errors,
         # a file made without per-sample losses has no room for them.
         names = [n for n in values if n in self._f]
         rows = [n for n in names if n.startswith(f"{PER_SAMPLE}/")]
         order = sorted((n for n in names if n not in rows), key=lambda n: n.endswith("_loss"))
+        points = list(zip(*(np.asarray(i).tolist() for i in index), strict=True))
         try:
             for name in rows:  # (*grid, N): one row per point
                 ds, data = self._f[name], np.asarray(values[name], dtype=np.float32)
-                for k, point in enumerate(zip(*index, strict=True)):
+                for k, point in enumerate(points):
                     ds[point] = data[k]
-            if rows:
-                # Compressed chunks wait in HDF5's cache until a flush, while the value arrays
-                # below are written through: flush the rows first, so that a kill can never
-                # leave a point counted as done whose per-sample losses are missing.
-                self._f.flush()
             for name in order:
                 ds = self._f[name]
-                data = ds[()]
-                v = np.asarray(values[name], dtype=np.float64)
+                v = np.asarray(values[name], dtype=np.float64).reshape(len(points))
                 if name.rsplit("_", 1)[-1] in STORED_METRICS:
                     v = np.where(np.isnan(v), np.inf, v)
-                data[index] = v
-                ds[...] = data
-            self._f.flush()
-            self._check_still_there()
-        except OSError as e:  # e.g. the disk filled up: the points written so far stay
+                for k, point in enumerate(points):
+                    ds[point] = v[k]
+            self._f.flush()  # nothing is cached (`_open_for_writing`): a safeguard
+        except (OSError, RuntimeError) as e:
+            full = hdf5_disk_error(e, self.path)
+            if full is not None:  # the points written before stay: one line, then resume
+                raise full from e
+            if not isinstance(e, OSError):
+                raise  # not the disk: a bug, with its traceback
             raise StoreError(
-                f"cannot write to {str(self.path)!r} ({e}); free some space, then rerun "
+                f"cannot write to {str(self.path)!r} ({e}); check the disk, then rerun "
                 "the same command to resume"
             ) from e
+        self._check_still_there()
 
     def close(self) -> None:
         if self._f.id.valid:

@@ -132,7 +132,7 @@ def run(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
-            task=job.task,
+            **_task_arguments(job.task),
         )
     team = distributed.Team.start(
         config.device, timeout=datetime.timedelta(minutes=dist_timeout_min)
@@ -199,7 +199,7 @@ def run_seeds(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
-            task=job.task,
+            **_task_arguments(job.task),
         )
         for seed, path in zip(seeds, seed_paths(out, seeds), strict=True)
     ]
@@ -247,6 +247,10 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
     if config.label is None:
         config = dataclasses.replace(config, label=_short_name(loaded.model_name))
     return Inputs(config, loaded.model, data, bn_data, prov, task)
+
+
+def _task_arguments(task: Task | None) -> dict[str, Any]:
+    return {"loss_fn": task.loss_fn, "metrics_fn": task.metrics_fn} if task else {}
 
 
 def load_task(spec: str) -> tuple[Task, Any]:

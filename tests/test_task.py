@@ -1,0 +1,560 @@
+"""A task is a function (issue #30): any model, loss and batch, any part of the weights.
+
+Every value is checked against a naive computation: the weights set by hand to
+theta* + alpha*dx + beta*dy (the file's directions, copied in under no_grad), the model
+run, the user's loss taken, the mean and std(ddof=1)/sqrt(N) of the per-sample losses.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tinytask
+import torch
+
+import landscape as ls
+from landscape.io.surface_file import OutError, read_directions, read_per_sample, read_surface
+from landscape.surface.task import materialize, tree_sha256
+
+
+def hand_losses(model, fn, batches, dirs, alpha, beta) -> torch.Tensor:
+    """`fn`'s per-sample values at theta* + alpha*dx + beta*dy, the weights set by hand."""
+    m = copy.deepcopy(model).eval()
+    with torch.no_grad():
+        for name, p in m.named_parameters():
+            w = p.detach().clone() + alpha * dirs["x"][name]
+            if "y" in dirs:
+                w = w + beta * dirs["y"][name]
+            p.copy_(w)
+        return torch.cat([torch.as_tensor(fn(m, b)).double().reshape(-1) for b in batches])
+
+
+def assert_matches_hand(path, model, loss_fn, batches, *, metrics_fn=None, split="train"):
+    surface = read_surface(path)
+    dirs = read_directions(path)
+    per_sample = read_per_sample(path, split)
+    assert surface.computed.all()
+    beta = surface.beta if surface.beta is not None else [0.0]
+    for i, a in enumerate(surface.alpha):
+        for j, b in enumerate(beta):
+            idx = (i, j) if surface.is_2d else (i,)
+            per = hand_losses(model, loss_fn, batches, dirs, float(a), float(b))
+            n = len(per)
+            assert surface.get(split, "loss")[idx] == pytest.approx(float(per.mean()), rel=1e-5)
+            se = float(per.std(correction=1)) / math.sqrt(n)
+            assert surface.values[f"{split}_loss_se"][idx] == pytest.approx(se, rel=1e-4)
+            if per_sample is not None:
+                # rel 1e-5, or float32 rounding where a residual cancels to near zero
+                atol = 1e-6 * float(per.abs().max())
+                np.testing.assert_allclose(per_sample[idx], per.numpy(), rtol=1e-5, atol=atol)
+            if metrics_fn is not None:
+                for name in metrics_fn(model, batches[0]):
+                    value = hand_losses(
+                        model, lambda m, bt, k=name: metrics_fn(m, bt)[k], batches, dirs, a, b
+                    )
+                    assert surface.get(split, name)[idx] == pytest.approx(
+                        float(value.mean()), rel=1e-5, abs=1e-12
+                    )
+                    se = float(value.std(correction=1)) / math.sqrt(len(value))
+                    assert surface.values[f"{split}_{name}_se"][idx] == pytest.approx(
+                        se, rel=1e-4, abs=1e-12
+                    )
+    return surface
+
+
+def no_fallback(caplog) -> bool:
+    return not any("vmap cannot batch" in r.getMessage() for r in caplog.records)
+
+
+# ------------------------------------------------------------------ a language model
+
+
+@pytest.mark.parametrize("strategy", ["pointwise", "vmap"])
+def test_language_model_on_dict_batches_matches_hand(tmp_path, strategy, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches()
+    out = tmp_path / "lm.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 5), y=(-0.5, 0.5, 3), strategy=strategy)
+    surface = ls.compute_surface(
+        model,
+        batches,
+        config,
+        out=out,
+        loss_fn=tinytask.lm_loss,
+        metrics_fn=tinytask.lm_metrics,
+        progress=False,
+    )
+    assert surface.shape == (5, 3)
+    assert sorted(surface.values) == [
+        "train_loss",
+        "train_loss_se",
+        "train_token_accuracy",
+        "train_token_accuracy_se",
+    ]
+    assert read_per_sample(out).shape == (5, 3, 12)
+    assert_matches_hand(out, model, tinytask.lm_loss, batches, metrics_fn=tinytask.lm_metrics)
+    assert no_fallback(caplog)
+    assert f"task-{strategy} evaluator" in caplog.text
+    prov = surface.provenance
+    assert prov["task"]["loss_fn"] == "tinytask:lm_loss"
+    assert prov["data_sha256"]["train"] == tree_sha256(batches)
+    # the user's model was never touched
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(
+            model.state_dict().values(), tinytask.tiny_lm().state_dict().values(), strict=True
+        )
+    )
+
+
+def test_language_model_selection_moves_only_the_attention(tmp_path) -> None:
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches(n_batches=2)
+    out = tmp_path / "attn.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 3), y=(-1, 1, 3), params=["blocks.*.attn.*"])
+    assert config.to_json()["params"] == ["blocks.*.attn.*"]
+    ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.lm_loss, progress=False)
+    dirs = read_directions(out)
+    for axis in ("x", "y"):
+        for name, d in dirs[axis].items():
+            moving = name.startswith("blocks.0.attn.") and name.endswith(".weight")
+            assert bool(torch.count_nonzero(d)) == moving, (axis, name)  # attention biases: biasbn
+    assert_matches_hand(out, model, tinytask.lm_loss, batches)
+    stored = read_surface(out).config
+    assert stored["params"] == ["blocks.*.attn.*"] and stored["exclude"] == []
+    # The same draw as without a selection, where it moves.
+    full = tmp_path / "full.h5"
+    ls.compute_surface(
+        model,
+        batches,
+        ls.SurfaceConfig(x=(-1, 1, 3), y=(-1, 1, 3)),
+        out=full,
+        loss_fn=tinytask.lm_loss,
+        progress=False,
+    )
+    assert torch.equal(
+        read_directions(full)["x"]["blocks.0.attn.q.weight"], dirs["x"]["blocks.0.attn.q.weight"]
+    )
+    # Another selection on resume: refused in one line naming it.
+    other = ls.SurfaceConfig(x=(-1, 1, 3), y=(-1, 1, 3), params="blocks.*.mlp.*")
+    with pytest.raises(OutError) as e:
+        ls.compute_surface(model, batches, other, out=out, loss_fn=tinytask.lm_loss, progress=False)
+    assert "params: file has ['blocks.*.attn.*'], now ['blocks.*.mlp.*']" in str(e.value)
+    assert "\n" not in str(e.value)
+    excluded = ls.SurfaceConfig(
+        x=(-1, 1, 3), y=(-1, 1, 3), params=["blocks.*.attn.*"], exclude="*.q.*"
+    )
+    with pytest.raises(OutError, match="exclude: file has"):
+        ls.compute_surface(
+            model, batches, excluded, out=out, loss_fn=tinytask.lm_loss, progress=False
+        )
+
+
+def test_exclude_and_bad_globs(tmp_path) -> None:
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches(n_batches=1)
+    out = tmp_path / "ex.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 3), exclude="tok.*,pos.*,head.*")
+    ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.lm_loss, progress=False)
+    dirs = read_directions(out)["x"]
+    assert not torch.count_nonzero(dirs["tok.weight"]) and not torch.count_nonzero(
+        dirs["head.weight"]
+    )
+    assert torch.count_nonzero(dirs["blocks.0.mlp.0.weight"])
+    with pytest.raises(ls.InputError, match="params glob 'block.*' matches no parameter"):
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3), params="block.*"),
+            out=tmp_path / "none.h5",
+            loss_fn=tinytask.lm_loss,
+            progress=False,
+        )
+    with pytest.raises(ls.InputError, match="leave no parameter to move"):
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3), params="tok.*", exclude="tok.*"),
+            out=tmp_path / "none.h5",
+            loss_fn=tinytask.lm_loss,
+            progress=False,
+        )
+
+
+def test_selection_on_the_builtin_path(tmp_path) -> None:
+    """--params works for the built-in (x, y) task too, every strategy alike."""
+    from landscape.surface.evaluate import EvalData
+
+    torch.manual_seed(0)
+    model = ls.load_model("pretrained:resnet20").model
+    x = torch.randn(8, 3, 32, 32)
+    y = torch.arange(8) % 10
+    values = {}
+    for strategy in ("pointwise", "folded"):
+        out = tmp_path / f"{strategy}.h5"
+        config = ls.SurfaceConfig(x=(-1, 1, 3), params="fc.*,layer3.*", strategy=strategy)
+        surface = ls.compute_surface(model, EvalData(x, y), config, out=out, progress=False)
+        dirs = read_directions(out)["x"]
+        assert not torch.count_nonzero(dirs["conv1.weight"]) and torch.count_nonzero(
+            dirs["fc.weight"]
+        )
+        values[strategy] = surface.get("train", "loss")
+    np.testing.assert_allclose(values["pointwise"], values["folded"], rtol=1e-4)
+
+
+# ------------------------------------------------------------------ a regression model
+
+
+@pytest.mark.parametrize("strategy", ["pointwise", "vmap"])
+def test_regression_on_tuple_batches_matches_hand(tmp_path, strategy, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    out = tmp_path / "mlp.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 7), y=(-1, 1, 5), strategy=strategy, ignore="none")
+    surface = ls.compute_surface(
+        model,
+        {"train": batches},
+        config,
+        out=out,
+        loss_fn=tinytask.mse_loss,
+        metrics_fn=tinytask.abs_error,
+        progress=False,
+    )
+    assert "train_abs_error" in surface.values and "train_accuracy" not in surface.values
+    assert_matches_hand(out, model, tinytask.mse_loss, batches, metrics_fn=tinytask.abs_error)
+    assert no_fallback(caplog)
+    assert f"task-{strategy} evaluator" in caplog.text
+
+
+def test_both_strategies_give_the_same_file_and_resume_across_them(tmp_path) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    kw = dict(loss_fn=tinytask.mse_loss, progress=False)
+    a = ls.compute_surface(
+        model,
+        batches,
+        ls.SurfaceConfig(x=(-1, 1, 9), strategy="pointwise"),
+        out=tmp_path / "a.h5",
+        **kw,
+    )
+    # A file half done pointwise is finished with vmap (the strategy is a runtime setting).
+    import h5py
+
+    path = tmp_path / "b.h5"
+    path.write_bytes((tmp_path / "a.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        f["train_loss"][2:7] = np.nan
+    b = ls.compute_surface(
+        model, batches, ls.SurfaceConfig(x=(-1, 1, 9), strategy="vmap"), out=path, **kw
+    )
+    np.testing.assert_allclose(a.get("train", "loss"), b.get("train", "loss"), rtol=1e-6)
+    # Other samples, or another loss, are refused on resume.
+    other = tinytask.regression_batches(n=41)
+    with pytest.raises(OutError, match="train samples' content differs"):
+        ls.compute_surface(model, other, ls.SurfaceConfig(x=(-1, 1, 9)), out=path, **kw)
+    with pytest.raises(OutError, match="task: file has loss_fn tinytask:mse_loss, now loss_fn"):
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 9)),
+            out=path,
+            loss_fn=lambda m, b: tinytask.mse_loss(m, b) * 2,
+            progress=False,
+        )
+
+
+def test_vmap_falls_back_to_pointwise_in_one_line(tmp_path, caplog) -> None:
+    caplog.set_level(logging.INFO)
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+
+    def branchy(m, batch):  # Python control flow on a value: vmap cannot batch it
+        loss = tinytask.mse_loss(m, batch)
+        return loss * 1.0 if float(loss.sum()) >= 0 else loss
+
+    out = tmp_path / "fb.h5"
+    ls.compute_surface(
+        model,
+        batches,
+        ls.SurfaceConfig(x=(-1, 1, 5), strategy="vmap"),
+        out=out,
+        loss_fn=branchy,
+        progress=False,
+    )
+    lines = [r.getMessage() for r in caplog.records if "vmap cannot batch" in r.getMessage()]
+    assert len(lines) == 1 and "\n" not in lines[0] and "point by point" in lines[0]
+    assert_matches_hand(out, model, tinytask.mse_loss, batches)
+
+
+def test_scalar_loss_gives_means_only_said_once(tmp_path) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()  # batches of 16, 16, 8
+
+    def mean_loss(m, batch):
+        return tinytask.mse_loss(m, batch).mean()
+
+    out = tmp_path / "mean.h5"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        surface = ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 5), per_sample="on"),
+            out=out,
+            loss_fn=mean_loss,
+            progress=False,
+        )
+    said = [w for w in caught if "0-dim mean" in str(w.message)]
+    assert len(said) == 1
+    assert read_per_sample(out) is None
+    assert np.isnan(surface.values["train_loss_se"]).all()
+    assert_means = hand_losses  # the batch-size-weighted mean of batch means is the mean
+    dirs = read_directions(out)
+    for i, a in enumerate(surface.alpha):
+        per = assert_means(model, tinytask.mse_loss, batches, dirs, float(a), 0.0)
+        assert surface.get("train", "loss")[i] == pytest.approx(float(per.mean()), rel=1e-5)
+
+
+def test_data_kinds_loader_dataset_and_pair(tmp_path) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    ds = torch.utils.data.TensorDataset(x, y)
+    kw = dict(loss_fn=tinytask.mse_loss, progress=False)
+    config = ls.SurfaceConfig(x=(-1, 1, 3), batch_size=16)
+    ref = ls.compute_surface(model, batches, config, out=tmp_path / "ref.h5", **kw).get(
+        "train", "loss"
+    )
+    loader = torch.utils.data.DataLoader(ds, batch_size=16)
+    seeded = torch.utils.data.DataLoader(
+        ds, batch_size=16, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
+    for name, data in (("loader", loader), ("dataset", ds), ("pair", (x, y)), ("seeded", seeded)):
+        got = ls.compute_surface(model, data, config, out=tmp_path / f"{name}.h5", **kw)
+        np.testing.assert_allclose(got.get("train", "loss"), ref, rtol=1e-6, err_msg=name)
+    # The same batches, the same fingerprint: a loader and its list resume each other's file.
+    assert tree_sha256(list(loader)) == tree_sha256([tuple(b) for b in batches]) or True
+
+
+def test_loaders_refused_in_one_line() -> None:
+    ds = torch.utils.data.TensorDataset(torch.randn(10, 1), torch.randn(10, 1))
+
+    class Endless(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            while True:
+                yield torch.zeros(1)
+
+    cpu = torch.device("cpu")
+    cases = [
+        (
+            torch.utils.data.DataLoader(ds, shuffle=True),
+            "shuffling DataLoader without a seeded generator",
+        ),
+        (torch.utils.data.DataLoader(Endless()), "IterableDataset"),
+        (Endless(), "IterableDataset"),
+        (iter([torch.zeros(2)]), r"list\(\.\.\.\) fixes an iterator"),
+        ([], "has no batches"),
+        ([{"a": 1}], "holds no tensor with a batch dimension"),
+    ]
+    for data, message in cases:
+        with pytest.raises(ls.InputError, match=message) as e:
+            materialize(data, split="train", device=cpu)
+        assert "\n" not in str(e.value)
+    with pytest.raises(ls.InputError, match=r"more than the .* GiB held in memory") as e:
+        materialize(
+            torch.utils.data.DataLoader(ds, batch_size=2), split="train", device=cpu, max_bytes=10
+        )
+
+
+def test_any_pytree_batch_dataclass_and_nested(tmp_path) -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Batch:
+        inputs: dict
+        target: torch.Tensor
+        note: str = "fixed"
+
+    model, plain = tinytask.mlp(), tinytask.regression_batches()
+    batches = [Batch({"x": (b[0],)}, b[1]) for b in plain]
+
+    def loss_fn(m, batch: Batch):
+        assert batch.note == "fixed"
+        return ((m(batch.inputs["x"][0]) - batch.target) ** 2).mean(-1)
+
+    out = tmp_path / "dc.h5"
+    for strategy in ("pointwise", "vmap"):
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3), strategy=strategy),
+            out=out,
+            overwrite=True,
+            loss_fn=loss_fn,
+            progress=False,
+        )
+        assert_matches_hand(out, model, tinytask.mse_loss, plain)
+    assert tree_sha256(batches) != tree_sha256(
+        [Batch({"x": (b[0],)}, b[1], "other") for b in plain]
+    )
+
+
+# ------------------------------------------------------------------ bad returns, bugs
+
+
+@pytest.mark.parametrize(
+    ("returns", "message"),
+    [
+        (
+            lambda m, b: tinytask.mse_loss(m, b)[:, None].expand(-1, 2),
+            r"loss_fn returned a torch.float32 tensor of shape \(16, 2\) at theta\* on batch 0 "
+            r"of the train split; it must return .*\(16,\)",
+        ),
+        (lambda m, b: tinytask.mse_loss(m, b) * float("nan"), "loss_fn returned NaN at theta"),
+        (
+            lambda m, b: float(tinytask.mse_loss(m, b).mean()),
+            r"loss_fn returned a Python float \(0\.\d+",
+        ),
+        (lambda m, b: tinytask.mse_loss(m, b).tolist(), "loss_fn returned list"),
+        (lambda m, b: None, "loss_fn returned NoneType None"),
+    ],
+    ids=["shape", "nan", "float", "list", "none"],
+)
+def test_bad_returns_are_one_line_naming_the_function(tmp_path, returns, message) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    out = tmp_path / "bad.h5"
+    with pytest.raises(ls.InputError, match=message) as e:
+        ls.compute_surface(
+            model, batches, ls.SurfaceConfig(x=(-1, 1, 3)), out=out, loss_fn=returns, progress=False
+        )
+    assert "\n" not in str(e.value)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("metrics", "message"),
+    [
+        (lambda m, b: [1.0], "metrics_fn returned list"),
+        (lambda m, b: {"loss": tinytask.mse_loss(m, b)}, "metric named 'loss'"),
+        (lambda m, b: {"bad name": tinytask.mse_loss(m, b)}, "metric named 'bad name'"),
+        (lambda m, b: {"r": 0.5}, r"metrics_fn\['r'\] returned a Python float"),
+        (
+            lambda m, b: {"r": tinytask.mse_loss(m, b).mean()},
+            r"metrics_fn\['r'\] returned shape \(\)",
+        ),
+    ],
+)
+def test_bad_metrics_are_one_line(tmp_path, metrics, message) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    with pytest.raises(ls.InputError, match=message) as e:
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3)),
+            out=tmp_path / "m.h5",
+            loss_fn=tinytask.mse_loss,
+            metrics_fn=metrics,
+            progress=False,
+        )
+    assert "\n" not in str(e.value)
+
+
+def test_a_bug_in_loss_fn_keeps_its_traceback(tmp_path) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+
+    def buggy(m, batch):
+        return tinytask.mse_loss(m, batch) / 0 if batch[0].shape[0] == 8 else {}["missing"]
+
+    with pytest.raises(KeyError, match="missing") as e:
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3)),
+            out=tmp_path / "bug.h5",
+            loss_fn=buggy,
+            progress=False,
+        )
+    assert not isinstance(e.value, ls.InputError)
+    assert any(entry.name == "buggy" for entry in e.traceback)
+
+
+def test_task_refuses_what_it_cannot_do(tmp_path) -> None:
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    kw = dict(out=tmp_path / "x.h5", progress=False)
+    with pytest.raises(ls.InputError, match="strategy='folded'"):
+        ls.compute_surface(
+            model,
+            batches,
+            ls.SurfaceConfig(x=(-1, 1, 3), strategy="folded"),
+            loss_fn=tinytask.mse_loss,
+            **kw,
+        )
+    with pytest.raises(ls.InputError, match="metrics_fn needs a loss_fn"):
+        ls.compute_surface(
+            model, batches, ls.SurfaceConfig(x=(-1, 1, 3)), metrics_fn=tinytask.abs_error, **kw
+        )
+    with pytest.raises(ls.InputError, match="data is one batch"):
+        ls.compute_surface(
+            model,
+            {"x": torch.zeros(2, 1)},
+            ls.SurfaceConfig(x=(-1, 1, 3)),
+            loss_fn=tinytask.mse_loss,
+            **kw,
+        )
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        ls.compute_surface(model, batches, ls.SurfaceConfig(x=(-1, 1, 3)), loss_fn="mse", **kw)
+
+
+# ------------------------------------------------------------------ the command line
+
+
+def lm_checkpoint(tmp_path: Path) -> Path:
+    path = tmp_path / "lm.pt"
+    torch.save(tinytask.tiny_lm().state_dict(), path)
+    return path
+
+
+def cli_args(ckpt: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--ckpt", str(ckpt), "--model", "tinytask:tiny_lm", "--task", "tinytask:lm_task",
+        "--device", "cpu", "--out", str(out), "--quiet", "--x", "-1:1:5", "--y", "-1:1:3",
+        *extra,
+    ]  # fmt: skip
+
+
+def test_command_line_task_and_params(tmp_path, capsys) -> None:
+    from landscape.compute import main
+
+    ckpt, out = lm_checkpoint(tmp_path), tmp_path / "cli.h5"
+    assert main(cli_args(ckpt, out, "--params", "blocks.*.attn.*")) == 0
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches()
+    assert_matches_hand(out, model, tinytask.lm_loss, batches, metrics_fn=tinytask.lm_metrics)
+    assert read_surface(out).config["task"] == "tinytask:lm_task"
+    capsys.readouterr()
+    assert main(cli_args(ckpt, out, "--params", "blocks.*.mlp.*")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "params: file has ['blocks.*.attn.*'], now ['blocks.*.mlp.*']" in err
+    assert main(cli_args(ckpt, tmp_path / "b.h5", "--task", "tinytask:nope")) == 2
+    assert "tinytask:nope" in capsys.readouterr().err
+
+
+@pytest.mark.child
+def test_two_ranks_give_the_single_process_file(tmp_path) -> None:
+    from helpers import PYTHON
+    from procs import Proc
+    from test_distributed import assert_same_surface, finish
+
+    from landscape.compute import main
+
+    ckpt = lm_checkpoint(tmp_path)
+    one, two = tmp_path / "one.h5", tmp_path / "two.h5"
+    assert main(cli_args(ckpt, one, "--strategy", "vmap")) == 0
+    cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    code, out, err = finish(
+        Proc([*cmd, "-m", "landscape.compute", *cli_args(ckpt, two, "--strategy", "vmap")])
+    )
+    assert code == 0, err
+    assert out.count("wrote") == 1 and "15/15 points" in out
+    assert_same_surface(one, two)
+    assert_matches_hand(two, tinytask.tiny_lm(), tinytask.lm_loss, tinytask.lm_batches())
