@@ -205,7 +205,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "layer_response_std": ("landscape.analysis.responses", None),
     "gradient_norms": ("landscape.analysis.responses", None),
     "TrainConfig": ("landscape.training", None),
-    "run_training": ("landscape.training", "train"),
+    "run_training": ("landscape.training", None),
     "load_split": ("landscape.data", None),
     "DataTensors": ("landscape.data", None),
     "DataSpec": ("landscape.data", None),
@@ -271,8 +271,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.surface.engine import (
         run as run_surface,
     )
-    from landscape.training import TrainConfig
-    from landscape.training import train as run_training
+    from landscape.training import TrainConfig, run_training
     from landscape.viz.analysis_figures import (
         curvature_map_figure,
         gradient_norms_figure,

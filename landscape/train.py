@@ -15,7 +15,7 @@ import sys
 
 from landscape.cli import options
 from landscape.cli.runner import ArgumentParser, guarded
-from landscape.training import TrainConfig, train
+from landscape.training import TrainConfig, run_training
 
 __all__ = ["COMMAND_ONLY", "add_arguments", "build_parser", "config_from_args", "main"]
 
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
     logger.setLevel(logging.INFO)
     propagate, logger.propagate = logger.propagate, False  # one line per epoch, on stdout
     try:
-        final = train(config_from_args(args), device=args.device, progress=args.progress)
+        final = run_training(config_from_args(args), device=args.device, progress=args.progress)
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate

@@ -226,3 +226,24 @@ def test_plot_curvature_map():
     line = plot_curvature_map(ax, np.arange(3.0), None, np.arange(3.0))
     assert len(line.get_xdata()) == 3
     plt.close(fig)
+
+
+def test_the_progress_bar_ends_full_when_lanczos_converges_early(monkeypatch):
+    from landscape.analysis import hessian as module
+    from landscape.core.progress import NoBar
+
+    bars = []
+
+    def recording_bar(show, **kwargs):
+        bars.append(NoBar(**kwargs))
+        return bars[-1]
+
+    monkeypatch.setattr(module, "progress_bar", recording_bar)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))  # 15 parameters
+    x, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
+    spectrum = module.hessian_spectrum(model, (x, y), k=1, iters=40, trace_samples=5)
+    assert spectrum.largest.iterations < 40  # converged early: the case at hand
+    assert bars[0].n == bars[0].total == (
+        spectrum.largest.iterations + spectrum.smallest.iterations + 5
+    )

@@ -173,8 +173,7 @@ def test_a_lightning_checkpoint_with_namespace_hyper_parameters_loads(tmp_path):
 def test_python_errors_name_arguments_and_the_command_line_names_flags(tmp_path, capsys):
     from landscape.core.device import resolve_device
     from landscape.core.errors import InputError
-    from landscape.training import TrainConfig
-    from landscape.training import train as run_training
+    from landscape.training import TrainConfig, run_training
 
     with pytest.raises(InputError) as e:
         resolve_device("cuda:7") if not torch.cuda.is_available() else resolve_device("tpu")
@@ -200,3 +199,9 @@ def test_a_train_config_refuses_a_class_where_a_name_belongs():
     with pytest.raises(TypeError, match=r"TrainConfig.model must be str, got type"):
         TrainConfig(model=torch.nn.Linear)
     assert TrainConfig(out=pytest.importorskip("pathlib").Path("runs/x")).out == "runs/x"
+
+
+def test_help_on_an_api_function_shows_its_public_name():
+    import landscape as ls
+
+    assert ls.run_training.__name__ == "run_training"

@@ -558,3 +558,41 @@ def test_two_ranks_give_the_single_process_file(tmp_path) -> None:
     assert out.count("wrote") == 1 and "15/15 points" in out
     assert_same_surface(one, two)
     assert_matches_hand(two, tinytask.tiny_lm(), tinytask.lm_loss, tinytask.lm_batches())
+
+
+def test_docs_section_runs_as_written_and_its_task_file_on_the_command_line(
+    tmp_path, monkeypatch
+) -> None:
+    """docs/api.md section 9: its Python blocks in order, then its worked ``--task`` file
+    (the last block, written to sine_task.py) with the command it gives."""
+    import re
+
+    from helpers import REPO
+
+    from landscape.compute import main
+
+    text = (REPO / "docs" / "api.md").read_text().split("## 9. Any model")[1]
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    command = re.search(r"```bash\n(landscape compute .*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {"ls": ls}
+    for block in blocks:
+        exec(compile(block, "docs/api.md", "exec"), namespace)
+    (tmp_path / "sine_task.py").write_text(blocks[-1])
+    torch.save(namespace["net"].state_dict(), "sine.pt")
+    argv = command.replace("\\\n", " ").split()[2:]
+    argv = [a.strip("'") for a in argv]
+    assert main([*argv, "--quiet"]) == 0
+    head = read_surface("sine_head.h5")
+    assert head.config["params"] == ["4.*"] and head.computed.all()
+    # The command line's file holds what the Python API computes on the same grid.
+    same = ls.compute_surface(
+        namespace["net"],
+        namespace["task"]()["data"],
+        ls.SurfaceConfig(x=(-1, 1, 21), y=(-1, 1, 21), params="4.*"),
+        out="api.h5",
+        loss_fn=namespace["mse"],
+        progress=False,
+    )
+    np.testing.assert_allclose(head.get("train", "loss"), same.get("train", "loss"), rtol=1e-6)

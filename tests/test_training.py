@@ -22,7 +22,7 @@ from landscape.training.trainer import (
     TrainConfigError,
     augment_batch,
     lr_factor,
-    train,
+    run_training,
 )
 
 
@@ -70,7 +70,7 @@ def _batch_stat_loss(path, data) -> float:
 
 
 def test_two_epochs_lower_the_loss_and_write_the_path(folder, tmp_path):
-    final = train(tiny(folder, tmp_path / "run"), device="cpu", progress=False)
+    final = run_training(tiny(folder, tmp_path / "run"), device="cpu", progress=False)
     out = tmp_path / "run"
     assert final == out / "final.pt"
     names = sorted(p.name for p in out.iterdir() if p.name != ".lock")
@@ -110,7 +110,7 @@ def test_two_epochs_lower_the_loss_and_write_the_path(folder, tmp_path):
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_interrupted_run_resumes_to_identical_weights(folder, tmp_path, monkeypatch, precision):
     config = tiny(folder, tmp_path / "straight", precision=precision)
-    train(config, device="cpu", progress=False)
+    run_training(config, device="cpu", progress=False)
 
     resumed = tiny(folder, tmp_path / "resumed", precision=precision)
     calls = {"n": 0}
@@ -123,11 +123,11 @@ def test_interrupted_run_resumes_to_identical_weights(folder, tmp_path, monkeypa
 
     monkeypatch.setattr(training, "augment_batch", interrupting)
     with pytest.raises(KeyboardInterrupt):
-        train(resumed, device="cpu", progress=False)
+        run_training(resumed, device="cpu", progress=False)
     monkeypatch.undo()
     assert not (tmp_path / "resumed" / "final.pt").exists()
     assert (tmp_path / "resumed" / "epoch_001.pt").exists()
-    train(resumed, device="cpu", progress=False)
+    run_training(resumed, device="cpu", progress=False)
 
     a = read_checkpoint(tmp_path / "straight" / "final.pt")
     b = read_checkpoint(tmp_path / "resumed" / "final.pt")
@@ -263,7 +263,7 @@ def test_user_dataset_is_trained_on_as_given(tmp_path, monkeypatch):
         batch_size=8,
     )
     try:
-        train(config, device="cpu", progress=False)
+        run_training(config, device="cpu", progress=False)
     finally:
         sys.modules.pop("train_data_mod", None)
     ckpt = read_checkpoint(tmp_path / "run" / "final.pt")

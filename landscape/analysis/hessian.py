@@ -665,12 +665,23 @@ def hessian_spectrum(
     def gen() -> torch.Generator:
         return torch.Generator().manual_seed(seed)
 
+    def settle(result: LanczosResult) -> LanczosResult:
+        """A run that converged early took fewer steps: the bar's total follows."""
+        bar.total -= iters - result.iterations
+        bar.refresh()
+        return result
+
     with bar, LanczosWarnings():
-        top = lanczos(
-            hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=gen(), progress=step
-        )
-        low = lanczos(
-            hvp, params, iters=iters, tol=tol, which="smallest", generator=gen(), progress=step
+        top = settle(
+            lanczos(
+                hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=gen(),
+                progress=step,
+            )
+        )  # fmt: skip
+        low = settle(
+            lanczos(
+                hvp, params, iters=iters, tol=tol, which="smallest", generator=gen(), progress=step
+            )
         )
         trace = stderr = math.nan
         if trace_samples:

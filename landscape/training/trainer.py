@@ -63,7 +63,7 @@ __all__ = [
     "augment_batch",
     "evaluate",
     "lr_factor",
-    "train",
+    "run_training",
 ]
 
 log = logging.getLogger(__name__)
@@ -517,7 +517,7 @@ def _check_outputs(model: nn.Module, data: DataTensors) -> None:
 # ------------------------------------------------------------------ the loop
 
 
-def train(
+def run_training(
     config: TrainConfig,
     *,
     device: torch.device | str | None = None,

@@ -7,8 +7,10 @@ computed yet (NaN) are left blank, so a partially computed file renders what exi
 
 Scales come from `landscape.viz.levels` (the one level rule, shared with the viewer);
 `plot_comparison` resolves one scale over several surfaces, so side-by-side panels share
-colours and levels. 1-D surfaces are drawn by `landscape.viz.lines`; styles and labels
-live in `landscape.viz.style`.
+colours and levels, with levels added where a panel's range would hold none
+(`cover_ranges`; the viewer's page does not add them yet). Colour bars and contour labels
+write round values in one number format (`add_colorbar`, `format_levels`). 1-D surfaces
+are drawn by `landscape.viz.lines`; styles and labels live in `landscape.viz.style`.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from landscape.viz.style import (
 
 __all__ = [
     "KINDS",
+    "add_colorbar",
     "mark_optimum",
     "origin_value",
     "plot_comparison",
