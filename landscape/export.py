@@ -9,6 +9,7 @@ original loss-landscape code are accepted too. The writers are `landscape.io.exp
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,10 +20,19 @@ from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.export import write_csv, write_vtk
 from landscape.io.legacy import LEGACY_EXPORT_FORMAT, write_legacy_surface
-from landscape.io.surface_file import SURFACE_FORMAT, write_without_directions
+from landscape.io.surface_file import (
+    SURFACE_FORMAT,
+    StoreError,
+    being_written,
+    is_published_copy,
+    read_surface_snapshot,
+    replacing,
+    write_without_directions,
+)
 from landscape.io.surfaces import read_surface
 
 PROG = "landscape export"
+log = logging.getLogger(__name__)
 
 
 def build_parser() -> ArgumentParser:
@@ -72,8 +82,22 @@ def _run(args: argparse.Namespace) -> int:
     if {"publish", "legacy"} & set(formats) and out is not None:
         if out.suffix.lower() not in (".h5", ".hdf5"):
             raise InputError(f"--{formats[0]} writes HDF5: --out must end in .h5; got {str(out)!r}")
-    surface = read_surface(args.file)
     src = Path(args.file)
+    if being_written(src):  # a compute fills it now
+        if "publish" in formats:
+            raise StoreError(
+                f"{str(src)!r} is being written by another process; wait for it to finish, "
+                "then publish the finished file"
+            )
+        surface = read_surface_snapshot(src)  # the points finished so far, each one whole
+        log.warning(
+            "%s is being written by another process: exporting the %d of %d points finished so far",
+            src,
+            int(surface.computed.sum()),
+            surface.computed.size,
+        )
+    else:
+        surface = read_surface(src)
     dests = {
         "vtk": out or src.with_name(f"{src.stem}_{args.split}_{args.metric}.vts"),
         "csv": out or src.with_suffix(".csv"),
@@ -82,17 +106,25 @@ def _run(args: argparse.Namespace) -> int:
     }
     kinds = {"vtk": "vtk", "csv": "csv", "publish": SURFACE_FORMAT, "legacy": LEGACY_EXPORT_FORMAT}
     for fmt in formats:  # every output checked before anything is written
-        check_output(dests[fmt], kinds[fmt], overwrite=args.overwrite, inputs=[src])
+        # A surface file is replaced unasked only by a new copy of the same source
+        # (`is_published_copy`: no point it holds is lost), never another surface.
+        same = (lambda p: is_published_copy(p, src)) if fmt == "publish" else None
+        check_output(dests[fmt], kinds[fmt], overwrite=args.overwrite, inputs=[src], same_job=same)
     for fmt in formats:
-        if fmt == "vtk":
-            opts = {"split": args.split, "metric": args.metric, "log": args.log, "clip": args.clip}
-            dest = write_vtk(surface, dests[fmt], **opts)
-        elif fmt == "csv":
-            dest = write_csv(surface, dests[fmt])
-        elif fmt == "legacy":
-            dest = write_legacy_surface(surface, dests[fmt])
-        else:
+        if fmt == "publish":  # takes the writers' locks of `src` and of its output itself
             dest = write_without_directions(src, dests[fmt])
+            print(dest)
+            continue
+        # Never replaced while a compute writes it (even with --overwrite): it would lose
+        # every point since.
+        with replacing(dests[fmt], "wait for it to finish, or choose another --out"):
+            if fmt == "vtk":
+                opts = {"split": args.split, "metric": args.metric, "log": args.log}
+                dest = write_vtk(surface, dests[fmt], **opts, clip=args.clip)
+            elif fmt == "csv":
+                dest = write_csv(surface, dests[fmt])
+            else:
+                dest = write_legacy_surface(surface, dests[fmt])
         print(dest)
     return 0
 

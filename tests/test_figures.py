@@ -419,7 +419,7 @@ def test_every_panel_of_a_shared_scale_has_a_contour_inside_its_range(files):
 
 def test_path_epoch_labels_keep_off_theta_star(files):
     """A path converging to theta* (the PCA plane's origin): the last epochs' labels were
-    printed over the star."""
+    printed over the star, and over each other."""
     epochs = np.arange(20)
     radius = 0.8 * np.exp(-epochs / 4)
     alpha, beta = radius * np.cos(epochs / 3), radius * np.sin(epochs / 3)
@@ -435,6 +435,9 @@ def test_path_epoch_labels_keep_off_theta_star(files):
     labels = [t for t in ax.texts if t.get_text() in {str(e) for e in epochs}]
     shown = [t for t in labels if t.get_visible()]
     assert len(shown) >= 10, "most epochs keep their label"
+    boxes = [t.get_window_extent(renderer) for t in shown]
+    for i, box in enumerate(boxes):  # nor each other, where the path converges
+        assert not any(box.overlaps(other) for other in boxes[i + 1 :]), shown[i].get_text()
     for star in stars:
         (x,), (y,) = star.get_xdata(), star.get_ydata()
         px, py = ax.transData.transform((x, y))

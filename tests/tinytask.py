@@ -139,3 +139,18 @@ def mse_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
 def abs_error(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
     x, y = batch
     return {"abs_error": (model(x) - y).abs().mean(-1)}
+
+
+def ce_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+    x, y = batch
+    return F.cross_entropy(model(x), y, reduction="none")
+
+
+def hits(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+    x, y = batch
+    return {"accuracy": model(x).argmax(-1) == y}
+
+
+def ce_task() -> dict:
+    """``--task tinytask:ce_task``: the built-in task written as one, on --dataset's images."""
+    return {"loss_fn": ce_loss, "metrics_fn": hits}

@@ -7,9 +7,9 @@ added to the surface file by an atomic copy-and-rename.
 
 from __future__ import annotations
 
+import io
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,8 +78,10 @@ def write_curvature_map(
             f"cannot open {str(path)!r} ({e}); is it being written by another process?"
         ) from e
     with guard, atomic_path(path) as tmp:
-        shutil.copyfile(path, tmp)
-        with h5py.File(tmp, "r+") as f:
+        # Changed in memory, written by Python: a full disk is one clean OSError (HDF5
+        # writing to the disk itself may crash the interpreter when its writes fail).
+        buf = io.BytesIO(path.read_bytes())
+        with h5py.File(buf, "r+") as f:
             scales = [f[n] for n in ("alpha", "beta") if n in f]
             shape = tuple(len(s) for s in scales)
             for name, data in arrays.items():
@@ -94,3 +96,4 @@ def write_curvature_map(
                     ds.dims[dim].attach_scale(scale)
                 for k, v in (attrs or {}).items():
                     ds.attrs[k] = _attr(v)
+        tmp.write_bytes(buf.getbuffer())

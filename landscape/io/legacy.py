@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 import torch
 
-from landscape.core.files import atomic_path
+from landscape.core.files import atomic_hdf5, atomic_path
 from landscape.io.surface_file import (
     SURFACE_FORMAT,
     StoreError,
@@ -347,7 +347,9 @@ def write_legacy_surface(surface: Surface, path: str | os.PathLike) -> Path:
     path = Path(path)
     nx = len(surface.alpha)
     ny = len(surface.beta) if surface.beta is not None else 1
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    # Built in memory, written by Python: a full disk is one clean OSError (HDF5 writing
+    # to the disk itself may crash the interpreter when its writes fail).
+    with atomic_hdf5(path) as f:
         # Ignored by the original code; lets a rerun replace its own export.
         f.attrs["format"] = LEGACY_EXPORT_FORMAT
         f["xcoordinates"] = surface.alpha

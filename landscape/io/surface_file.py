@@ -66,6 +66,9 @@ __all__ = [
     "has_directions",
     "stored_directions_sha256",
     "write_without_directions",
+    "is_published_copy",
+    "being_written",
+    "not_being_written",
     "value_name",
     "write_directions_file",
 ]
@@ -644,20 +647,55 @@ def write_without_directions(src: str | os.PathLike, dst: str | os.PathLike) -> 
     The directions are most of a file's size and `--seed` regenerates them exactly; the
     copy keeps ``directions_sha256`` (computed now if `src` predates it), so tools that
     need them regenerate them from the stored config and check the hash.
+
+    Never while another process writes `src` (a copy would mix points read before and
+    after its writes) or `dst` (its writer would lose every point since): both are
+    refused (`StoreError`), and neither can be opened by a writer while the copy is made.
+    Whether `dst` may be replaced at all is the caller's to decide (`is_published_copy`).
     """
-    read_surface(src)  # every part checked, directions too
-    digest = stored_directions_sha256(src)
-    if digest is None and has_directions(src):
-        digest = directions_sha256(read_directions(src))
-    with open_readonly(src, "surface file") as f, _new_hdf5(dst) as out:
-        for key, value in f.attrs.items():
-            out.attrs[key] = value
-        if digest is not None:
-            out.attrs["directions_sha256"] = digest
-        for name in f:
-            if name != "directions":
-                f.copy(f[name], out, name=name)
-    return Path(dst)
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and src.exists() and os.path.samefile(src, dst):
+        raise StoreError(f"{str(dst)!r} is the file to publish; write the copy elsewhere")
+    with (
+        not_being_written(src, "wait for it to finish, then publish the finished file"),
+        replacing(dst, "wait for it to finish, or write the copy elsewhere"),
+    ):
+        read_surface(src)  # every part checked, directions too
+        digest = stored_directions_sha256(src)
+        if digest is None and has_directions(src):
+            digest = directions_sha256(read_directions(src))
+        with open_readonly(src, "surface file") as f, _new_hdf5(dst) as out:
+            for key, value in f.attrs.items():
+                out.attrs[key] = value
+            if digest is not None:
+                out.attrs["directions_sha256"] = digest
+            for name in f:
+                if name != "directions":
+                    f.copy(f[name], out, name=name)
+    return dst
+
+
+def is_published_copy(path: str | os.PathLike, src: str | os.PathLike) -> bool:
+    """Whether the file `path` is a copy of the surface file `src` made by
+    `write_without_directions` that holds no computed point `src` lacks: publishing `src`
+    again may replace it, and nothing is lost. Any other file, surface files included, is
+    not (False, also for a file that cannot be read)."""
+    try:
+        with open_readonly(path, "file") as f, open_readonly(src, "surface file") as g:
+            if "directions" in f or f.attrs.get("format") != SURFACE_FORMAT:
+                return False
+            for key in ("config", "provenance"):
+                if f.attrs.get(key) is None or f.attrs.get(key) != g.attrs.get(key):
+                    return False
+            digest = g.attrs.get("directions_sha256")
+            if digest is not None and f.attrs.get("directions_sha256") != digest:
+                return False
+            copy, source = _read_open(f, Path(path)), _read_open(g, Path(src))
+    except StoreError:
+        return False
+    if copy.shape != source.shape:
+        return False
+    return not (copy.computed & ~source.computed).any()
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
@@ -698,6 +736,8 @@ def being_written(path: str | os.PathLike) -> bool:
             return False
     except StoreError:
         return True
+    except OSError:  # unreadable, or not a file: its reader says what is wrong
+        return False
 
 
 @contextmanager

@@ -155,17 +155,18 @@ class SurfaceConfig:
     params: tuple[str, ...] = option(
         group="grid and directions",
         help="move only the parameters whose names (model.named_parameters()) match one of "
-        "these globs, e.g. 'blocks.*.attn.*'; the others get zero directions",
+        "these globs, e.g. 'blocks.*.attn.*'; the others get zero directions (all move when "
+        "absent)",
         default=(),
         metavar="GLOB[,GLOB]",
-        cli_default="",
+        cli_default=None,
     )
     exclude: tuple[str, ...] = option(
         group="grid and directions",
         help="keep the parameters whose names match one of these globs fixed (after --params)",
         default=(),
         metavar="GLOB[,GLOB]",
-        cli_default="",
+        cli_default=None,
     )
     task: str | None = option(
         group="evaluation",
@@ -349,6 +350,8 @@ class SurfaceConfig:
 
 def _globs(value: Any, name: str) -> tuple[str, ...]:
     """Parameter-name globs from ``"a.*,b.*"`` or a sequence of strings."""
+    if value is None:  # the command line's flag not given
+        return ()
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list | tuple):

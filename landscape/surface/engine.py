@@ -19,6 +19,12 @@ model and data of its own. Its steps are the same in one process and on each ran
 
 Running again with the same output resumes; a file made with other settings, inputs
 or directions is refused with every difference named.
+
+The loss is the built-in classification loss of ``model(x)`` on ``(x, y)`` images
+(``config.loss``), or a task: ``loss_fn(model, batch)`` (and ``metrics_fn``) on any
+batches (`landscape.surface.task`), given to `compute_surface` or named by
+``config.task``. A parameter selection (``config.params`` / ``exclude``) zeroes the
+directions of the rest (`landscape.surface.direction_policy.select_directions`).
 """
 
 from __future__ import annotations
@@ -432,7 +438,7 @@ class Prepared:
                 dirs.get("y"),
                 self.splits,
                 strategy=_task_strategy(config, self.device),
-                chunk_size=config.chunk_size or (16 if self.device.type == "cuda" else 4),
+                chunk_size=config.chunk_size or (16 if self.device.type == "cuda" else 8),
                 precision=config.precision,
                 per_sample=per_sample,
             )

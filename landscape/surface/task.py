@@ -174,12 +174,12 @@ def _leaves(tree: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, f"<{type(tree).__qualname__}>"
         for f in dataclasses.fields(tree):
             yield from _leaves(getattr(tree, f.name), f"{path}.{f.name}")
-    elif isinstance(tree, Mapping):
-        yield path, f"<{type(tree).__qualname__} {len(tree)}>"
+    elif isinstance(tree, Mapping):  # a dict or any mapping (BatchEncoding): the same
+        yield path, f"<mapping {len(tree)}>"
         for k, v in tree.items():
             yield from _leaves(v, f"{path}[{k!r}]")
-    elif isinstance(tree, list | tuple):
-        yield path, f"<{type(tree).__qualname__} {len(tree)}>"
+    elif isinstance(tree, list | tuple):  # a DataLoader's [x, y] is a list's (x, y)
+        yield path, f"<sequence {len(tree)}>"
         for i, v in enumerate(tree):
             yield from _leaves(v, f"{path}[{i}]")
     elif tree is None or isinstance(tree, bool | int | float | str | bytes):
@@ -521,7 +521,7 @@ class TaskEvaluator:
                 except InputError:
                     raise
                 except Exception as e:
-                    if self._vmap_works or is_out_of_memory(e):
+                    if self._vmap_works or is_out_of_memory(e) or isinstance(e, MemoryError):
                         raise
                     log.warning(
                         "vmap cannot batch this task (%s: %s); evaluating point by point",
@@ -557,7 +557,7 @@ class TaskEvaluator:
                 ]
                 return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
             except Exception as e:
-                if not is_out_of_memory(e) or self._vmap_works is None:
+                if not is_out_of_memory(e):
                     raise
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()

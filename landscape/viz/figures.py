@@ -505,37 +505,47 @@ def plot_path(
 
 
 class _ClearLabel(Annotation):
-    """A point's label that keeps off the stars of its Axes (theta* and the path's end).
+    """A point's label that keeps off the stars of its Axes (theta* and the path's end)
+    and off the labels drawn before it.
 
     Where it is drawn it looks at the star markers then on the Axes (`mark_optimum` may
     come after the path) and takes the first of four places beside its point that covers
-    none of them; where all four would, it is hidden (``get_visible()`` is then False
-    until the next draw; the star says where that point is).
+    none of them nor an earlier label; where all four would, it is hidden
+    (``get_visible()`` is then False until the next draw; where the path converges, the
+    labels of its first points there say where it is).
     """
 
     PLACES = ((4, 4), (4, -4), (-4, 4), (-4, -4))  # offset points: right/left, up/down
     _cleared = False  # hidden by the last draw, not by the caller
+    _box: Bbox | None = None  # where the last draw put it
 
     def draw(self, renderer: Any) -> None:
         if self._cleared:
             self.set_visible(True)
             self._cleared = False
+        self._box = None
         if not self.get_visible() or self.axes is None:
             return
-        stars = [_marker_box(ln, renderer) for ln in self.axes.lines if ln.get_marker() == "*"]
+        taken = [_marker_box(ln) for ln in self.axes.lines if ln.get_marker() == "*"]
+        for text in self.axes.texts:  # drawn in this order: those before are placed
+            if text is self:
+                break
+            if isinstance(text, _ClearLabel):
+                taken.append(text._box)
         for dx, dy in self.PLACES:
             self.xyann = (dx, dy)
             self.set_horizontalalignment("left" if dx > 0 else "right")
             self.set_verticalalignment("bottom" if dy > 0 else "top")
             box = self.get_window_extent(renderer)
-            if not any(box.overlaps(star) for star in stars if star is not None):
+            if not any(box.overlaps(other) for other in taken if other is not None):
                 super().draw(renderer)
+                self._box = box
                 return
         self.set_visible(False)
         self._cleared = True
 
 
-def _marker_box(line: Line2D, renderer: Any) -> Bbox | None:
+def _marker_box(line: Line2D) -> Bbox | None:
     """The display box of a one-point marker line (None when it has no finite point)."""
     x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
     if x.size != 1 or not (np.isfinite(x[0]) and np.isfinite(y[0])) or line.figure is None:

@@ -1,0 +1,261 @@
+"""A full disk or a file-size limit while writing: exit 2, one line, and nothing lost.
+
+A surface file is written whole when it is made (every array a compute writes is
+allocated then) and afterwards only values inside it change, straight to the disk: the
+file never grows. So a file-size limit or a full filesystem stops `compute` either before
+the file exists or at the write that failed, with one line (never h5py's traceback and
+segmentation fault), and the rerun with more room finishes to exactly the values of an
+uninterrupted run. Every HDF5 output of `export` is built in memory and written whole.
+
+Limits are real: `procs.Child` sets RLIMIT_FSIZE in a forked child (Python ignores
+SIGXFSZ, so a write past the limit fails with EFBIG), and a small tmpfs is mounted in a
+private mount namespace (``unshare -rm``) where the system allows it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from helpers import PYTHON, subprocess_env
+from procs import HANG, Child, compute_args, run_to_end, surface_points, wait_for
+
+from landscape import compute, export
+from landscape.io.surface_file import PER_SAMPLE, read_per_sample, read_surface
+
+
+def _one_line(code: int, err: str) -> str:
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert "free some space" in err and "(disk full or file-size limit)" in err, err
+    return err
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _assert_same_surface(a: Path, b: Path) -> None:
+    """Every value and every per-sample loss of `a` exactly as in `b`."""
+    sa, sb = read_surface(a), read_surface(b)
+    assert sa.values.keys() == sb.values.keys()
+    for name in sa.values:
+        np.testing.assert_array_equal(sa.values[name], sb.values[name], err_msg=name)
+    assert sa.computed.all()
+    pa, pb = read_per_sample(a), read_per_sample(b)
+    assert pa is not None and pb is not None  # the small job keeps per-sample losses
+    np.testing.assert_array_equal(pa, pb)
+
+
+def _no_temporaries(folder: Path) -> None:
+    assert not [p.name for p in folder.glob(".*.tmp")], list(folder.iterdir())
+
+
+@pytest.fixture
+def reference(tmp_path, tiny_ckpt) -> Path:
+    """The small surface computed in one uninterrupted run, without any limit."""
+    ref = tmp_path / "ref" / "ref.h5"
+    ref.parent.mkdir()
+    code, err = run_to_end(compute.main, compute_args(tiny_ckpt, ref), tmp_path)
+    assert code == 0, err
+    return ref
+
+
+def _partial(tmp_path: Path, tiny_ckpt: Path, out: Path, points: int) -> list[str]:
+    """`out` with at least `points` (and not every) point computed: a compute into it is
+    stopped (SIGKILL) once they are on disk; its argv."""
+    argv = compute_args(tiny_ckpt, out)
+    # 13 x 11 = 143 points, written one at a time (pointwise) after the first `points`
+    # have been: the child is stopped at the first of them by the file check of every write.
+    child = Child(_stalled(compute.main, after=points), argv, tmp_path)
+    wait_for(child, lambda: surface_points(out) >= points, f"{points} points on disk")
+    child.wait()
+    assert 0 < surface_points(out) < 143
+    return argv
+
+
+def _stalled(main, *, after: int):
+    """`main` whose surface writes stop (the process ends, killed) after `after` of them:
+    the file keeps what was written, as after a kill."""
+
+    def run(argv):
+        import os
+        import signal
+
+        from landscape.io import surface_file
+
+        real, calls = surface_file.SurfaceFile.write, []
+
+        def write(self, index, values):
+            if len(calls) >= after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            calls.append(1)
+            return real(self, index, values)
+
+        surface_file.SurfaceFile.write = write
+        return main(argv)
+
+    return run
+
+
+# ------------------------------------------------------------------- compute
+
+
+@pytest.mark.child
+def test_a_limit_too_small_for_the_new_file_writes_nothing_then_the_rerun_finishes(
+    tmp_path, tiny_ckpt, reference
+):
+    out = tmp_path / "s.h5"
+    argv = compute_args(tiny_ckpt, out)
+    size = reference.stat().st_size
+    for limit in (0, 4096, size // 2, size - 1):  # anywhere in the file's one write
+        code, err = run_to_end(compute.main, argv, tmp_path, fsize=limit)
+        assert f"cannot write {str(out)!r}: File too large" in _one_line(code, err), limit
+        assert not out.exists()  # no half-written file, and no temporary one
+        _no_temporaries(tmp_path)
+    # Exactly the file's size is enough: the file never grows after it is made.
+    code, err = run_to_end(compute.main, argv, tmp_path, fsize=size)
+    assert code == 0, err
+    assert out.stat().st_size == size
+    _assert_same_surface(out, reference)
+
+
+@pytest.mark.child
+def test_a_write_that_fails_midway_keeps_every_point_before_it_and_resumes(
+    tmp_path, tiny_ckpt, reference
+):
+    """The limit inside the per-sample losses: the resumed compute writes some points, then
+    a write fails (EFBIG, as on a full disk); the points before it stay, the rerun finishes."""
+    out = tmp_path / "s.h5"
+    argv = _partial(tmp_path, tiny_ckpt, out, points=3)
+    before = read_surface(out)
+    with h5py.File(out, "r") as f:
+        ds = f[f"{PER_SAMPLE}/train_loss"]
+        assert ds.chunks is None  # contiguous: a row is written where it was allocated
+        row = ds.shape[-1] * ds.dtype.itemsize
+        limit = ds.id.get_offset() + row * 70 + row // 2  # half of point 70's row fits
+    code, err = run_to_end(compute.main, argv, tmp_path, fsize=limit)
+    assert f"cannot write {str(out)!r}: File too large" in _one_line(code, err)
+    after = read_surface(out)  # the file opens: no metadata was touched
+    assert before.computed.sum() < after.computed.sum() < after.computed.size
+    assert after.computed[before.computed].all()
+    for name in before.values:  # points kept bit for bit
+        np.testing.assert_array_equal(
+            after.values[name][before.computed], before.values[name][before.computed]
+        )
+    assert not after.computed.reshape(-1)[70:].all()
+    code, err = run_to_end(compute.main, argv, tmp_path)
+    assert code == 0, err
+    _assert_same_surface(out, reference)
+
+
+@pytest.mark.child
+def test_a_file_with_compressed_per_sample_chunks_is_made_whole_before_a_resume(
+    tmp_path, tiny_ckpt, reference
+):
+    """Files of earlier versions keep per-sample losses in gzip chunks, which grow the file
+    as points are written: resuming rewrites them allocated first (atomically, under the
+    writers' lock), and a limit too small for that leaves the file byte-identical."""
+    out = tmp_path / "s.h5"
+    argv = _partial(tmp_path, tiny_ckpt, out, points=3)
+    with h5py.File(out, "r+") as f:  # the layout those versions wrote
+        name = f"{PER_SAMPLE}/train_loss"
+        data = f[name][()]
+        del f[name]
+        f.create_dataset(
+            name, data=data, chunks=(1, 1, data.shape[-1]), compression="gzip", fillvalue=np.nan
+        )
+    kept, digest = read_surface(out), _sha(out)
+    code, err = run_to_end(compute.main, argv, tmp_path, fsize=out.stat().st_size)
+    _one_line(code, err)
+    assert _sha(out) == digest
+    _no_temporaries(tmp_path)
+    code, err = run_to_end(compute.main, argv, tmp_path)
+    assert code == 0, err
+    with h5py.File(out, "r") as f:
+        assert f[f"{PER_SAMPLE}/train_loss"].chunks is None
+    _assert_same_surface(out, reference)
+    assert read_surface(out).computed[kept.computed].all()
+
+
+# -------------------------------------------------------------------- export
+
+
+@pytest.mark.child
+@pytest.mark.parametrize("fmt", ["--legacy", "--publish", "--csv", "--vtk"])
+def test_export_under_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_path, reference, fmt):
+    suffix = {"--csv": ".csv", "--vtk": ".vts"}.get(fmt, ".h5")
+    dest = tmp_path / f"out{suffix}"
+    argv = [str(reference), fmt, "--out", str(dest)]
+    for limit in (0, 2048):
+        code, err = run_to_end(export.main, argv, tmp_path, fsize=limit)
+        assert f"cannot write {str(dest)!r}" in _one_line(code, err)
+        assert not dest.exists()
+        _no_temporaries(tmp_path)
+    code, err = run_to_end(export.main, argv, tmp_path)
+    assert code == 0 and dest.is_file(), err
+
+
+# ---------------------------------------------------- a small full filesystem
+
+_MOUNT = r"""
+set -e
+mount -t tmpfs -o size="$1" tmpfs "$2"
+shift 2
+out="$1"; keep="$2"; shift 2
+set +e
+"$@"
+code=$?
+df -k "$(dirname "$out")" | tail -1 >&2
+ls -A "$(dirname "$out")" >&2
+if [ -f "$out" ]; then cp "$out" "$keep"; fi
+exit $code
+"""
+
+
+def _can_mount_tmpfs(tmp_path: Path) -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    (tmp_path / "probe").mkdir()
+    probe = ["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {tmp_path}/probe"]
+    return subprocess.run(probe, capture_output=True, timeout=HANG).returncode == 0
+
+
+def _on_tmpfs(tmp_path: Path, size: int, argv: list[str], out: Path, keep: Path):
+    """Run ``landscape compute`` with `out` on a new tmpfs of `size` bytes (in a private
+    mount namespace: it vanishes with the child); the file left there is copied to `keep`."""
+    mnt = out.parent
+    mnt.mkdir(exist_ok=True)
+    cmd = [
+        "unshare", "-rm", "sh", "-c", _MOUNT, "sh", str(size), str(mnt), str(out), str(keep),
+        PYTHON, "-m", "landscape.compute", *argv,
+    ]  # fmt: skip
+    return subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=HANG)
+
+
+@pytest.mark.child
+def test_a_full_small_filesystem_stops_compute_in_one_line_and_an_exact_fit_finishes(
+    tmp_path, tiny_ckpt, reference
+):
+    if not _can_mount_tmpfs(tmp_path):
+        pytest.skip("no unprivileged mount namespaces here (unshare -rm; mount -t tmpfs)")
+    out, keep = tmp_path / "mnt" / "s.h5", tmp_path / "kept.h5"
+    argv = compute_args(tiny_ckpt, out)
+    pages = -(-reference.stat().st_size // 4096)
+    # Too small by a page: nothing is written, the folder stays empty.
+    run = _on_tmpfs(tmp_path, (pages - 1) * 4096, argv, out, keep)
+    *report, listing = run.stderr.strip().splitlines()
+    line = "\n".join(report[:-1]) + "\n"
+    assert f"cannot write {str(out)!r}: No space left on device" in _one_line(run.returncode, line)
+    assert listing.endswith("%" + " " + str(out.parent)) and not keep.exists(), run.stderr
+    # Exactly the file's size: the filesystem is full from the file's creation on, and
+    # every point is still written (into room allocated then).
+    run = _on_tmpfs(tmp_path, pages * 4096, argv, out, keep)
+    assert run.returncode == 0, run.stderr
+    assert " 100% " in run.stderr, run.stderr
+    _assert_same_surface(keep, reference)
