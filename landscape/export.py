@@ -60,7 +60,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--metric", default="loss", choices=("loss", "accuracy", "error"), help="VTK: z metric"
     )
-    p.add_argument("--log", action="store_true", help="VTK: z = log10(value)")
+    p.add_argument(
+        "--log", action="store_true", help="VTK: z = ln(value + 0.1), as h52vtp.py --log"
+    )
     p.add_argument(
         "--clip", type=options.positive_float, help="VTK: clamp values above CLIP (before --log)"
     )

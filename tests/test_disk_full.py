@@ -15,7 +15,9 @@ private mount namespace (``unshare -rm``) where the system allows it.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
@@ -23,10 +25,11 @@ import h5py
 import numpy as np
 import pytest
 from helpers import PYTHON, subprocess_env
-from procs import HANG, Child, compute_args, run_to_end, surface_points, wait_for
+from procs import HANG, compute_args, run_to_end, surface_points
 
 from landscape import compute, export
 from landscape.io.surface_file import PER_SAMPLE, read_per_sample, read_surface
+from landscape.surface.points import PendingPoints
 
 
 def _one_line(code: int, err: str) -> str:
@@ -67,32 +70,28 @@ def reference(tmp_path, tiny_ckpt) -> Path:
 
 
 def _partial(tmp_path: Path, tiny_ckpt: Path, out: Path, points: int) -> list[str]:
-    """`out` with at least `points` (and not every) point computed: a compute into it is
-    stopped (SIGKILL) once they are on disk; its argv."""
+    """`out` with `points` points computed, as a compute killed then leaves it; its argv.
+
+    The compute (13 x 11 points, pointwise: one point a write) kills itself (SIGKILL) at
+    its write after the first `points`: no timing, the same state on any machine.
+    """
     argv = compute_args(tiny_ckpt, out)
-    # 13 x 11 = 143 points, written one at a time (pointwise) after the first `points`
-    # have been: the child is stopped at the first of them by the file check of every write.
-    child = Child(_stalled(compute.main, after=points), argv, tmp_path)
-    wait_for(child, lambda: surface_points(out) >= points, f"{points} points on disk")
-    child.wait()
-    assert 0 < surface_points(out) < 143
+    code, err = run_to_end(_killed_after(compute.main, writes=points), argv, tmp_path)
+    assert code == -signal.SIGKILL, err
+    assert surface_points(out) == points
     return argv
 
 
-def _stalled(main, *, after: int):
-    """`main` whose surface writes stop (the process ends, killed) after `after` of them:
-    the file keeps what was written, as after a kill."""
+def _killed_after(main, *, writes: int):
+    """`main` in whose process the surface writes after the first `writes` kill it."""
 
     def run(argv):
-        import os
-        import signal
-
         from landscape.io import surface_file
 
         real, calls = surface_file.SurfaceFile.write, []
 
         def write(self, index, values):
-            if len(calls) >= after:
+            if len(calls) == writes:
                 os.kill(os.getpid(), signal.SIGKILL)
             calls.append(1)
             return real(self, index, values)
@@ -132,23 +131,29 @@ def test_a_write_that_fails_midway_keeps_every_point_before_it_and_resumes(
     """The limit inside the per-sample losses: the resumed compute writes some points, then
     a write fails (EFBIG, as on a full disk); the points before it stay, the rerun finishes."""
     out = tmp_path / "s.h5"
-    argv = _partial(tmp_path, tiny_ckpt, out, points=3)
+    argv = _partial(tmp_path, tiny_ckpt, out, points=5)  # theta* and the 4 corners
     before = read_surface(out)
+    # The points in the order the resumed compute takes them; the limit: half of the row
+    # of the first one (after at least 4) whose flat index exceeds every one before it.
+    pending = PendingPoints(~before.computed, before.alpha, before.beta)
+    order = pending.take(len(pending))[0]
+    i = next(i for i in range(4, len(order)) if order[i] > order[:i].max())
+    last = int(order[i])
     with h5py.File(out, "r") as f:
         ds = f[f"{PER_SAMPLE}/train_loss"]
         assert ds.chunks is None  # contiguous: a row is written where it was allocated
         row = ds.shape[-1] * ds.dtype.itemsize
-        limit = ds.id.get_offset() + row * 70 + row // 2  # half of point 70's row fits
+        limit = ds.id.get_offset() + row * last + row // 2
     code, err = run_to_end(compute.main, argv, tmp_path, fsize=limit)
     assert f"cannot write {str(out)!r}: File too large" in _one_line(code, err)
     after = read_surface(out)  # the file opens: no metadata was touched
-    assert before.computed.sum() < after.computed.sum() < after.computed.size
+    assert before.computed.sum() + 4 <= after.computed.sum() < after.computed.size
     assert after.computed[before.computed].all()
     for name in before.values:  # points kept bit for bit
         np.testing.assert_array_equal(
             after.values[name][before.computed], before.values[name][before.computed]
         )
-    assert not after.computed.reshape(-1)[70:].all()
+    assert not after.computed.reshape(-1)[last:].all()
     code, err = run_to_end(compute.main, argv, tmp_path)
     assert code == 0, err
     _assert_same_surface(out, reference)
@@ -211,8 +216,8 @@ out="$1"; keep="$2"; shift 2
 set +e
 "$@"
 code=$?
-df -k "$(dirname "$out")" | tail -1 >&2
-ls -A "$(dirname "$out")" >&2
+df -k "$(dirname "$out")" | tail -1 > "$keep.df"
+ls -A "$(dirname "$out")" > "$keep.ls"
 if [ -f "$out" ]; then cp "$out" "$keep"; fi
 exit $code
 """
@@ -249,13 +254,12 @@ def test_a_full_small_filesystem_stops_compute_in_one_line_and_an_exact_fit_fini
     pages = -(-reference.stat().st_size // 4096)
     # Too small by a page: nothing is written, the folder stays empty.
     run = _on_tmpfs(tmp_path, (pages - 1) * 4096, argv, out, keep)
-    *report, listing = run.stderr.strip().splitlines()
-    line = "\n".join(report[:-1]) + "\n"
-    assert f"cannot write {str(out)!r}: No space left on device" in _one_line(run.returncode, line)
-    assert listing.endswith("%" + " " + str(out.parent)) and not keep.exists(), run.stderr
+    err = _one_line(run.returncode, run.stderr)
+    assert f"cannot write {str(out)!r}: No space left on device" in err
+    assert Path(f"{keep}.ls").read_text() == "" and not keep.exists()
     # Exactly the file's size: the filesystem is full from the file's creation on, and
     # every point is still written (into room allocated then).
     run = _on_tmpfs(tmp_path, pages * 4096, argv, out, keep)
     assert run.returncode == 0, run.stderr
-    assert " 100% " in run.stderr, run.stderr
+    assert " 100% " in Path(f"{keep}.df").read_text()  # full from the start
     _assert_same_surface(keep, reference)

@@ -134,12 +134,6 @@ def select_parameters(
     groups = parameter_groups(model)
     names = [n for n, _ in model.named_parameters()]
 
-    def expand(patterns: list[str]) -> list[str]:
-        out = []
-        for g in patterns:
-            out += [re.escape(n) for n in groups[g]] if g in groups else [g]
-        return out
-
     globs = [p for p in params if p not in groups]
     keep_groups = {n for p in params if p in groups for n in groups[p]}
     keep = selected_names(names, globs, (), parameters=None) if globs else set()
@@ -159,7 +153,6 @@ def select_parameters(
             f"groups: {known}",
             arg="params",
         )
-    del expand
     return chosen
 
 
@@ -662,6 +655,7 @@ def per_block_curvature(
     model = as_model(model, device)
     x, y = as_tensors(data, device)
     check_model_fits(model, x, y, what="the data")
+    auto = blocks is None
     if blocks is None:
         groups = parameter_groups(model)
         if not groups:
@@ -682,13 +676,12 @@ def per_block_curvature(
         try:
             selections[label] = select_parameters(model, sel, wrt=wrt)
         except InputError:
-            if blocks is not None and label in ("stem", "head", "between"):
+            if auto and label in ("stem", "head", "between"):
                 continue  # e.g. a stem of BN only with wrt=weights
             raise
     template = {n: p.detach() for n, p in model.named_parameters()}
     steps = sum(
-        min(iters, sum(template[n].numel() for n in s)) + trace_samples
-        for s in selections.values()
+        min(iters, sum(template[n].numel() for n in s)) + trace_samples for s in selections.values()
     )
     bar = progress_bar(progress, total=steps, unit="hvp", desc="per block")
 
@@ -700,8 +693,15 @@ def per_block_curvature(
         for label, names in selections.items():
             out.append(
                 block_curvature(
-                    hvp_for, template, names, name=label, iters=iters, tol=tol,
-                    trace_samples=trace_samples, seed=seed, progress=bar.update,
+                    hvp_for,
+                    template,
+                    names,
+                    name=label,
+                    iters=iters,
+                    tol=tol,
+                    trace_samples=trace_samples,
+                    seed=seed,
+                    progress=bar.update,
                 )  # fmt: skip
             )
     if warned.count:

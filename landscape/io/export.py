@@ -30,6 +30,10 @@ __all__ = ["surface_points", "write_csv", "write_vtk"]
 _HIDDEN_POINT = 2
 
 
+# h52vtp.py's --log draws ln(z + 0.1): Li et al.'s 3-D renderings (ParaView, clipped at 10).
+LOG_OFFSET = 0.1
+
+
 def surface_points(
     surface: Surface,
     *,
@@ -51,10 +55,10 @@ def surface_points(
     z = surface_values(surface, split, metric)
     if clip is not None:
         z = np.minimum(z, clip)
-    if log:
-        if np.any(z[np.isfinite(z)] <= 0):
-            raise InputError(f"--log needs positive {split} {metric} values; drop --log")
-        z = np.log10(z)
+    if log:  # the original code's h52vtp.py --log: ln(z + 0.1), after clipping
+        if np.any(z[np.isfinite(z)] <= -LOG_OFFSET):
+            raise InputError(f"--log needs {split} {metric} values above -{LOG_OFFSET}; drop --log")
+        z = np.log(z + LOG_OFFSET)
     beta = surface.beta if surface.is_2d else np.zeros(1)
     a, b = np.meshgrid(surface.alpha, beta, indexing="ij")
     z = z.reshape(a.shape)  # (nx, ny); ny = 1 for a 1-D surface

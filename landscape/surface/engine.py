@@ -525,9 +525,12 @@ def _prepare_task(
 
 def _task_strategy(config: SurfaceConfig, device: torch.device) -> str:
     """A task's evaluation: ``vmap`` (which falls back to pointwise where it cannot batch
-    the task) unless ``pointwise`` is asked for. ``auto`` is vmap on the GPU and on the CPU
-    alike (benchmarks/bench_task.py)."""
-    return "pointwise" if config.strategy == "pointwise" else "vmap"
+    the task) or ``pointwise``; ``auto`` is vmap on the GPU and pointwise on the CPU, where
+    batching points gains little over one thread's matrix products (measured in
+    benchmarks/bench_task.py)."""
+    if config.strategy == "auto":
+        return "vmap" if device.type == "cuda" else "pointwise"
+    return config.strategy
 
 
 def state_sha256(state: Mapping[str, Tensor]) -> str:

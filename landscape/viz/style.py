@@ -38,10 +38,14 @@ DIVERGING = "RdBu_r"  # differences between two surfaces (the viewer's A - B map
 class FigureStyle:
     """How figures look: colour maps, default levels and value ranges.
 
-    ``li2018`` is Li et al. 2018's look (their plot_2D.py / plot_1D.py defaults): contour
-    levels 0.1 to 10 in steps of 0.5, 3-D surfaces in coolwarm clipped at a loss of 10,
-    1-D loss on 0..5 beside accuracy. Their contour call names ``cmpa='summer'``, a typo
-    that matplotlib ignores, so their contours came out in the default viridis, as here.
+    ``li2018`` is Li et al. 2018's look: it matches the paper's contour figures (their
+    plot_2D.py: levels 0.1 to 10 in steps of 0.5; its contour call then named
+    ``cmpa='summer'``, a typo matplotlib ignores, so the published contours are viridis,
+    as here; the code's current plot_2D.py, fixed later in 2018, draws ``summer``) and its
+    1-D figures (plot_1D.py: loss on 0..5 beside accuracy). The paper's 3-D surfaces are
+    ParaView renderings of h52vtp.py ``--zmax 10 --log``, i.e. ln(min(z, 10) + 0.1):
+    ``landscape export FILE --vtk --clip 10 --log`` writes exactly that file; this style's
+    matplotlib 3-D (coolwarm, clipped at 10) is a preview of it.
 
     Attributes:
         cmap: the colour map of contours, filled contours and heat maps.
