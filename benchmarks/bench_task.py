@@ -13,6 +13,7 @@ the same grid, after a warm-up; the values of every strategy are compared.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import tempfile
 import time
@@ -39,9 +40,10 @@ class Block(nn.Module):
         q, k, v = self.qkv(self.ln1(h)).view(b, t, 3, self.heads, d // self.heads).unbind(2)
         q, k, v = (z.transpose(1, 2) for z in (q, k, v))
         scores = q @ k.transpose(-1, -2) / math.sqrt(d // self.heads)
-        allowed = torch.ones(t, t, dtype=torch.bool, device=h.device).tril() & mask[
-            :, None, None, :
-        ].bool()
+        allowed = (
+            torch.ones(t, t, dtype=torch.bool, device=h.device).tril()
+            & mask[:, None, None, :].bool()
+        )
         att = scores.masked_fill(~allowed, -1e9).softmax(-1) @ v
         h = h + self.proj(att.transpose(1, 2).reshape(b, t, d))
         return h + self.mlp(self.ln2(h))
@@ -111,7 +113,7 @@ def main() -> None:
                 )
                 out = Path(tmp) / f"{name}_{strategy}_{chunk}.h5"
                 kw = dict(loss_fn=loss_fn, progress=False, overwrite=True)
-                warm = ls.SurfaceConfig(x=(-1, 1, 2), strategy=strategy, chunk_size=chunk, device=args.device)
+                warm = dataclasses.replace(config, x=(-1, 1, 2), y=None)
                 ls.compute_surface(model, data, warm, out=Path(tmp) / "warm.h5", **kw)
                 start = time.perf_counter()
                 surface = ls.compute_surface(model, data, config, out=out, **kw)
@@ -120,7 +122,8 @@ def main() -> None:
                 ref = values if ref is None else ref
                 diff = float(np.max(np.abs(values - ref) / np.abs(ref)))
                 label = strategy + (f" K={chunk}" if chunk else "")
-                print(f"  {label:14s} {args.points**2 / dt:8.2f} points/s  (max rel diff {diff:.1e})")
+                rate = args.points**2 / dt
+                print(f"  {label:14s} {rate:8.2f} points/s  (max rel diff {diff:.1e})")
 
 
 if __name__ == "__main__":

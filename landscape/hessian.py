@@ -2,6 +2,9 @@
 
     landscape hessian --ckpt CKPT [--top-k 3] [--trace-samples 50] [--out result.json]
     landscape hessian --surface FILE.h5 [--samples 128] [--iters 20] [--figure map.png]
+    landscape hessian --ckpt CKPT --density [--probes 10] [--depth 80] [--compare OTHER.json]
+    landscape hessian --ckpt CKPT --per-block [stage|block] [--compare OTHER.json]
+    landscape hessian --ckpt CKPT --sharpness worst|average [--rho 0.05] [--scale adaptive]
 
 At theta*: the top-k eigenvalues, lambda_min, ``|lambda_min / lambda_max|`` and
 Hutchinson's trace estimate of the Hessian of the mean loss on a data subset, printed
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from landscape.analysis import curvature, hessian
+from landscape.analysis import curvature, hessian, sharpness, spectrum
 from landscape.analysis.curvature import surface_curvature_map, value_at_origin
-from landscape.analysis.hessian import weight_names
+from landscape.analysis.spectrum import select_parameters
 from landscape.cli import options
 from landscape.cli.options import (
     FIGURE_FORMATS,
@@ -47,8 +51,18 @@ from landscape.data import (
 from landscape.data.spec import DATA_FIELDS
 from landscape.io.curvature import refuse_if_being_written
 from landscape.io.hessian import HESSIAN_FORMAT, write_hessian_result
+from landscape.io.spectrum import (
+    BLOCKS_FORMAT,
+    DENSITY_FORMAT,
+    SHARPNESS_FORMAT,
+    read_curvature_result,
+    write_block_curvature,
+    write_density,
+    write_sharpness,
+)
 from landscape.io.surface_file import read_surface
 from landscape.viz.analysis_figures import curvature_map_figure, hessian_spectrum_figure
+from landscape.viz.spectrum import block_curvature_figure, density_figure
 
 __all__ = ["build_parser", "main"]
 
@@ -140,6 +154,81 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--seed", type=options.seed, default=0, help="seed of the random start vectors")
     h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass")
     h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    h.add_argument(
+        "--params",
+        metavar="GLOB[,GLOB]",
+        default=None,
+        help="take the Hessian (or perturb) over these parameters only: fnmatch globs over "
+        "named_parameters() names or the built-in networks' groups (stem, stage1.., head, "
+        "stage2.block0 ...); within --wrt",
+    )
+    h.add_argument(
+        "--exclude", metavar="GLOB[,GLOB]", default=None, help="leave these out (after --params)"
+    )
+    s = p.add_argument_group("spectrum, blocks and sharpness (at theta*, instead of the above)")
+    s.add_argument(
+        "--density",
+        action="store_true",
+        help="the spectral density by stochastic Lanczos quadrature; the JSON keeps each "
+        "probe's Lanczos nodes and weights",
+    )
+    s.add_argument("--probes", type=int, default=None, metavar="N", help="SLQ probes (10)")
+    s.add_argument(
+        "--depth", type=int, default=None, metavar="N", help="Lanczos steps per SLQ probe (80)"
+    )
+    s.add_argument(
+        "--probe", choices=spectrum.PROBES, default="rademacher", help="SLQ probe vectors"
+    )
+    s.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="the density figure's Gaussian smoothing (default PyHessian's: "
+        "sigma^2 = 1e-5 max(1, range))",
+    )
+    s.add_argument(
+        "--per-block",
+        nargs="?",
+        const="stage",
+        choices=spectrum.LEVELS,
+        default=None,
+        help="top eigenvalue and trace of each stage (default) or block's sub-Hessian; "
+        "--trace-samples probes each (20), --iters Lanczos steps",
+    )
+    s.add_argument(
+        "--sharpness",
+        choices=("worst", "average"),
+        default=None,
+        help="worst-case (projected gradient ascent in a ball) or average-case (Gaussian "
+        "noise) loss rise",
+    )
+    s.add_argument("--rho", type=float, default=None, help="the ball's radius or noise size (0.05)")
+    s.add_argument(
+        "--scale",
+        choices=sharpness.SCALES,
+        default=None,
+        help="radius in units of: absolute, adaptive (|theta|; worst default) or filter "
+        "(filter norms; average default)",
+    )
+    s.add_argument("--ball", choices=sharpness.NORMS, default="l2", help="worst case's norm")
+    s.add_argument(
+        "--m",
+        type=int,
+        default=None,
+        metavar="N",
+        help="samples per batch: sharpness per batch, the interval over batches (default 128)",
+    )
+    s.add_argument("--ascent-steps", type=int, default=20, metavar="N", help="per restart (20)")
+    s.add_argument("--restarts", type=int, default=1, metavar="N", help="worst case's (1)")
+    s.add_argument("--perturbations", type=int, default=20, metavar="N", help="average case's (20)")
+    s.add_argument(
+        "--compare",
+        nargs="+",
+        metavar="FILE.json",
+        default=(),
+        help="earlier --density / --per-block results drawn on the same figure",
+    )
+    s.add_argument("--label", default=None, help="this network's name in figures (the model's)")
     o = p.add_argument_group("output")
     o.add_argument(
         "--out",
@@ -191,6 +280,16 @@ def _main(args: argparse.Namespace) -> int:
     if args.figure:
         check_suffix(args.figure, FIGURE_FORMATS, "--figure")
     model_kwargs = args.model_kwargs
+    modes = [f for f, on in (("--density", args.density), ("--per-block", args.per_block),
+                             ("--sharpness", args.sharpness)) if on]  # fmt: skip
+    if len(modes) > 1:
+        raise InputError(f"{' and '.join(modes)} are separate runs; give one of them")
+    if modes and args.surface:
+        raise InputError(f"{modes[0]} is computed at theta* (--ckpt); drop --surface")
+    if modes:
+        return _curvature_mode(args, model_kwargs, modes[0])
+    if args.compare:
+        raise InputError("--compare goes with --density or --per-block")
     if args.surface:
         return _surface_map(args, model_kwargs)
     return _at_optimum(args, model_kwargs)
@@ -215,11 +314,8 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
     data = options.data_from_args(args).load(split, at_most=SAMPLES[0])
-    n_params = sum(
-        p.numel()
-        for n, p in loaded.model.named_parameters()
-        if n in set(weight_names(loaded.model, args.wrt))
-    )
+    chosen = set(select_parameters(loaded.model, args.params, args.exclude, wrt=args.wrt))
+    n_params = sum(p.numel() for n, p in loaded.model.named_parameters() if n in chosen)
     print(
         f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples, "
         f"{n_params:,} parameters ({args.wrt})",
@@ -236,6 +332,8 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             tol=tol,
             trace_samples=trace_samples,
             wrt=args.wrt,
+            params=args.params or (),
+            exclude=args.exclude or (),
             batch_size=args.batch_size,
             seed=args.seed,
             loss=args.loss or "ce",
@@ -253,6 +351,8 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         "model_kwargs": loaded.model_kwargs,
         "split": split,
         "wrt": args.wrt,
+        "params": args.params or "",
+        "exclude": args.exclude or "",
         "top_k": k,
         "iters": iters,
         "tol": tol,
@@ -295,6 +395,145 @@ def _stem(spec: str) -> str:
 
 def _status(res: hessian.LanczosResult) -> str:
     return f"{res.iterations} steps, {'converged' if res.converged else 'NOT converged'}"
+
+
+# ---------------------------------------------------------------- density, blocks, sharpness
+
+MAX_PROBES = 1000
+
+
+def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode: str) -> int:
+    for flag, value in (
+        ("--probes", args.probes), ("--depth", args.depth), ("--m", args.m),
+        ("--ascent-steps", args.ascent_steps), ("--restarts", args.restarts),
+        ("--perturbations", args.perturbations),
+    ):  # fmt: skip
+        if value is not None and not 1 <= value <= MAX_PROBES * 10:
+            raise InputError(
+                f"{flag} must be a positive integer up to {MAX_PROBES * 10:,}; got {value}"
+            )
+    if args.depth is not None and args.depth > MAX_ITERS:
+        raise InputError(
+            f"--depth must be at most {MAX_ITERS:,} (one vector per step); got {args.depth}"
+        )
+    for flag, value in (("--rho", args.rho), ("--sigma", args.sigma)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise InputError(f"{flag} must be a positive number; got {value}")
+    kind = {"--density": "density", "--per-block": "blocks", "--sharpness": "sharpness"}[mode]
+    out = Path(args.out or f"{_stem(args.ckpt)}_{kind}.json")
+    check_suffix(out, (".json",), "--out")
+    figure = Path(args.figure) if args.figure else out.with_suffix(".png")
+    fmt = {"density": DENSITY_FORMAT, "blocks": BLOCKS_FORMAT, "sharpness": SHARPNESS_FORMAT}[kind]
+    check_output(out, fmt, overwrite=args.overwrite, inputs=[args.ckpt])
+    if kind != "sharpness":
+        check_output(
+            figure, "figure", overwrite=args.overwrite, inputs=[args.ckpt], flag="--figure"
+        )
+    compare = [read_curvature_result(c, kind) for c in args.compare]
+    if args.compare and kind == "sharpness":
+        raise InputError("--compare goes with --density or --per-block")
+    device = resolve_device(args.device)
+    loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
+    split = args.split or "train"
+    data = options.data_from_args(args).load(split, at_most=SAMPLES[0])
+    label = args.label or loaded.model_name
+    # The selection is checked before anything is computed (or printed).
+    select_parameters(loaded.model, args.params or (), args.exclude or (), wrt=args.wrt)
+    common = {
+        "params": args.params or (), "exclude": args.exclude or (), "wrt": args.wrt,
+        "loss": args.loss or "ce", "batch_size": args.batch_size, "seed": args.seed,
+        "device": device, "progress": not args.quiet,
+    }  # fmt: skip
+    config = {
+        "ckpt": args.ckpt, "model": loaded.model_name, "model_kwargs": loaded.model_kwargs,
+        "split": split, **{k: v for k, v in common.items() if k not in ("device", "progress")},
+    }  # fmt: skip
+    config["params"], config["exclude"] = list(common["params"]), list(common["exclude"])
+    meta = {
+        "label": label, "config": config, "data": data.info,
+        "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
+    }  # fmt: skip
+    print(f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples", file=sys.stderr)
+    if kind == "density":
+        probes, depth = args.probes or 10, args.depth or 80
+        config.update(probes=probes, depth=depth, probe=args.probe)
+        result = spectrum.spectral_density(
+            loaded.model, data, probes=probes, depth=depth, probe=args.probe, **common
+        )
+        write_density(out, result, **meta)
+        doc = read_curvature_result(out, "density")
+        fig = density_figure([(d["label"], d) for d in compare] + [(label, doc)], sigma=args.sigma)
+        atomic_savefig(fig, figure, dpi=args.dpi)
+        r = result.slq
+        lo, hi = r.trace_interval()
+        worst = max(
+            max(c["lambda_max_residual"], c["lambda_min_residual"]) for c in r.convergence()
+        )
+        print(
+            f"{r.probes} {r.probe} probes x {depth} Lanczos steps over {r.dimension:,} "
+            f"parameters ({result.seconds:.0f} s)\n"
+            f"nodes in [{r.lambda_min:.6g}, {r.lambda_max:.6g}] (largest extreme-node residual "
+            f"{worst:.2g})\ntrace {r.trace:.6g} +- {r.trace_stderr:.2g} (95% [{lo:.6g}, {hi:.6g}])"
+        )
+    elif kind == "blocks":
+        iters, tol = args.iters or ITERS[0], args.tol or TOL[0]
+        probes = 20 if args.trace_samples is None else args.trace_samples
+        if args.params or args.exclude:
+            raise InputError("--per-block picks its own groups; drop --params/--exclude")
+        config.update(level=args.per_block, iters=iters, tol=tol, trace_samples=probes)
+        start = time.perf_counter()
+        with warnings.catch_warnings():  # the table says which did not converge
+            warnings.simplefilter("ignore")
+            blocks = spectrum.per_block_curvature(
+                loaded.model, data, level=args.per_block, iters=iters, tol=tol,
+                trace_samples=probes,
+                **{k: v for k, v in common.items() if k not in ("params", "exclude")},
+            )  # fmt: skip
+        seconds = time.perf_counter() - start
+        write_block_curvature(out, blocks, seconds=seconds, **meta)
+        fig = block_curvature_figure(
+            [(d["label"], d) for d in compare] + [(label, blocks)],
+            title=f"Hessian curvature per {args.per_block} ({len(data)} samples)",
+        )
+        atomic_savefig(fig, figure, dpi=args.dpi)
+        width = max(len(b.name) for b in blocks)
+        for b in blocks:
+            flag = "" if b.converged else "  (NOT converged)"
+            print(
+                f"{b.name:<{width}}  {b.parameters:>9,}  lambda_max {b.lambda_max:.5g} "
+                f"(+{b.lambda_max_bound:.2g})  trace {b.trace:.5g} +- {b.trace_stderr:.2g}{flag}"
+            )
+        print(f"({seconds:.0f} s)")
+    else:
+        rho = args.rho or 0.05
+        m = args.m or min(128, len(data))
+        if args.sharpness == "worst":
+            scale = args.scale or "adaptive"
+            config.update(sharpness="worst", rho=rho, ball=args.ball, scale=scale, m=m,
+                          steps=args.ascent_steps, restarts=args.restarts)  # fmt: skip
+            result = sharpness.worst_case_sharpness(
+                loaded.model, data, radius=rho, norm=args.ball, scale=scale, m=m,
+                steps=args.ascent_steps, restarts=args.restarts, **common,
+            )  # fmt: skip
+        else:
+            scale = args.scale or "filter"
+            config.update(sharpness="average", rho=rho, scale=scale, m=m,
+                          perturbations=args.perturbations)  # fmt: skip
+            result = sharpness.average_case_sharpness(
+                loaded.model, data, radius=rho, scale=scale, perturbations=args.perturbations,
+                m=m, **common,
+            )  # fmt: skip
+        write_sharpness(out, result, **meta)
+        lo, hi = result.interval()
+        print(
+            f"{args.sharpness}-case sharpness (rho {rho:g}, {scale}): {result.value:.5g} +- "
+            f"{result.stderr:.2g} (95% [{lo:.5g}, {hi:.5g}]) over {len(result.per_batch)} "
+            f"batches of {result.m}; loss at theta* {result.base_loss:.5g} ({result.seconds:.0f} s)"
+        )
+        print(f"wrote {out}")
+        return 0
+    print(f"wrote {out} and {figure}")
+    return 0
 
 
 # ---------------------------------------------------------------- over a surface

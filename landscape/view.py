@@ -63,7 +63,7 @@ def build_parser() -> ArgumentParser:
         type=float,
         default=2.0,
         metavar="SECONDS",
-        help="with --live: how often the page reads the files again",
+        help="with --live: how often the page reads the files again, 0.2 to 3600 (2)",
     )
     p.add_argument(
         "--path",

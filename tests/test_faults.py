@@ -7,19 +7,22 @@ limits its file size, or interrupts it, then checks what is left on disk.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from procs import HANG, Child, compute_args, kill_when, run_to_end, surface_points, wait_for
-from surfaces import assert_points_match_one_process
+from surfaces import assert_points_match_one_process, make_surface_file
 
 from landscape import compute, export, plot, train, view
-from landscape.io.surface_file import read_directions, read_surface
+from landscape.io.surface_file import SurfaceFile, read_directions, read_surface
 from landscape.models import read_checkpoint
 from landscape.viz import figures
 
@@ -212,3 +215,94 @@ def test_a_second_training_into_the_same_folder_is_refused(tmp_path, capsys):
         child.wait()
     with exclusive_lock(out / ".lock", "still locked"):  # the lock died with its holder
         pass
+
+
+# ---------------------------------------------------------------- export --publish
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_publish_replaces_only_an_earlier_copy_of_the_same_source(tmp_path, capsys):
+    a = make_surface_file(tmp_path, "a.h5", shape=(5, 4), partial=0.5)
+    b = make_surface_file(tmp_path, "b.h5", shape=(5, 4), config={"seed": 1})
+    pub = tmp_path / "a_published.h5"
+    assert export.main([str(a), "--publish"]) == 0
+    assert export.main([str(a), "--publish"]) == 0  # a rerun replaces its own copy
+    capsys.readouterr()
+    # Another surface, or a copy of another source: never replaced without --overwrite.
+    for src, target in ((a, b), (b, pub)):
+        before = _sha(target)
+        assert export.main([str(src), "--publish", "--out", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "exists and is a landscape-surface file of another" in err
+        assert _sha(target) == before
+    # A copy that holds a point its source lacks (a compute resumed the copy): kept too.
+    with SurfaceFile(pub) as copy:
+        one = {f"{s}_{m}": np.array([0.5]) for s in ("train", "test") for m in ("loss", "accuracy")}
+        copy.write((np.array([4]), np.array([3])), one)
+    before = _sha(pub)
+    assert export.main([str(a), "--publish"]) == 2
+    assert _sha(pub) == before and "of another job" in capsys.readouterr().err
+    assert export.main([str(a), "--publish", "--overwrite"]) == 0  # asked for
+    assert not read_surface(pub).computed[4, 3]
+
+
+def _pausing(main, *, at: int, ready: Path, go: Path):
+    """`main` in whose process the `at`-th surface write first creates `ready`, then waits
+    until `go` exists: the writer holds its lock, with `at - 1` points on disk."""
+
+    def run(argv):
+        from landscape.io import surface_file
+
+        real, calls = surface_file.SurfaceFile.write, []
+
+        def write(self, index, values):
+            calls.append(1)
+            if len(calls) == at:
+                ready.touch()
+                while not go.exists():  # the test's sign to go on
+                    time.sleep(0.01)
+            return real(self, index, values)
+
+        surface_file.SurfaceFile.write = write
+        return main(argv)
+
+    return run
+
+
+@pytest.mark.child
+def test_publish_never_touches_a_file_being_computed_and_the_compute_finishes(
+    tmp_path, tiny_ckpt, capsys, caplog
+):
+    """Publishing onto a file a compute writes (even with --overwrite) or publishing that
+    file itself is refused in one line; the compute goes on to its end. Other exports of
+    it read the points finished so far, each whole, and say so."""
+    other = make_surface_file(tmp_path, "other.h5", shape=(5, 4))
+    out, ready, go = tmp_path / "s.h5", tmp_path / "ready", tmp_path / "go"
+    child = Child(
+        _pausing(compute.main, at=3, ready=ready, go=go), compute_args(tiny_ckpt, out), tmp_path
+    )
+    try:
+        wait_for(child, ready.exists, "the compute's third write (it holds the lock)")
+        before = _sha(out)
+        for extra, why in (([], "of another job"), (["--overwrite"], "being written by another")):
+            assert export.main([str(other), "--publish", "--out", str(out), *extra]) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and why in err, err
+        assert _sha(out) == before
+        published = tmp_path / "p.h5"
+        assert export.main([str(out), "--publish", "--out", str(published)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "being written by another process" in err, err
+        assert not published.exists()
+        with caplog.at_level(logging.WARNING):
+            assert export.main([str(out), "--csv", "--out", str(tmp_path / "s.csv")]) == 0
+        assert "exporting the 2 of 143 points finished so far" in caplog.text
+        assert (tmp_path / "s.csv").read_text().count("nan") > 100
+        assert _sha(out) == before
+    finally:
+        go.touch()
+    assert child.wait() == 0, child.stderr
+    assert read_surface(out).computed.all()

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import random
+import selectors
 import signal
 import socket
 import subprocess
@@ -261,12 +262,65 @@ def test_live_view_refuses_bad_input_at_start(tmp_path):
     with pytest.raises(InputError, match="not a readable HDF5 file"):
         LiveView([tmp_path / "text.h5"])
     ok = make_surface_file(tmp_path)
-    for interval in (0, -1.0, float("nan"), float("inf")):
-        with pytest.raises(InputError, match="interval must be a positive number"):
+    # (a browser clamps a huge timeout to ~0: 1e300 s would poll continuously)
+    for interval in (0, -1.0, float("nan"), float("inf"), 1e300, 3601, 0.01, True, "2"):
+        with pytest.raises(InputError, match=r"interval must be a positive number.*0\.2 to 3,600"):
             LiveView([ok], interval=interval)
+    for interval in (0.2, 3600):
+        assert LiveView([ok], interval=interval).interval_ms == round(interval * 1000)
     for port in (-1, 65536):
         with pytest.raises(InputError, match="port must be 0"):
             LiveServer(LiveView([ok]), port=port)
+
+
+def test_a_burst_of_200_simultaneous_requests_is_all_answered(tmp_path):
+    """200 connections made at once, before the server accepts any, all wait in its listen
+    backlog (socketserver's default of 5 dropped most of them), then all get their data."""
+    n = 200
+    somaxconn = Path("/proc/sys/net/core/somaxconn")
+    if somaxconn.exists() and int(somaxconn.read_text()) < n:
+        pytest.skip(f"the kernel caps every listen backlog at {somaxconn.read_text().strip()}")
+    path = make_surface_file(tmp_path, shape=(5, 4), partial=0.5)
+    with LiveServer(LiveView([path]), port=0) as server:
+        clients = []
+        try:
+            for _ in range(n):
+                client = socket.socket()
+                clients.append(client)
+                client.setblocking(False)
+                client.connect_ex(("127.0.0.1", server.port))
+            # The sign: every handshake completes while nothing accepts yet (a connection
+            # beyond the backlog stays unanswered however long one waits).
+            with selectors.DefaultSelector() as sel:
+                for client in clients:
+                    sel.register(client, selectors.EVENT_WRITE)
+                pending = set(clients)
+                while pending:
+                    ready = sel.select(timeout=HANG)
+                    assert ready, f"{len(pending)} of {n} connections were not taken in"
+                    for key, _ in ready:
+                        assert key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+                        sel.unregister(key.fileobj)
+                        pending.discard(key.fileobj)
+            request = f"GET /data.json HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n"
+            for client in clients:
+                client.setblocking(True)
+                client.settimeout(HANG)
+                client.sendall(request.encode())
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+            thread.start()
+            try:
+                for client in clients:
+                    response = http.client.HTTPResponse(client)
+                    response.begin()
+                    assert response.status == 200
+                    assert json.loads(response.read())["surfaces"][0]["done"] == 10
+            finally:
+                server.shutdown()
+                thread.join(HANG)
+        finally:
+            for client in clients:
+                client.close()
 
 
 # ---------------------------------------------------------------- the command line
@@ -313,6 +367,7 @@ def test_cli_refuses_out_with_live_and_a_port_in_use(tmp_path, capsys):
         one_line_error([str(path), "--live", "--port", str(port)], f"--port {port} is in use")
     one_line_error([str(path), "--live", "--port", "70000"], "--port must be 0")
     one_line_error([str(path), "--live", "--interval", "0"], "--interval must be a positive")
+    one_line_error([str(path), "--live", "--interval", "1e300"], "from 0.2 to 3,600")
     one_line_error([str(path), "--live", "--port", "x"], "--port: invalid int value")
     one_line_error([str(tmp_path / "later.h5"), "--live"], "does not exist")
 

@@ -680,3 +680,130 @@ def test_fingerprint_is_the_content(tmp_path) -> None:
     lm = tinytask.lm_batches()
     masked = [dict(b, attention_mask=b["attention_mask"].flip(1)) for b in lm]
     assert tree_sha256(masked) != tree_sha256(lm)
+
+
+def test_config_task_from_python_and_not_with_loss_fn(tmp_path) -> None:
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches(n_batches=1)
+    config = ls.SurfaceConfig(x=(-1, 1, 3), task="tinytask:lm_task")
+    surface = ls.compute_surface(model, batches, config, out=tmp_path / "t.h5", progress=False)
+    assert "train_token_accuracy" in surface.values
+    assert surface.provenance["task"]["loss_fn"] == "tinytask:lm_loss"
+    with pytest.raises(ls.InputError, match="config.task 'tinytask:lm_task' and loss_fn both"):
+        ls.compute_surface(
+            model, batches, config, out=tmp_path / "u.h5", loss_fn=tinytask.lm_loss, progress=False
+        )
+
+
+def test_vmap_out_of_memory_halves_the_points_per_pass(tmp_path, monkeypatch, caplog) -> None:
+    from landscape.surface.task import TaskEvaluator
+
+    real, calls = TaskEvaluator._vmap_points, []
+
+    def tight(self, coords):
+        calls.append(len(coords))
+        if len(coords) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, coords)
+
+    monkeypatch.setattr(TaskEvaluator, "_vmap_points", tight)
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    out = tmp_path / "oom.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 9), strategy="vmap", chunk_size=8)
+    ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.mse_loss, progress=False)
+    assert calls[:3] == [8, 4, 2] and max(calls[3:]) <= 2
+    assert no_fallback(caplog)
+    assert_matches_hand(out, model, tinytask.mse_loss, batches)
+
+
+def test_two_splits_each_checked_before_anything_is_written(tmp_path) -> None:
+    model = tinytask.mlp()
+    train, test = tinytask.regression_batches(), tinytask.regression_batches(n=24, batch=8)
+    config = ls.SurfaceConfig(x=(-1, 1, 3), split="train,test")
+    surface = ls.compute_surface(
+        model,
+        {"train": train, "test": test},
+        config,
+        out=tmp_path / "two.h5",
+        loss_fn=tinytask.mse_loss,
+        metrics_fn=tinytask.abs_error,
+        progress=False,
+    )
+    assert surface.splits == ["test", "train"]
+    assert_matches_hand(tmp_path / "two.h5", model, tinytask.mse_loss, test, split="test")
+
+    def shy(m, batch):  # no metric on the test split's batches of 8
+        return {} if batch[0].shape[0] == 8 else tinytask.abs_error(m, batch)
+
+    out = tmp_path / "shy.h5"
+    with pytest.raises(ls.InputError, match=r"metrics \[\] on the test split but") as e:
+        ls.compute_surface(
+            model,
+            {"train": train, "test": test},
+            config,
+            out=out,
+            loss_fn=tinytask.mse_loss,
+            metrics_fn=shy,
+            progress=False,
+        )
+    assert "\n" not in str(e.value) and not out.exists()
+
+
+def test_command_line_bad_return_exits_2_and_a_bug_exits_1(tmp_path, capsys) -> None:
+    from landscape.compute import main
+
+    ckpt = lm_checkpoint(tmp_path)
+    assert main(cli_args(ckpt, tmp_path / "a.h5", "--task", "tinytask:float_task")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "loss_fn returned a Python float" in err, err
+    assert main(cli_args(ckpt, tmp_path / "b.h5", "--task", "tinytask:buggy_task")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "broken_loss" in err, err
+
+
+def test_a_selection_that_moves_nothing_is_refused(tmp_path) -> None:
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches(n_batches=1)
+    config = ls.SurfaceConfig(x=(-1, 1, 3), params="*.bias,ln.*")
+    with pytest.raises(ls.InputError, match="ignore='none'") as e:
+        ls.compute_surface(
+            model, batches, config, out=tmp_path / "n.h5", loss_fn=tinytask.lm_loss, progress=False
+        )
+    assert "\n" not in str(e.value)
+    # With ignore="none" the biases and norms move, each with its tensor's norm.
+    config = ls.SurfaceConfig(x=(-1, 1, 3), params="*.bias,ln.*", ignore="none")
+    out = tmp_path / "b.h5"
+    ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.lm_loss, progress=False)
+    dirs = read_directions(out)["x"]
+    assert torch.count_nonzero(dirs["ln.weight"]) and not torch.count_nonzero(dirs["tok.weight"])
+    assert_matches_hand(out, model, tinytask.lm_loss, batches)
+
+
+def test_curvature_map_refuses_a_task_surface_in_one_line(tmp_path) -> None:
+    """The curvature map takes the built-in loss's Hessian: a task's surface is refused,
+    never mapped with another loss."""
+    model, batches = tinytask.mlp(), tinytask.regression_batches()
+    out = tmp_path / "t.h5"
+    config = ls.SurfaceConfig(x=(-1, 1, 3), y=(-1, 1, 3))
+    ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.mse_loss, progress=False)
+    with pytest.raises(ls.InputError, match="surface of a task .*tinytask:mse_loss") as e:
+        ls.surface_curvature_map(out, progress=None)
+    assert "\n" not in str(e.value)
+
+
+def test_a_plane_through_two_checkpoints_with_a_task(tmp_path) -> None:
+    """ckpt2 with a task: alpha = 1 is the second model's loss."""
+    model, batches = tinytask.tiny_lm(), tinytask.lm_batches(n_batches=2)
+    other = tinytask.tiny_lm()
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    torch.save(model.state_dict(), tmp_path / "a.pt")
+    torch.save(other.state_dict(), tmp_path / "b.pt")
+    config = ls.SurfaceConfig(
+        ckpt=tmp_path / "a.pt", ckpt2=tmp_path / "b.pt", model="tinytask:tiny_lm", x=(0, 1, 3)
+    )
+    surface = ls.compute_surface(
+        model, batches, config, out=tmp_path / "ab.h5", loss_fn=tinytask.lm_loss, progress=False
+    )
+    with torch.no_grad():
+        want = torch.cat([tinytask.lm_loss(other, b) for b in batches]).double().mean()
+    assert surface.get("train", "loss")[-1] == pytest.approx(float(want), rel=1e-5)

@@ -154,3 +154,17 @@ def hits(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
 def ce_task() -> dict:
     """``--task tinytask:ce_task``: the built-in task written as one, on --dataset's images."""
     return {"loss_fn": ce_loss, "metrics_fn": hits}
+
+
+def float_task() -> dict:
+    """A task whose loss_fn returns a Python float (bad input: exit 2)."""
+    return {"loss_fn": lambda m, b: float(lm_loss(m, b).mean()), "data": lm_batches(1)}
+
+
+def buggy_task() -> dict:
+    """A task whose loss_fn has a bug (exit 1, its traceback)."""
+
+    def broken_loss(model: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+        return lm_loss(model, {"input_ids": batch["input_ids"]})  # KeyError: attention_mask
+
+    return {"loss_fn": broken_loss, "data": lm_batches(1)}

@@ -133,6 +133,13 @@ def surface_curvature_map(
     if write:
         refuse_if_being_written(path)
     cfg = surface.config
+    task = surface.provenance.get("task")
+    if cfg.get("task") or isinstance(task, dict):
+        name = cfg.get("task") or task.get("loss_fn")
+        raise InputError(
+            f"{str(path)!r} is a surface of a task ({name}); its curvature map needs that "
+            "task's Hessian, which the curvature map does not take yet (issue #30)"
+        )
     spec = ckpt or cfg.get("ckpt")
     if not spec:
         raise StoreError(f"{str(path)!r} names no checkpoint; pass ckpt", arg="ckpt")

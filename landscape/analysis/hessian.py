@@ -620,6 +620,8 @@ def hessian_spectrum(
     tol: float = 1e-4,
     trace_samples: int = 50,
     wrt: str = "weights",
+    params: Sequence[str] | str = (),
+    exclude: Sequence[str] | str = (),
     loss: str = "ce",
     batch_size: int = 256,
     seed: int = 0,
@@ -635,6 +637,9 @@ def hessian_spectrum(
         iters, tol: most Lanczos steps, and the relative residual of a converged value.
         trace_samples: Rademacher probes of Hutchinson's trace (0: no trace).
         wrt: ``"weights"`` (conv and linear weights, as ``ignore=biasbn``) or ``"all"``.
+        params, exclude: a parameter selection within `wrt` (fnmatch globs over parameter
+            names, or groups such as ``"stage2"``: `landscape.analysis.spectrum.
+            select_parameters`); the Hessian is then the sub-Hessian over them.
         loss: ``"ce"`` or ``"mse"``.
         batch_size: samples per pass; the result does not depend on it.
         seed: each estimate starts from its own generator with this seed (reproducible).
@@ -656,8 +661,10 @@ def hessian_spectrum(
     model = as_model(model, device)
     x, y = as_tensors(data, device)
     check_model_fits(model, x, y, what="the data")
-    names = weight_names(model, wrt)
-    params = {n: p.detach() for n, p in model.named_parameters() if n in names}
+    from landscape.analysis.spectrum import select_parameters  # it imports this module
+
+    names = select_parameters(model, params, exclude, wrt=wrt)
+    template = {n: p.detach() for n, p in model.named_parameters() if n in names}
     hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
     bar = progress_bar(progress, total=2 * iters + trace_samples, unit="hvp", desc="Hessian")
     step = bar.update
@@ -674,19 +681,25 @@ def hessian_spectrum(
     with bar, LanczosWarnings():
         top = settle(
             lanczos(
-                hvp, params, iters=iters, tol=tol, which="largest", k=k, generator=gen(),
+                hvp, template, iters=iters, tol=tol, which="largest", k=k, generator=gen(),
                 progress=step,
             )
         )  # fmt: skip
         low = settle(
             lanczos(
-                hvp, params, iters=iters, tol=tol, which="smallest", generator=gen(), progress=step
+                hvp,
+                template,
+                iters=iters,
+                tol=tol,
+                which="smallest",
+                generator=gen(),
+                progress=step,
             )
         )
         trace = stderr = math.nan
         if trace_samples:
             trace, stderr = hutchinson_trace(
-                hvp, params, samples=trace_samples, generator=gen(), progress=step
+                hvp, template, samples=trace_samples, generator=gen(), progress=step
             )
     unconverged = [w for w, r in (("largest", top), ("smallest", low)) if not r.converged]
     if unconverged:
@@ -700,7 +713,7 @@ def hessian_spectrum(
         lambda_min=float(low.eigenvalues[0]),
         trace=trace,
         trace_stderr=stderr,
-        parameters=sum(t.numel() for t in params.values()),
+        parameters=sum(t.numel() for t in template.values()),
         samples=len(y),
         largest=top,
         smallest=low,

@@ -157,7 +157,16 @@ def select_directions(
         config.exclude,
         parameters=names,
     )
-    return {axis: restrict_direction(d, keep) for axis, d in dirs.items()}
+    out = {axis: restrict_direction(d, keep) for axis, d in dirs.items()}
+    for axis, d in out.items():
+        if not any(bool(torch.count_nonzero(v)) for v in d.values()):
+            raise InputError(
+                f"params {list(config.params)} with exclude {list(config.exclude)} select only "
+                f"tensors whose {axis} direction is zero (1-D ones, with ignore='biasbn'?); "
+                "select weight matrices too, or pass ignore='none'",
+                arg=("params", "exclude", "ignore"),
+            )
+    return out
 
 
 def _other_state(spec: str, config: SurfaceConfig, device: torch.device) -> dict[str, Tensor]:

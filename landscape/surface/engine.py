@@ -129,7 +129,7 @@ def run(
     """
     if not distributed.launched():
         job = load_inputs(config)
-        return compute_surface(
+        return _compute_one(
             job.model,
             job.data,
             job.config,
@@ -138,7 +138,7 @@ def run(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
-            **_task_arguments(job.task),
+            task=job.task,
         )
     team = distributed.Team.start(
         config.device, timeout=datetime.timedelta(minutes=dist_timeout_min)
@@ -196,7 +196,7 @@ def run_seeds(
     """
     job = load_inputs(config)
     return [
-        compute_surface(
+        _compute_one(
             job.model,
             job.data,
             dataclasses.replace(job.config, seed=int(seed)),
@@ -205,7 +205,7 @@ def run_seeds(
             bn_data=job.bn_data,
             overwrite=overwrite,
             progress=progress,
-            **_task_arguments(job.task),
+            task=job.task,
         )
         for seed, path in zip(seeds, seed_paths(out, seeds), strict=True)
     ]
@@ -253,10 +253,6 @@ def load_inputs(config: SurfaceConfig, device: torch.device | None = None) -> In
     if config.label is None:
         config = dataclasses.replace(config, label=_short_name(loaded.model_name))
     return Inputs(config, loaded.model, data, bn_data, prov, task)
-
-
-def _task_arguments(task: Task | None) -> dict[str, Any]:
-    return {"loss_fn": task.loss_fn, "metrics_fn": task.metrics_fn} if task else {}
 
 
 def load_task(spec: str) -> tuple[Task, Any]:
@@ -322,6 +318,41 @@ def compute_surface(
     if metrics_fn is not None and loss_fn is None:
         raise InputError("metrics_fn needs a loss_fn: give loss_fn=... too", arg="metrics_fn")
     task = Task(loss_fn, metrics_fn) if loss_fn is not None else None
+    if config.task:
+        if task is not None:
+            raise InputError(
+                f"config.task {config.task!r} and loss_fn both give the loss; give one of them",
+                arg="task",
+            )
+        task = load_task(config.task)[0]
+    return _compute_one(
+        model,
+        data,
+        config,
+        out=out,
+        directions=directions,
+        provenance=provenance,
+        bn_data=bn_data,
+        overwrite=overwrite,
+        progress=progress,
+        task=task,
+    )
+
+
+def _compute_one(
+    model: nn.Module,
+    data: Any,
+    config: SurfaceConfig,
+    *,
+    out: str | os.PathLike,
+    directions: Mapping[str, Mapping[str, Tensor]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    bn_data: Any = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    task: Task | None = None,
+) -> Surface:
+    """`compute_surface` in one process, its arguments checked and its task resolved."""
     data = _by_split(data, config, task=task is not None)
     if config.label is None and getattr(model, "model_name", None):
         config = dataclasses.replace(config, label=_short_name(model.model_name))
@@ -514,7 +545,7 @@ def _prepare_task(
         for s in config.split
     }
     base = state_of(model, device)
-    shape = probe(model, task, base, splits[config.split[0]], config.split[0])
+    shape = probe(model, task, base, splits)
     prints: dict[str, Any] = {
         "state_sha256": state_sha256(base),
         "data_sha256": {s: tree_sha256(splits[s].batches) for s in config.split},

@@ -275,7 +275,7 @@ def materialize(
     elif isinstance(data, torch.utils.data.Dataset) and hasattr(data, "__len__"):
         loader = torch.utils.data.DataLoader(data, batch_size=bs, shuffle=False)
         batches = _from_loader(loader, where, max_bytes)
-    elif isinstance(data, list | tuple):
+    elif isinstance(data, Sequence) and not isinstance(data, str | bytes):
         batches = list(data)
     else:
         raise InputError(
@@ -392,9 +392,37 @@ class TaskShape:
     metrics: tuple[str, ...]  # metrics_fn's names, in its order
 
 
-def probe(model: nn.Module, task: Task, base: Mapping[str, Tensor], data: TaskData, split: str):
-    """Run the task once at theta* on the first batch of `split`: check what it returns,
-    and learn whether losses are per sample and the metrics' names."""
+def probe(
+    model: nn.Module, task: Task, base: Mapping[str, Tensor], splits: Mapping[str, TaskData]
+) -> TaskShape:
+    """Run the task once at theta* on the first batch of every split: check what it returns,
+    and learn whether losses are per sample and the metrics' names (the same for all)."""
+    shapes = {s: _probe(model, task, base, d, s) for s, d in splits.items()}
+    first, shape = next(iter(shapes.items()))
+    for split, other in shapes.items():
+        if other != shape:
+            raise InputError(
+                f"the task returns {_shape_text(other)} on the {split} split but "
+                f"{_shape_text(shape)} on the {first} split; return the same for every split"
+            )
+    if not shape.per_sample:
+        warnings.warn(
+            "loss_fn returns a 0-dim mean per batch: the surface stores batch-size-weighted "
+            "means only, without standard errors or per-sample losses; return per-sample "
+            "losses, shape (B,), for those",
+            stacklevel=3,
+        )
+    return shape
+
+
+def _shape_text(shape: TaskShape) -> str:
+    kind = "per-sample losses" if shape.per_sample else "mean losses"
+    return f"{kind} and metrics {list(shape.metrics)}"
+
+
+def _probe(
+    model: nn.Module, task: Task, base: Mapping[str, Tensor], data: TaskData, split: str
+) -> TaskShape:
     module = TaskModule(model, task).eval()
     state = {f"model.{k}": v for k, v in base.items()}
     where = f"at theta* on batch 0 of the {split} split"
@@ -415,13 +443,6 @@ def probe(model: nn.Module, task: Task, base: Mapping[str, Tensor], data: TaskDa
                 f"metrics_fn[{name!r}] returned shape {tuple(v.shape)} {where} while loss_fn "
                 f"returned {tuple(loss.shape)}; return per-sample values from both, or means"
             )
-    if not per_sample:
-        warnings.warn(
-            "loss_fn returns a 0-dim mean per batch: the surface stores batch-size-weighted "
-            "means only, without standard errors or per-sample losses; return per-sample "
-            "losses, shape (B,), for those",
-            stacklevel=2,
-        )
     return TaskShape(per_sample, tuple(metrics))
 
 
@@ -573,7 +594,7 @@ class TaskEvaluator:
         a = torch.as_tensor(coords[:, 0], dtype=torch.float32, device=self.device)
         b = torch.as_tensor(coords[:, 1], dtype=torch.float32, device=self.device)
         stacked = {}
-        for name in set(self.dx) | set(self.dy):
+        for name in [n for n in self.base if n in self.dx or n in self.dy]:
             t = self.base[name]
             shape = (k,) + (1,) * t.dim()
             v = t.unsqueeze(0).expand(k, *t.shape).clone()

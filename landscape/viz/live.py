@@ -50,6 +50,9 @@ __all__ = ["DATA_URL", "ETA_WINDOW_S", "HOST", "LiveServer", "LiveView", "Progre
 HOST = "127.0.0.1"  # never another interface: the data is the user's own
 DATA_URL = "data.json"  # relative: the page polls it beside itself
 ETA_WINDOW_S = 60.0  # the rate behind an ETA: the progress seen over about this long
+# The page's polling interval: a browser clamps a huge timeout to ~0 (continuous polling).
+MIN_INTERVAL_S, MAX_INTERVAL_S = 0.2, 3600.0
+REQUEST_QUEUE = 1024  # the listen backlog (the kernel caps it at net.core.somaxconn)
 _START_TRIES = 10  # reads of a file being written at start, before it counts as unreadable
 _START_PAUSE_S = 0.05
 _TRANSIENT = (StoreError, OSError, KeyError)  # what a read racing the writer's flush raises
@@ -191,9 +194,12 @@ class LiveView:
         interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if not (isinstance(interval, int | float) and math.isfinite(interval) and interval > 0):
+        ok = isinstance(interval, int | float) and not isinstance(interval, bool)
+        if not (ok and math.isfinite(interval) and MIN_INTERVAL_S <= interval <= MAX_INTERVAL_S):
             raise InputError(
-                f"interval must be a positive number of seconds, got {interval!r}", arg="interval"
+                f"interval must be a positive number of seconds from {MIN_INTERVAL_S:g} to "
+                f"{MAX_INTERVAL_S:,g} (how often the page reads the files), got {interval!r}",
+                arg="interval",
             )
         self.title = title
         self.paths = paths
@@ -304,6 +310,9 @@ class LiveServer(ThreadingHTTPServer):
     """
 
     daemon_threads = True  # a request still running never holds up the stop
+    # The listen backlog: connections waiting to be accepted. socketserver's default of 5
+    # drops most of a burst (200 pages polling at once, a reload of many tabs).
+    request_queue_size = REQUEST_QUEUE
     allow_reuse_port = False  # never share the port with another process
 
     def __init__(self, view: LiveView, port: int = 0) -> None:
