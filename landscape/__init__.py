@@ -54,6 +54,10 @@ __all__ = [
     "read_responses",
     "read_trajectory",
     "read_metrics",
+    "write_density",
+    "write_block_curvature",
+    "write_sharpness",
+    "read_curvature_result",
     # Figures (plot_X draws on the Axes it is given; X_figure returns a new Figure) and the viewer
     "surface_figure",
     "plot_comparison",
@@ -71,6 +75,10 @@ __all__ = [
     "plot_curvature_map",
     "curvature_map_figure",
     "hessian_spectrum_figure",
+    "plot_density",
+    "density_figure",
+    "plot_block_curvature",
+    "block_curvature_figure",
     "plot_layer_response_std",
     "plot_gradient_norms",
     "layer_response_figure",
@@ -103,6 +111,20 @@ __all__ = [
     "eigenvector_directions",
     "weight_names",
     "LanczosWarnings",
+    # Spectral density, curvature per block, sharpness
+    "spectral_density",
+    "SpectralDensity",
+    "slq",
+    "SLQResult",
+    "density_curve",
+    "wasserstein1",
+    "parameter_groups",
+    "select_parameters",
+    "per_block_curvature",
+    "BlockCurvature",
+    "worst_case_sharpness",
+    "average_case_sharpness",
+    "SharpnessResult",
     # Training trajectories
     "trajectory_pca",
     "PCAResult",
@@ -151,6 +173,10 @@ _API: dict[str, tuple[str, str | None]] = {
     "read_responses": ("landscape.io.responses", None),
     "read_trajectory": ("landscape.analysis.trajectory", None),
     "read_metrics": ("landscape.io.runs", None),
+    "write_density": ("landscape.io.spectrum", None),
+    "write_block_curvature": ("landscape.io.spectrum", None),
+    "write_sharpness": ("landscape.io.spectrum", None),
+    "read_curvature_result": ("landscape.io.spectrum", None),
     "surface_figure": ("landscape.viz.figures", None),
     "plot_comparison": ("landscape.viz.figures", None),
     "plot_contour": ("landscape.viz.figures", None),
@@ -167,6 +193,10 @@ _API: dict[str, tuple[str, str | None]] = {
     "plot_curvature_map": ("landscape.viz.analysis_figures", None),
     "curvature_map_figure": ("landscape.viz.analysis_figures", None),
     "hessian_spectrum_figure": ("landscape.viz.analysis_figures", None),
+    "plot_density": ("landscape.viz.spectrum", None),
+    "density_figure": ("landscape.viz.spectrum", None),
+    "plot_block_curvature": ("landscape.viz.spectrum", None),
+    "block_curvature_figure": ("landscape.viz.spectrum", None),
     "plot_layer_response_std": ("landscape.viz.analysis_figures", None),
     "plot_gradient_norms": ("landscape.viz.analysis_figures", None),
     "layer_response_figure": ("landscape.viz.analysis_figures", None),
@@ -197,6 +227,19 @@ _API: dict[str, tuple[str, str | None]] = {
     "eigenvector_directions": ("landscape.analysis.hessian", None),
     "weight_names": ("landscape.analysis.hessian", None),
     "LanczosWarnings": ("landscape.analysis.hessian", None),
+    "spectral_density": ("landscape.analysis.spectrum", None),
+    "SpectralDensity": ("landscape.analysis.spectrum", None),
+    "slq": ("landscape.analysis.spectrum", None),
+    "SLQResult": ("landscape.analysis.spectrum", None),
+    "density_curve": ("landscape.analysis.spectrum", None),
+    "wasserstein1": ("landscape.analysis.spectrum", None),
+    "parameter_groups": ("landscape.analysis.spectrum", None),
+    "select_parameters": ("landscape.analysis.spectrum", None),
+    "per_block_curvature": ("landscape.analysis.spectrum", None),
+    "BlockCurvature": ("landscape.analysis.spectrum", None),
+    "worst_case_sharpness": ("landscape.analysis.sharpness", None),
+    "average_case_sharpness": ("landscape.analysis.sharpness", None),
+    "SharpnessResult": ("landscape.analysis.sharpness", None),
     "trajectory_pca": ("landscape.analysis.trajectory", None),
     "PCAResult": ("landscape.analysis.trajectory", None),
     "Trajectory": ("landscape.analysis.trajectory", None),
@@ -236,6 +279,23 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     )
     from landscape.analysis.metrics import metrics_table, surface_metrics
     from landscape.analysis.responses import gradient_norms, layer_response_std
+    from landscape.analysis.sharpness import (
+        SharpnessResult,
+        average_case_sharpness,
+        worst_case_sharpness,
+    )
+    from landscape.analysis.spectrum import (
+        BlockCurvature,
+        SLQResult,
+        SpectralDensity,
+        density_curve,
+        parameter_groups,
+        per_block_curvature,
+        select_parameters,
+        slq,
+        spectral_density,
+        wasserstein1,
+    )
     from landscape.analysis.trajectory import (
         PCAResult,
         Trajectory,
@@ -257,6 +317,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.io.export import write_csv, write_vtk
     from landscape.io.responses import ResponseSeries, read_responses, write_responses
     from landscape.io.runs import read_metrics
+    from landscape.io.spectrum import (
+        read_curvature_result,
+        write_block_curvature,
+        write_density,
+        write_sharpness,
+    )
     from landscape.io.surface_file import Surface, read_directions, read_per_sample
     from landscape.io.surfaces import read_surface, surface_values
     from landscape.io.trajectory import read_path, write_directions
@@ -295,6 +361,12 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     )
     from landscape.viz.levels import Scale, resolve_scale
     from landscape.viz.lines import plot_1d
+    from landscape.viz.spectrum import (
+        block_curvature_figure,
+        density_figure,
+        plot_block_curvature,
+        plot_density,
+    )
     from landscape.viz.style import STYLES, FigureStyle
     from landscape.viz.viewer import plotly_comparison, viewer_data, write_viewer
 # Earlier names, kept working for existing notebooks: each use warns with the new name.

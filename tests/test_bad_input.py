@@ -640,3 +640,20 @@ def test_library_errors_name_arguments_and_the_command_line_adds_flags(capsys) -
         SurfaceConfig(ckpt="m.pt", norm="l2")
     assert compute.main(["--ckpt", "m.pt", "--x", "-1:1:3", "--out", "x.h5", "--norm", "l2"]) == 2
     assert "--norm" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"seed": 2**64}, "seed must be in 0..2\\*\\*63 - 1"),
+        ({"seed": -1}, "seed must be in 0..2\\*\\*63 - 1"),
+        ({"data_seed": 2**64}, "data_seed must be in 0..2\\*\\*63 - 1"),
+        ({"x": (0, 5e-324, 3)}, "not distinct numbers"),
+    ],
+)
+def test_the_python_api_refuses_settings_deep_code_would_trip_on(kwargs, message):
+    from landscape.core.errors import InputError
+    from landscape.surface.config import SurfaceConfig
+
+    with pytest.raises(InputError, match=message):
+        SurfaceConfig(**kwargs)

@@ -538,24 +538,41 @@ def test_command_line_task_and_params(tmp_path, capsys) -> None:
 
 
 @pytest.mark.child
-def test_two_ranks_give_the_single_process_file(tmp_path) -> None:
+@pytest.mark.parametrize("case", ["lm-vmap", "regression-pointwise"])
+def test_two_ranks_give_the_single_process_file(tmp_path, case) -> None:
+    """The language model (vmap) and the regression (pointwise) under torchrun, 2 ranks:
+    the single process's file, bit for bit, and the hand's values."""
     from helpers import PYTHON
     from procs import Proc
     from test_distributed import assert_same_surface, finish
 
     from landscape.compute import main
 
-    ckpt = lm_checkpoint(tmp_path)
+    name, strategy = case.split("-")
+    if name == "lm":
+        ckpt, model, loss_fn, batches = (
+            lm_checkpoint(tmp_path),
+            tinytask.tiny_lm(),
+            tinytask.lm_loss,
+            tinytask.lm_batches(),
+        )
+        extra = ["--strategy", strategy]
+    else:
+        ckpt, model = tmp_path / "mlp.pt", tinytask.mlp()
+        torch.save(model.state_dict(), ckpt)
+        loss_fn, batches = tinytask.mse_loss, tinytask.regression_batches()
+        extra = [
+            "--strategy", strategy, "--model", "tinytask:mlp_builder",
+            "--task", "tinytask:regression_task", "--ignore", "none",
+        ]  # fmt: skip
     one, two = tmp_path / "one.h5", tmp_path / "two.h5"
-    assert main(cli_args(ckpt, one, "--strategy", "vmap")) == 0
+    assert main(cli_args(ckpt, one, *extra)) == 0
     cmd = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    code, out, err = finish(
-        Proc([*cmd, "-m", "landscape.compute", *cli_args(ckpt, two, "--strategy", "vmap")])
-    )
+    code, out, err = finish(Proc([*cmd, "-m", "landscape.compute", *cli_args(ckpt, two, *extra)]))
     assert code == 0, err
     assert out.count("wrote") == 1 and "15/15 points" in out
     assert_same_surface(one, two)
-    assert_matches_hand(two, tinytask.tiny_lm(), tinytask.lm_loss, tinytask.lm_batches())
+    assert_matches_hand(two, model, loss_fn, batches)
 
 
 def test_docs_section_runs_as_written_and_its_task_file_on_the_command_line(

@@ -168,3 +168,13 @@ def buggy_task() -> dict:
         return lm_loss(model, {"input_ids": batch["input_ids"]})  # KeyError: attention_mask
 
     return {"loss_fn": broken_loss, "data": lm_batches(1)}
+
+
+def mlp_builder(num_classes: int = 1) -> nn.Module:
+    """``--model tinytask:mlp_builder``: the regression MLP."""
+    return mlp()
+
+
+def regression_task() -> dict:
+    """``--task tinytask:regression_task``: MSE and absolute error on (x, y) tuples."""
+    return {"loss_fn": mse_loss, "metrics_fn": abs_error, "data": regression_batches()}

@@ -82,6 +82,12 @@ def parameter_groups(model: nn.Module) -> dict[str, list[str]]:
     A stage is a top-level child ``layerK`` that is an `nn.Sequential` of blocks; the stem
     is every parameter before the first stage, the head every one after the last. A model
     without such children has no groups (an empty dict): select by globs instead.
+
+    Args:
+        model: the network.
+
+    Returns:
+        ``{group: [parameter names]}``, stages and their blocks in model order.
     """
     children = list(model.named_children())
     stages = [(n, m) for n, m in children if _STAGE.match(n) and isinstance(m, nn.Sequential)]
@@ -397,6 +403,13 @@ def wasserstein1(
     normalized to sum 1 (`b_weights` default: uniform, e.g. the exact eigenvalues). Use
     it to compare two networks' spectra (`SLQResult.measure`) or an estimate with exact
     eigenvalues.
+
+    Args:
+        a_nodes, a_weights: the first measure's atoms and weights.
+        b_nodes, b_weights: the second's (weights default uniform).
+
+    Returns:
+        The distance, in the nodes' units.
     """
     a_nodes, b_nodes = np.asarray(a_nodes, float), np.asarray(b_nodes, float)
     a_w = np.asarray(a_weights, float) / np.sum(a_weights)
@@ -584,6 +597,9 @@ def block_curvature(
         trace_samples: Hutchinson probes (0: no trace).
         seed: of the Lanczos start and the probes.
         progress: called after every Hessian-vector product.
+
+    Returns:
+        The `BlockCurvature`.
     """
     names = list(names)
     sub = {n: template[n] for n in names}

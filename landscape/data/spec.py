@@ -91,8 +91,10 @@ class DataSpec:
             raise InputError(
                 f"samples must be a positive integer; got {self.samples}", arg="samples"
             )
-        if self.data_seed < 0:
-            raise InputError(f"data_seed must be at least 0; got {self.data_seed}", arg="data_seed")
+        if not 0 <= self.data_seed <= 2**63 - 1:  # what torch.Generator.manual_seed takes
+            raise InputError(
+                f"data_seed must be in 0..2**63 - 1; got {self.data_seed}", arg="data_seed"
+            )
         if self.subset not in SUBSETS:
             raise InputError(
                 f"subset must be one of {', '.join(SUBSETS)}; got {self.subset!r}", arg="subset"

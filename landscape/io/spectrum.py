@@ -59,7 +59,18 @@ def write_density(
     data: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a `SpectralDensity` (``landscape.spectral_density``) as a density file."""
+    """Write a `SpectralDensity` (``landscape.spectral_density``) as a density file.
+
+    Args:
+        path: the file to write (``.json``); an existing one is replaced.
+        density: the `SpectralDensity`.
+        label: the network's name in figures.
+        config, data, provenance: the settings, the data subset (`DataTensors.info`), and
+            versions and input checksums.
+
+    Returns:
+        The path written.
+    """
     r = density.slq
     lo, hi = r.trace_interval()
     body = {
@@ -97,7 +108,18 @@ def write_block_curvature(
     data: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write `per_block_curvature`'s list of `BlockCurvature` as a per-block file."""
+    """Write `per_block_curvature`'s list of `BlockCurvature` as a per-block file.
+
+    Args:
+        path: the file to write (``.json``); an existing one is replaced.
+        blocks: the `BlockCurvature` list; seconds: its compute time.
+        label: the network's name in figures.
+        config, data, provenance: the settings, the data subset (`DataTensors.info`), and
+            versions and input checksums.
+
+    Returns:
+        The path written.
+    """
     body = {"blocks": [b.as_dict() for b in blocks], "seconds": seconds}
     meta = {"label": label, "config": dict(config or {}), "data": dict(data or {})}
     meta["provenance"] = dict(provenance or {})
@@ -113,7 +135,18 @@ def write_sharpness(
     data: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a `SharpnessResult` as a sharpness file."""
+    """Write a `SharpnessResult` as a sharpness file.
+
+    Args:
+        path: the file to write (``.json``); an existing one is replaced.
+        result: the `SharpnessResult`.
+        label: the network's name in figures.
+        config, data, provenance: the settings, the data subset (`DataTensors.info`), and
+            versions and input checksums.
+
+    Returns:
+        The path written.
+    """
     meta = {"label": label, "config": dict(config or {}), "data": dict(data or {})}
     meta["provenance"] = dict(provenance or {})
     return _write(path, SHARPNESS_FORMAT, result.as_dict(), meta)
@@ -125,6 +158,9 @@ def read_curvature_result(path: str | os.PathLike, kind: str | None = None) -> d
     Args:
         path: the file.
         kind: ``"density"``, ``"blocks"`` or ``"sharpness"`` to insist on one kind.
+
+    Returns:
+        The file's content; ``label`` defaults to the file's name.
 
     Raises:
         InputError: the file is missing, damaged, or of another kind.

@@ -29,6 +29,7 @@ __all__ = [
     "SurfaceConfig",
 ]
 
+MAX_SEED = 2**63 - 1
 # Each value array of a surface file is then at most 80 MB; a 51x51 grid is 2,601 points.
 MAX_POINTS = 10_000_000
 
@@ -277,6 +278,8 @@ class SurfaceConfig:
                 "ckpt2 and directions both choose the plane; give one of them",
                 arg=("ckpt2", "directions"),
             )
+        if not 0 <= self.seed <= MAX_SEED:  # what torch.Generator.manual_seed takes
+            raise InputError(f"seed must be in 0..2**63 - 1; got {self.seed}", arg="seed")
         for name in ("batch_size", "chunk_size", "bn_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:

@@ -50,6 +50,14 @@ def parse_axis(text: str, *, name: str = "x") -> Axis:
         raise InputError(f"{name}: NUM must be at least 1; got {text!r}", arg=name)
     if num > 1 and not hi > lo:
         raise InputError(f"{name}: MAX must be greater than MIN; got {text!r}", arg=name)
+    if num > 1 and not (hi - lo) / (num - 1) > 2 * np.spacing(max(abs(lo), abs(hi))):
+        # e.g. (0, 5e-324, 3): points closer than float64 can tell apart (checked without
+        # making them: NUM is not bounded yet)
+        raise InputError(
+            f"{name}: {num} points between {lo!r} and {hi!r} are not distinct numbers; widen "
+            "the range or use fewer points",
+            arg=name,
+        )
     return Axis(lo, hi, num)
 
 

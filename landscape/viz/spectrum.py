@@ -99,7 +99,14 @@ def density_figure(
 ) -> Figure:
     """A new figure of one or several spectral densities on one axis (`plot_density`).
 
-    A single density may be passed alone. The title states the smoothing and the band.
+    Args:
+        densities: ``(label, density)`` pairs, or a single density alone.
+        sigma: the Gaussian smoothing (default PyHessian's rule), stated in the title.
+        band: percentiles over probes drawn as a band (None: none), stated in the title.
+        title: the first line of the title.
+
+    Returns:
+        A new `Figure`.
     """
     if not isinstance(densities, Sequence) or isinstance(densities, Mapping):
         densities = [("", densities)]
@@ -173,7 +180,15 @@ def plot_block_curvature(
 def block_curvature_figure(
     results: Sequence[tuple[str, Any]], *, title: str = "Hessian curvature per block"
 ) -> Figure:
-    """A new figure of `plot_block_curvature` (e.g. resnet56 vs plain56 per stage)."""
+    """A new figure of `plot_block_curvature` (e.g. resnet56 vs plain56 per stage).
+
+    Args:
+        results: ``(label, blocks)`` pairs, as `plot_block_curvature` takes them.
+        title: the figure's title.
+
+    Returns:
+        A new `Figure`.
+    """
     n = max(len(_blocks(r)) for _, r in results)
     fig = new_figure(figsize=(max(6.4, 0.45 * n * 2 + 2), 3.6), layout="constrained")
     axes = fig.subplots(1, 2)
