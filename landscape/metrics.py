@@ -33,7 +33,10 @@ from landscape.cli.runner import ArgumentParser, HelpFormatter, guarded
 from landscape.core.errors import InputError
 from landscape.io.surfaces import read_surface
 
-__all__ = ["main"]
+__all__ = ["MAX_RAYS", "MAX_RESAMPLES", "main"]
+
+MAX_RAYS = 3600  # one every 0.1 degree
+MAX_RESAMPLES = 100_000
 
 
 class MetricsHelp(HelpFormatter):
@@ -100,8 +103,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.rays < 1:
-        raise InputError(f"--rays must be at least 1; got {args.rays}")
+    # Bounded before anything is allocated: rays x grid values, resamples x per-sample rows.
+    if not 1 <= args.rays <= MAX_RAYS:
+        raise InputError(f"--rays must be in 1..{MAX_RAYS}; got {args.rays}")
+    if args.resamples > MAX_RESAMPLES:
+        raise InputError(
+            f"--resamples must be at most {MAX_RESAMPLES:,} (200 give the intervals; "
+            f"more change them little); got {args.resamples:,}"
+        )
     rows = []
     for path in args.files:
         surface = read_surface(path)

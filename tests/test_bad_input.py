@@ -657,3 +657,14 @@ def test_the_python_api_refuses_settings_deep_code_would_trip_on(kwargs, message
 
     with pytest.raises(InputError, match=message):
         SurfaceConfig(**kwargs)
+
+
+def test_metrics_bounds_rays_and_resamples_before_allocating(capsys):
+    from landscape import metrics as metrics_cli
+
+    for argv, text in (
+        (["--rays", str(10**9)], "--rays must be in 1..3600"),
+        (["--resamples", str(10**9)], "--resamples must be at most 100,000"),
+    ):
+        assert metrics_cli.main(["none.h5", *argv]) == 2
+        assert text in capsys.readouterr().err

@@ -480,3 +480,13 @@ def test_returned_figures_show_themselves_as_png(files):
     registered one (tests/test_jupyter.py runs it in a kernel)."""
     fig = figures.surface_figure([read_surface(files["bowl"])])
     assert fig._repr_png_().startswith(b"\x89PNG")
+
+
+def test_a_title_with_an_unbalanced_dollar_is_drawn_as_written(tmp_path, capsys):
+    from landscape import plot
+
+    src = make_surface_file(tmp_path, "t.h5", shape=(5, 4))
+    for title in ("50% $x^$", r"$\alpha$ sweep"):
+        out = tmp_path / "t.png"
+        assert plot.main([str(src), "--title", title, "--out", str(out), "--overwrite"]) == 0
+        assert out.stat().st_size > 0

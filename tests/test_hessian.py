@@ -244,6 +244,8 @@ def test_the_progress_bar_ends_full_when_lanczos_converges_early(monkeypatch):
     x, y = torch.randn(32, 1, 2, 2), torch.randint(0, 3, (32,))
     spectrum = module.hessian_spectrum(model, (x, y), k=1, iters=40, trace_samples=5)
     assert spectrum.largest.iterations < 40  # converged early: the case at hand
-    assert bars[0].n == bars[0].total == (
-        spectrum.largest.iterations + spectrum.smallest.iterations + 5
+    assert (
+        bars[0].n
+        == bars[0].total
+        == (spectrum.largest.iterations + spectrum.smallest.iterations + 5)
     )

@@ -251,3 +251,26 @@ def test_hessian_new_flags_refuse_bad_input_in_one_line(
     assert cli.main([*argv, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_density_and_block_figures_draw_what_they_are_given():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from landscape.viz.spectrum import block_curvature_figure, density_figure
+
+    a = {"probes": [{"nodes": [0.0, 1.0], "weights": [0.9, 0.1]}] * 2}
+    b = {"probes": [{"nodes": [0.0, 3.0], "weights": [0.5, 0.5]}, {"nodes": [1.0], "weights": [1]}]}
+    fig = density_figure([("a", a), ("b", b)], sigma=0.05)
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and "0.05" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a (2 probes)", "b (2 probes)"]
+    assert len(ax.collections) == 2  # one band each
+    blocks = [
+        spectrum.BlockCurvature("stage1", 10, 2.0, 0.1, 5.0, 0.5, 4, 3, True),
+        spectrum.BlockCurvature("head", 3, 1.0, 0.0, 2.0, 0.2, 4, 3, True),
+    ]
+    fig = block_curvature_figure(
+        [("resnet", blocks), ("plain", {"blocks": [b.as_dict() for b in blocks]})]
+    )
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["stage1", "head"]

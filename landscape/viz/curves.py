@@ -19,7 +19,7 @@ from landscape.analysis.curves import (
     labelled_runs,
     read_runs,
 )
-from landscape.viz.style import new_figure
+from landscape.viz.style import new_figure, title_text
 
 __all__ = ["degradation_figure", "plot_degradation"]
 
@@ -131,5 +131,5 @@ def degradation_figure(
         if kind is not None:
             ax.set_title(f"{kind} nets" if kind == "plain" else kind)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title_text(title))
     return fig

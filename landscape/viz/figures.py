@@ -53,6 +53,7 @@ from landscape.viz.style import (
     figure_style,
     metric_label,
     new_figure,
+    title_text,
 )
 
 __all__ = [
@@ -663,7 +664,7 @@ def _figure_2d(
                 z = float(np.clip(z, scale.vmin, scale.vmax))
                 mark_optimum(ax, z=float(np.log10(z)) if scale.log else z)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title_text(title))
     return fig
 
 
@@ -714,9 +715,9 @@ def _figure_1d(surfaces, *, split, metric, twin, log, vmin, vmax, optimum, title
             a.axvline(0.0, color="grey", linewidth=0.8, linestyle=":", zorder=0)
     names = escape_text(" vs ".join(display_names(surfaces)))
     if len(axes) > 1:
-        fig.suptitle(title or names)
+        fig.suptitle(title_text(title) if title else names)
     else:
-        ax.set_title(title or names)
+        ax.set_title(title_text(title) if title else names)
     return fig
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "SpacedTicks",
     "display_names",
     "escape_text",
+    "title_text",
     "figure_style",
     "metric_label",
 ]
@@ -97,6 +98,20 @@ def display_names(surfaces: Sequence[Surface]) -> list[str]:
 def escape_text(s: str) -> str:
     """A user's label as literal matplotlib text (a ``$`` would start mathtext)."""
     return s.replace("$", r"\$")
+
+
+def title_text(s: str) -> str:
+    """A title the caller wrote: mathtext where it is valid (``$\\alpha$``), else the text
+    as written (an unbalanced ``$`` would fail only when the figure is drawn)."""
+    from matplotlib.mathtext import MathTextParser
+
+    if "$" not in s:
+        return s
+    try:
+        MathTextParser("path").parse(s)
+    except ValueError:
+        return escape_text(s)
+    return s
 
 
 class ShownFigure(Figure):
