@@ -196,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--trace-samples probes each (20), --iters Lanczos steps",
     )
     s.add_argument(
+        "--jackknife",
+        type=int,
+        default=0,
+        metavar="B",
+        help="with --per-block: the standard error of each lambda_max over the data, by "
+        "leaving out each of B batches in turn (B more Lanczos runs per group; 0: none)",
+    )
+    s.add_argument(
         "--sharpness",
         choices=("worst", "average"),
         default=None,
@@ -290,6 +298,8 @@ def _main(args: argparse.Namespace) -> int:
         return _curvature_mode(args, model_kwargs, modes[0])
     if args.compare:
         raise InputError("--compare goes with --density or --per-block")
+    if args.jackknife:
+        raise InputError("--jackknife goes with --per-block")
     if args.surface:
         return _surface_map(args, model_kwargs)
     return _at_optimum(args, model_kwargs)
@@ -419,6 +429,8 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
     for flag, value in (("--rho", args.rho), ("--sigma", args.sigma)):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise InputError(f"{flag} must be a positive number; got {value}")
+    if args.jackknife and mode != "--per-block":
+        raise InputError("--jackknife goes with --per-block")
     kind = {"--density": "density", "--per-block": "blocks", "--sharpness": "sharpness"}[mode]
     out = Path(args.out or f"{_stem(args.ckpt)}_{kind}.json")
     check_suffix(out, (".json",), "--out")
@@ -480,13 +492,16 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
         probes = 20 if args.trace_samples is None else args.trace_samples
         if args.params or args.exclude:
             raise InputError("--per-block picks its own groups; drop --params/--exclude")
-        config.update(level=args.per_block, iters=iters, tol=tol, trace_samples=probes)
+        config.update(
+            level=args.per_block, iters=iters, tol=tol, trace_samples=probes,
+            jackknife=args.jackknife,
+        )  # fmt: skip
         start = time.perf_counter()
         with warnings.catch_warnings():  # the table says which did not converge
             warnings.simplefilter("ignore")
             blocks = spectrum.per_block_curvature(
                 loaded.model, data, level=args.per_block, iters=iters, tol=tol,
-                trace_samples=probes,
+                trace_samples=probes, jackknife=args.jackknife,
                 **{k: v for k, v in common.items() if k not in ("params", "exclude")},
             )  # fmt: skip
         seconds = time.perf_counter() - start
@@ -497,11 +512,16 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
         )
         atomic_savefig(fig, figure, dpi=args.dpi)
         width = max(len(b.name) for b in blocks)
+
+        def jack(b: spectrum.BlockCurvature) -> str:
+            return f", +- {b.lambda_max_stderr:.2g} over data" if b.jackknife else ""
+
         for b in blocks:
             flag = "" if b.converged else "  (NOT converged)"
             print(
                 f"{b.name:<{width}}  {b.parameters:>9,}  lambda_max {b.lambda_max:.5g} "
-                f"(+{b.lambda_max_bound:.2g})  trace {b.trace:.5g} +- {b.trace_stderr:.2g}{flag}"
+                f"(+{b.lambda_max_bound:.2g}{jack(b)})  trace {b.trace:.5g} +- "
+                f"{b.trace_stderr:.2g}{flag}"
             )
         print(f"({seconds:.0f} s)")
     else:

@@ -219,8 +219,10 @@ class Child:
                     resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
                 code = main(list(argv))
             finally:
-                sys.stderr.flush()
-                os._exit(code)
+                try:  # under `fsize` the flush itself may fail: never run on into pytest
+                    sys.stderr.flush()
+                finally:
+                    os._exit(code)
 
     code: int | None = None
 

@@ -101,6 +101,15 @@ def world(tmp_path_factory) -> World:
             model.layer2[0].conv1.weight[0, 0, 0, 0] = value
         models.save_checkpoint(root / name, model)
 
+    # resnet20's directions: their names are a subset of resnet32's (issue #35, item 5)
+    from landscape.io.surface_file import write_directions_file
+
+    r20 = dict(models.create_model("resnet20").named_parameters())
+    write_directions_file(
+        root / "r20_dirs.h5",
+        {a: {n: torch.ones_like(p.detach()) for n, p in r20.items()} for a in ("x", "y")},
+        config={"kind": "hessian_eigenvectors"},
+    )
     make_surface_file(root, "result.h5", shape=(5, 4), label="mine")
     make_surface_file(root, "line.h5", shape=(7,))
     surface = (root / "result.h5").read_bytes()
@@ -237,6 +246,11 @@ CASES = {
         "--overwrite",
     ),
     "compute-out-foreign-h5": ("compute", lambda w: _compute(w, out="foreign.h5"), "--overwrite"),
+    "compute-directions-of-a-smaller-network": (
+        "compute",
+        lambda w: _compute(w, "--directions", w / "r20_dirs.h5", ckpt="resnet32.pt"),
+        "has no tensor for the model's parameter layer1.3.conv1.weight",
+    ),
     "compute-directions-foreign": (
         "compute",
         lambda w: _compute(w, "--directions", w / "foreign.h5"),

@@ -428,3 +428,21 @@ def test_models_package_imports_nothing_from_landscape() -> None:
                 else []
             )
             assert not any(n.split(".")[0] == "landscape" for n in names), path
+
+
+def test_per_sample_losses_of_another_sample_count_are_refused(originals, tmp_path, capsys):
+    """Issue #35, item 7: a per-sample array disagreeing with the file's sample count (or its
+    grid) gave intervals of other samples (`center_loss 0.1534 [0, 0]`)."""
+    for name, shape in (("count", (5, 4, 3)), ("grid", (4, 5, 8))):
+        path = tmp_path / f"{name}.h5"
+        shutil.copy(originals["surface"], path)
+        with h5py.File(path, "r+") as f:
+            assert f["per_sample/train_loss"].shape == (5, 4, 8)
+            del f["per_sample/train_loss"]
+            f["per_sample/train_loss"] = np.zeros(shape, np.float32)
+        before = _sha(path)
+        assert metrics.main([str(path)]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "per_sample/train_loss" in lines[0], lines
+        assert ("3 samples per point" if name == "count" else "(5, 4)") in lines[0], lines
+        assert _sha(path) == before

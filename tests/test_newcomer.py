@@ -205,3 +205,31 @@ def test_help_on_an_api_function_shows_its_public_name():
     import landscape as ls
 
     assert ls.run_training.__name__ == "run_training"
+
+
+def test_a_surface_from_python_records_the_data_and_model_it_evaluated(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    import landscape as ls
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for cls in ("a", "b"):
+            (tmp_path / "imgs" / split / cls).mkdir(parents=True)
+            for j in range(4):
+                Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(
+                    tmp_path / "imgs" / split / cls / f"{j}.png"
+                )
+    spec = f"imagefolder:{tmp_path / 'imgs'}"
+    data = ls.load_split(spec, "train", samples=6, subset="stratified", seed=1)
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+    surface = ls.compute_surface(
+        net, data, ls.SurfaceConfig(x=(-1, 1, 3)), out=tmp_path / "s.h5", progress=False
+    )
+    cfg = surface.config
+    assert (cfg["dataset"], cfg["samples"], cfg["subset"], cfg["data_seed"]) == (
+        spec, 6, "stratified", 1,
+    )  # fmt: skip
+    assert surface.provenance["model"] == "torch.nn.modules.container.Sequential"
+    assert surface.provenance["data"]["train"]["n"] == 6

@@ -274,3 +274,23 @@ def test_density_and_block_figures_draw_what_they_are_given():
         [("resnet", blocks), ("plain", {"blocks": [b.as_dict() for b in blocks]})]
     )
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["stage1", "head"]
+
+
+def test_jackknife_standard_error_of_a_blocks_top_eigenvalue():
+    """Leave-one-batch-out top eigenvalues of the exact sub-Hessians, combined by hand."""
+    model, x, y = _data()
+    (b,) = spectrum.per_block_curvature(
+        model, (x, y), blocks={"s2": ["stage2"]}, iters=40, tol=1e-10, trace_samples=0,
+        jackknife=3, progress=False, device="cpu",
+    )  # fmt: skip
+    tops = []
+    for part in np.array_split(np.arange(len(x)), 3):
+        keep = np.setdiff1d(np.arange(len(x)), part)
+        h = _exact_hessian(model, x[keep], y[keep], b.names)
+        tops.append(float(torch.linalg.eigvalsh(h)[-1]))
+    tops = np.array(tops)
+    expected = math.sqrt(2 / 3 * np.sum((tops - tops.mean()) ** 2))
+    assert b.jackknife == 3 and b.lambda_max_stderr == pytest.approx(expected, rel=1e-5)
+    assert math.isnan(b.trace)
+    with pytest.raises(InputError):
+        spectrum.per_block_curvature(model, (x, y), jackknife=1, progress=False, device="cpu")

@@ -178,10 +178,9 @@ def t_quantile(dof: int, level: float = 0.95) -> float:
     if dof < 1:
         return math.nan
     # Cornish-Fisher expansion around the normal quantile: < 1e-3 relative for dof >= 3,
-    # about 1% at dof 2 and 4% at dof 1 (torch has no t quantile); exact values for
-    # the smallest dof at 95%.
-    if level == 0.95 and dof <= 4:
-        return (12.706, 4.303, 3.182, 2.776)[dof - 1]
+    # worse at the smallest dof (torch has no t quantile): there, tabulated values at 95%.
+    if level == 0.95 and dof <= 9:
+        return (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)[dof - 1]
     z = math.sqrt(2) * float(torch.erfinv(torch.tensor(level, dtype=torch.float64)))
     g1 = (z**3 + z) / 4
     g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
@@ -546,6 +545,10 @@ class BlockCurvature:
         trace, trace_stderr: Hutchinson's estimate and its standard error over probes.
         probes: Hutchinson probes; steps, converged: of the Lanczos run.
         names: the parameter names.
+        lambda_max_stderr: the delete-one-batch jackknife standard error of lambda_max over
+            `jackknife` batches of the data (NaN when not asked for): the uncertainty from
+            the data subset, beside the residual bound's from Lanczos.
+        jackknife: how many batches (0: none).
     """
 
     name: str
@@ -558,6 +561,8 @@ class BlockCurvature:
     steps: int
     converged: bool
     names: list[str] = field(default_factory=list)
+    lambda_max_stderr: float = math.nan
+    jackknife: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -570,6 +575,8 @@ class BlockCurvature:
             "trace_probes": self.probes,
             "lanczos_steps": self.steps,
             "converged": self.converged,
+            "lambda_max_stderr": self.lambda_max_stderr,
+            "jackknife_batches": self.jackknife,
             "names": list(self.names),
         }
 
@@ -585,6 +592,7 @@ def block_curvature(
     trace_samples: int = 20,
     seed: int = 0,
     progress: Callable[[], None] | None = None,
+    leave_one_out: Sequence[Callable[[list[str]], HVP]] = (),
 ) -> BlockCurvature:
     """Top eigenvalue and trace of the sub-Hessian over `names`.
 
@@ -597,6 +605,8 @@ def block_curvature(
         trace_samples: Hutchinson probes (0: no trace).
         seed: of the Lanczos start and the probes.
         progress: called after every Hessian-vector product.
+        leave_one_out: ``names -> hvp`` factories, each on the data with one batch left
+            out: lambda_max is recomputed on each for its jackknife standard error.
 
     Returns:
         The `BlockCurvature`.
@@ -614,7 +624,20 @@ def block_curvature(
             hvp, sub, samples=trace_samples, generator=torch.Generator().manual_seed(seed),
             progress=progress,
         )  # fmt: skip
+    jack_se = math.nan
+    if len(leave_one_out) > 1:
+        tops = np.array([
+            lanczos(
+                factory(names), sub, iters=iters, tol=tol, which="largest",
+                generator=torch.Generator().manual_seed(seed), progress=progress,
+            ).eigenvalues[-1]
+            for factory in leave_one_out
+        ])  # fmt: skip
+        b = len(tops)
+        jack_se = float(math.sqrt((b - 1) / b * np.sum((tops - tops.mean()) ** 2)))
     return BlockCurvature(
+        lambda_max_stderr=jack_se,
+        jackknife=len(leave_one_out),
         name=name or ",".join(names),
         parameters=sum(t.numel() for t in sub.values()),
         lambda_max=float(res.eigenvalues[-1]),
@@ -640,6 +663,7 @@ def per_block_curvature(
     iters: int = 100,
     tol: float = 1e-4,
     trace_samples: int = 20,
+    jackknife: int = 0,
     wrt: str = "weights",
     loss: str = "ce",
     batch_size: int = 256,
@@ -657,6 +681,9 @@ def per_block_curvature(
         blocks: instead of `level`, ``{label: selection}`` (globs or group names).
         iters, tol: Lanczos steps and relative residual per block.
         trace_samples: Hutchinson probes per block (0: no trace).
+        jackknife: split the data into this many batches and recompute each lambda_max with
+            one left out, for its standard error over the data (0: no; else at least 2;
+            costs `jackknife` more Lanczos runs per block).
         wrt: ``"weights"`` (dim > 1) or ``"all"``.
         loss, batch_size, seed, device, progress: as in `spectral_density`.
 
@@ -667,6 +694,8 @@ def per_block_curvature(
     """
     if level not in LEVELS:
         raise InputError(f"level must be one of {LEVELS}; got {level!r}", arg="level")
+    if not isinstance(jackknife, int) or jackknife < 0 or jackknife == 1:
+        raise InputError(f"jackknife must be 0 or at least 2; got {jackknife!r}", arg="jackknife")
     device = resolve_device(device)
     model = as_model(model, device)
     x, y = as_tensors(data, device)
@@ -696,13 +725,25 @@ def per_block_curvature(
                 continue  # e.g. a stem of BN only with wrt=weights
             raise
     template = {n: p.detach() for n, p in model.named_parameters()}
+    if jackknife > len(x):
+        raise InputError(f"jackknife {jackknife} exceeds the {len(x)} samples", arg="jackknife")
     steps = sum(
-        min(iters, sum(template[n].numel() for n in s)) + trace_samples for s in selections.values()
+        min(iters, sum(template[n].numel() for n in s)) * (1 + jackknife) + trace_samples
+        for s in selections.values()
     )
     bar = progress_bar(progress, total=steps, unit="hvp", desc="per block")
 
     def hvp_for(names: list[str]) -> HVP:
         return hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
+
+    def without(batch: np.ndarray) -> Callable[[list[str]], HVP]:
+        keep = torch.from_numpy(np.setdiff1d(np.arange(len(x)), batch)).to(x.device)
+        return lambda names: hvp_fn(
+            model, x[keep], y[keep], batch_size=batch_size, wrt=names, loss=loss
+        )
+
+    parts = np.array_split(np.arange(len(x)), jackknife) if jackknife else []
+    leave_one_out = [without(b) for b in parts]
 
     out = []
     with bar, LanczosWarnings() as warned:
@@ -718,6 +759,7 @@ def per_block_curvature(
                     trace_samples=trace_samples,
                     seed=seed,
                     progress=bar.update,
+                    leave_one_out=leave_one_out,
                 )  # fmt: skip
             )
     if warned.count:

@@ -349,6 +349,12 @@ def check_model_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, what
     Inputs the model rejects, outputs that are not ``(batch, classes)`` and labels outside
     ``0 .. classes - 1`` are bad input, named in one line, before anything is computed.
     """
+    if len(x) != len(y):
+        raise DataError(
+            f"{what} has {len(x)} inputs but {len(y)} labels; give one label per input"
+        )
+    if not len(y):
+        raise DataError(f"{what} has no samples; give at least one (x, y) sample")
     if len(y) and int(y.min()) < 0:
         raise DataError(f"{what} has negative labels ({int(y.min())}); labels are 0 .. C-1")
     probe = copy.deepcopy(model).eval()
@@ -366,6 +372,11 @@ def check_model_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, what
         raise DataError(
             f"the model returns {shape} for one input of {what}, not (1, classes) logits; "
             "use a classifier"
+        )
+    if not out.is_floating_point():
+        raise DataError(
+            f"the model returns {out.dtype} logits for {what}; return float logits (no "
+            ".round(), .long() or .argmax() in forward): the loss needs them"
         )
     n_out = int(out.shape[-1])
     top = int(y.max()) if len(y) else -1

@@ -15,7 +15,9 @@ metadata never changes and the file never grows: a process killed at any moment
 (SIGKILL included) leaves a file that opens, and a full disk or a file-size limit stops
 a compute with one line (at creation, or, where a filesystem still needs space to
 overwrite, at the write that failed) keeping every point written before it. Points
-still NaN are recomputed.
+still NaN are recomputed. A file of an earlier version (per-sample losses in compressed
+chunks, which grow as they are written) is rewritten so, atomically, when it is opened
+for writing.
 """
 
 from __future__ import annotations
@@ -581,8 +583,32 @@ def read_per_sample(path: str | os.PathLike, split: str = "train") -> np.ndarray
         ds = f.get(f"{PER_SAMPLE}/{split}_loss")
         if ds is None:
             return None
+        where = f"/{PER_SAMPLE}/{split}_loss"
         if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
-            raise _damaged(Path(path), f"/{PER_SAMPLE}/{split}_loss is not an array of floats")
+            raise _damaged(Path(path), f"{where} is not an array of floats")
+        # Its shape must be the grid's and the sample count the file's: a disagreeing
+        # array gives intervals of other samples (e.g. one excluding its own estimate).
+        grid = tuple(
+            int(f[k].shape[0]) if isinstance(f.get(k), h5py.Dataset) and f[k].ndim == 1 else -1
+            for k in ("alpha", "beta")
+            if k in f
+        )
+        try:
+            declared = json.loads(f.attrs.get("provenance", "{}"))["data"][split]["n"]
+        except (KeyError, TypeError, ValueError, RecursionError):  # not said: the grid alone
+            declared = None
+        if not isinstance(declared, int) or isinstance(declared, bool):
+            declared = None
+        if ds.ndim != len(grid) + 1 or tuple(ds.shape[:-1]) != grid or ds.shape[-1] < 1:
+            raise _damaged(
+                Path(path), f"{where} has shape {ds.shape}, the grid {grid} plus one sample axis"
+            )
+        if declared is not None and ds.shape[-1] != declared:
+            raise _damaged(
+                Path(path),
+                f"{where} holds {ds.shape[-1]} samples per point, the file's {split} data "
+                f"{declared}",
+            )
         return np.asarray(ds[()])
 
 
@@ -856,7 +882,7 @@ class SurfaceFile:
                 refuse_links(self._f, self.path, "surface file")
             self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
         except BaseException:
-            self._f.close()
+            self.close()
             raise
 
     @classmethod

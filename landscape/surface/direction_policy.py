@@ -36,6 +36,7 @@ from landscape.surface.directions import (
 __all__ = [
     "config_directions",
     "file_directions",
+    "moving_parameters",
     "select_directions",
     "state_of",
     "surface_directions",
@@ -167,6 +168,21 @@ def select_directions(
                 arg=("params", "exclude", "ignore"),
             )
     return out
+
+
+def moving_parameters(config: SurfaceConfig, model: nn.Module) -> list[str]:
+    """The parameters a direction must cover: every one of the model's, or those the
+    config's ``params`` / ``exclude`` select (the rest may be absent: they stay put)."""
+    names = [n for n, _ in model.named_parameters()]
+    if not config.params and not config.exclude:
+        return names
+    keep = selected_names(
+        [*names, *(n for n, _ in model.named_buffers())],
+        config.params,
+        config.exclude,
+        parameters=names,
+    )
+    return [n for n in names if n in keep]
 
 
 def _other_state(spec: str, config: SurfaceConfig, device: torch.device) -> dict[str, Tensor]:

@@ -169,9 +169,15 @@ def orthogonalize(dy: Mapping[str, Tensor], dx: Mapping[str, Tensor]) -> Directi
 
 
 def check_direction(
-    direction: Mapping[str, Tensor], state: Mapping[str, Tensor], what: str
+    direction: Mapping[str, Tensor],
+    state: Mapping[str, Tensor],
+    what: str,
+    *,
+    moves: Iterable[str] = (),
 ) -> None:
-    """Refuse a direction whose names or shapes do not fit the model's tensors."""
+    """Refuse a direction whose names or shapes do not fit the model's tensors, or that
+    lacks a tensor of `moves` (the parameters that must move: another network's
+    directions whose names are a subset of this one's would leave the rest still)."""
     unknown = sorted(set(direction) - set(state))
     if unknown:
         raise InputError(
@@ -184,6 +190,14 @@ def check_direction(
                 f"{what} {name} has shape {tuple(d.shape)}, the model "
                 f"{tuple(state[name].shape)}; were the directions made for another model?"
             )
+    absent = [n for n in moves if n not in direction]
+    if absent:
+        raise InputError(
+            f"{what} has no tensor for the model's parameter {absent[0]} ({len(absent)} of "
+            f"its parameters missing): it was made for another network, and that part of "
+            "this one would never move; use directions made for this network (or pass the "
+            "checkpoint they were made for)"
+        )
 
 
 def selected_names(

@@ -56,6 +56,7 @@ from landscape.core.files import provenance
 from landscape.core.progress import progress_bar
 from landscape.data import (
     DataError,
+    DataSpec,
     DataTensors,
     check_model_fits,
     load_split,
@@ -67,6 +68,7 @@ from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
 from landscape.surface.direction_policy import (
     config_directions,
     file_directions,
+    moving_parameters,
     select_directions,
     state_of,
     surface_directions,
@@ -357,8 +359,13 @@ def _compute_one(
     if config.label is None and getattr(model, "model_name", None):
         config = dataclasses.replace(config, label=_short_name(model.model_name))
     device = resolve_device(config.device)
-    if provenance is None:
-        provenance = _provenance(config, device, {})
+    if provenance is None:  # called from Python: the objects say what was evaluated
+        config = _described_by(config, data)
+        info = {s: d.info for s, d in data.items() if isinstance(d, DataTensors) and d.info}
+        provenance = {
+            **_provenance(config, device, info),
+            "model": getattr(model, "model_name", None) or _class_name(model),
+        }
     surface = _compute(
         distributed.Solo(device),
         model,
@@ -503,6 +510,7 @@ def prepare(
 
     With a `task`, the splits' batches are fixed (`landscape.surface.task.materialize`)
     and the task is run once at theta* on the first batch to check what it returns."""
+    _check_parameters(model)
     model = copy_eval(model).to(device)
     if task is not None:
         return _prepare_task(model, data, config, device=device, bn_data=bn_data, task=task)
@@ -517,6 +525,25 @@ def prepare(
     if bn_data is not None:
         prints["bn_data_sha256"] = data_sha256(bn_data)
     return Prepared(model, splits, base, bn, device, prints)
+
+
+def _check_parameters(model: nn.Module) -> None:
+    """A model must have parameters to move, named as a file can store them."""
+    names = [n for n, _ in model.named_parameters()]
+    if not names:
+        raise InputError(
+            f"model {_class_name(model)} has no parameters: a surface moves the parameters; "
+            "give a model with parameters (nn.Parameter attributes or submodules)",
+            arg="model",
+        )
+    for name in [*names, *(n for n, _ in model.named_buffers())]:
+        if "/" in name or name in ("", ".", ".."):
+            raise InputError(
+                f"model tensor name {name!r} cannot be stored in a surface file (HDF5 names "
+                "hold no '/' and are not '', '.' or '..'); register it under a name without "
+                "'/' (e.g. with '_')",
+                arg="model",
+            )
 
 
 def _prepare_task(
@@ -622,20 +649,34 @@ def open_surface(
                     f"{str(out)!r} stores directions {sorted(stored)}, the grid needs "
                     f"{list(expected)}"
                 )
+            moves = moving_parameters(config, job.model)
             for axis, d in stored.items():
-                check_direction(d, base, f"the stored direction {axis} of {str(out)!r}")
+                check_direction(
+                    d, base, f"the stored direction {axis} of {str(out)!r}", moves=moves
+                )
         except BaseException:
             handle.close()
             raise
         dirs = {a: {k: v.to(device) for k, v in d.items()} for a, d in stored.items()}
     else:
+        needed = ("x", "y") if config.is_2d else ("x",)
+        if directions and [a for a in needed if a not in directions]:
+            missing = [a for a in needed if a not in directions][0]
+            raise InputError(
+                f"directions has no {missing!r} direction but the config's grid needs "
+                f"{' and '.join(repr(a) for a in needed)}; give directions={{'x': ..., "
+                f"'y': ...}} or a 1-D config (no y)",
+                arg="directions",
+            )
         dirs = (
             select_directions(config, job.model, {a: dict(d) for a, d in directions.items()})
             if directions
             else config_directions(config, job.model, device)
         )
+        moves = moving_parameters(config, job.model)
         for axis, d in dirs.items():
-            check_direction(d, base, f"direction {axis}")
+            where = f"{config.directions!r}'s" if config.directions and not directions else ""
+            check_direction(d, base, f"{where} direction {axis}".strip(), moves=moves)
         alpha = parse_axis(config.x, name="x").values()
         beta = parse_axis(config.y, name="y").values() if config.is_2d else None
         attrs = {"cosine_xy": cosine(dirs["x"], dirs["y"])} if "y" in dirs else {}
@@ -784,6 +825,32 @@ def _eval_splits(
 def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
     for split, d in splits.items():
         check_model_fits(model, d.x, d.y, what=f"the {split} split")
+
+
+def _class_name(model: nn.Module) -> str:
+    cls = type(model)
+    return (
+        cls.__qualname__ if cls.__module__ == "__main__" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+
+
+def _described_by(config: SurfaceConfig, data: Mapping[str, Any]) -> SurfaceConfig:
+    """`config` with the data record the data objects carry (`DataTensors.info`: their
+    dataset and choice of samples): a file records what was evaluated, not the defaults
+    of a config that loaded nothing. Objects without that record leave it as it is."""
+    infos = [d.info for d in data.values() if isinstance(d, DataTensors) and d.info]
+    if not infos or not all(isinstance(i.get("dataset"), str) for i in infos):
+        return config
+    first = infos[0]
+    samples = first.get("samples")
+    spec = DataSpec(
+        dataset=first["dataset"],
+        data_root=config.data.data_root,
+        samples=samples if isinstance(samples, int) and samples > 0 else None,
+        subset=first.get("subset") or "first",
+        data_seed=first.get("seed") if isinstance(first.get("seed"), int) else 0,
+    )
+    return dataclasses.replace(config, data=spec)
 
 
 def _provenance(config: SurfaceConfig, device: torch.device, data_info: dict) -> dict[str, Any]:
