@@ -207,6 +207,7 @@ def as_tensors(
         and len(data) == 2
         and all(isinstance(t, torch.Tensor) for t in data)
     ):
+        check_sizes(data[0], data[1], what="data")
         return data[0].to(device), data[1].to(device)
     raise TypeError(
         "data must be a DataTensors (landscape.load_split) or a tuple (x, y) of tensors, "
@@ -343,18 +344,23 @@ def is_plugin(dataset: Any) -> bool:
         return False
 
 
+def check_sizes(x: torch.Tensor, y: torch.Tensor, *, what: str) -> None:
+    """One label per input, and at least one sample."""
+    if x.dim() == 0 or y.dim() == 0 or len(x) != len(y):
+        raise DataError(
+            f"{what} has {len(x) if x.dim() else 'scalar'} inputs but "
+            f"{len(y) if y.dim() else 'scalar'} labels; give one label per input"
+        )
+    if not len(y):
+        raise DataError(f"{what} has no samples; give at least one (x, y) sample")
+
+
 def check_model_fits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, what: str) -> int:
     """Run `model` (a private eval copy) on one input of `what`; return its class count.
 
     Inputs the model rejects, outputs that are not ``(batch, classes)`` and labels outside
     ``0 .. classes - 1`` are bad input, named in one line, before anything is computed.
     """
-    if len(x) != len(y):
-        raise DataError(
-            f"{what} has {len(x)} inputs but {len(y)} labels; give one label per input"
-        )
-    if not len(y):
-        raise DataError(f"{what} has no samples; give at least one (x, y) sample")
     if len(y) and int(y.min()) < 0:
         raise DataError(f"{what} has negative labels ({int(y.min())}); labels are 0 .. C-1")
     probe = copy.deepcopy(model).eval()

@@ -59,6 +59,7 @@ from landscape.data import (
     DataSpec,
     DataTensors,
     check_model_fits,
+    check_sizes,
     load_split,
     take_subset,
 )
@@ -824,6 +825,7 @@ def _eval_splits(
 
 def _check_labels(model: nn.Module, splits: Mapping[str, EvalData]) -> None:
     for split, d in splits.items():
+        check_sizes(d.x, d.y, what=f"data[{split!r}]")
         check_model_fits(model, d.x, d.y, what=f"the {split} split")
 
 
