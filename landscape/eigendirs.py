@@ -34,6 +34,7 @@ from landscape.core.errors import InputError
 from landscape.core.files import check_output, provenance
 from landscape.data import DEFAULT_DATASET, check_model_fits
 from landscape.io.surface_file import DIRECTIONS_FORMAT, write_directions_file
+from landscape.surface.direction_policy import directions_made_by
 from landscape.surface.directions import cosine
 
 __all__ = ["build_parser", "main"]
@@ -70,7 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
-    check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=[args.ckpt])
+    check_output(
+        out,
+        DIRECTIONS_FORMAT,
+        overwrite=args.overwrite,
+        inputs=[args.ckpt],
+        same_job=lambda p: directions_made_by(p) == "hessian_eigenvectors",  # not trajectory's
+    )
     if args.iters < 2:
         raise InputError(f"--iters must be at least 2 (two eigenvectors); got {args.iters}")
     if args.batch_size < 1:

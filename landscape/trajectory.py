@@ -86,7 +86,15 @@ def _main(args: argparse.Namespace) -> int:
     out = check_suffix(args.out, (".h5", ".hdf5"), "--out")
     figure = check_suffix(args.figure or out.with_suffix(".png"), FIGURE_FORMATS, "--figure")
     inputs = [*args.sources, args.surface]
-    check_output(out, DIRECTIONS_FORMAT, overwrite=args.overwrite, inputs=inputs)
+    from landscape.surface.direction_policy import directions_made_by
+
+    check_output(
+        out,
+        DIRECTIONS_FORMAT,
+        overwrite=args.overwrite,
+        inputs=inputs,
+        same_job=lambda p: directions_made_by(p) == "trajectory_pca",  # not eigendirs'
+    )
     check_output(figure, "figure", overwrite=args.overwrite, inputs=inputs, flag="--figure")
     if not re.fullmatch(r"\w+", args.split):
         raise InputError(f"--split must name a split, such as train or test; got {args.split!r}")

@@ -110,6 +110,11 @@ def world(tmp_path_factory) -> World:
         {a: {n: torch.ones_like(p.detach()) for n, p in r20.items()} for a in ("x", "y")},
         config={"kind": "hessian_eigenvectors"},
     )
+    write_directions_file(
+        root / "pca_dirs.h5",
+        {a: {n: torch.ones_like(p.detach()) for n, p in r20.items()} for a in ("x", "y")},
+        config={"kind": "trajectory_pca"},
+    )
     make_surface_file(root, "result.h5", shape=(5, 4), label="mine")
     make_surface_file(root, "line.h5", shape=(7,))
     surface = (root / "result.h5").read_bytes()
@@ -129,6 +134,24 @@ def world(tmp_path_factory) -> World:
     os.mkfifo(root / "pipe.h5")
     (root / "photo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))  # not a landscape figure
     (root / "notes.json").write_text('{"mine": 1}\n')
+    # Other programs' files that mention the word (issue #35, item 4): never ours.
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Description", "Alpine landscape at dusk")
+    info.add_text("Software", "landscape-maker 2")
+    Image.new("RGB", (4, 4)).save(root / "alpine.png", pnginfo=info)
+    (root / "alpine.pdf").write_bytes(
+        b"%PDF-1.4\n1 0 obj << /Title (Alpine landscape at dusk) /Creator (landscape) >> endobj\n"
+    )
+    (root / "alpine.svg").write_text(
+        '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><title>Alpine '
+        "landscape at dusk</title><desc>landscape 1.0</desc></svg>\n"
+    )
+    (root / "mine.csv").write_text("alpha,beta,loss\n0.0,0.0,1.0\n")
+    (root / "maker.html").write_text(
+        '<!DOCTYPE html>\n<meta name="generator" content="landscape-maker 2">\n<p>mine</p>\n'
+    )
     (root / "page.html").write_text("<!DOCTYPE html><p>my notes</p>\n")
     (root / "ckpt.h5").write_bytes(good.read_bytes())  # a checkpoint that ends in .h5
     state = models.create_model("resnet20").state_dict()
@@ -456,6 +479,41 @@ CASES = {
         lambda w: [w / "result.h5", "--out", w / "photo.png"],
         "--overwrite",
     ),
+    **{
+        f"plot-out-foreign-{ext}-mentioning-landscape": (
+            "plot",
+            lambda w, ext=ext: [w / "result.h5", "--out", w / f"alpine.{ext}"],
+            "--overwrite",
+        )
+        for ext in ("png", "pdf", "svg")
+    },
+    "view-out-page-of-another-generator": (
+        "view",
+        lambda w: [w / "result.h5", "--out", w / "maker.html"],
+        "--overwrite",
+    ),
+    "export-out-foreign-csv-starting-alpha": (
+        "export",
+        lambda w: [w / "result.h5", "--csv", "--out", w / "mine.csv"],
+        "--overwrite",
+    ),
+    "trajectory-out-onto-eigendirs": (
+        "trajectory",
+        lambda w: [w / "traj", "--out", w / "r20_dirs.h5"],
+        "--overwrite",
+    ),
+    "eigendirs-out-onto-a-trajectory": (
+        "eigendirs",
+        lambda w: [
+            "--ckpt",
+            w / "good.pt",
+            "--dataset",
+            "tinydata:tiny",
+            "--out",
+            w / "pca_dirs.h5",
+        ],
+        "--overwrite",
+    ),
     "view-out-foreign-page": (
         "view",
         lambda w: [w / "result.h5", "--out", w / "page.html"],
@@ -682,3 +740,88 @@ def test_metrics_bounds_rays_and_resamples_before_allocating(capsys):
     ):
         assert metrics_cli.main(["none.h5", *argv]) == 2
         assert text in capsys.readouterr().err
+
+
+# --------------------------------------- the Python API: inputs deep code tripped on (#35)
+
+
+class _Linear(torch.nn.Module):
+    def __init__(self, name: str = "w", logits: str = "float") -> None:
+        super().__init__()
+        self.register_parameter(name, torch.nn.Parameter(torch.randn(3, 4)))
+        self.name, self.logits = name, logits
+
+    def forward(self, x):
+        out = x @ getattr(self, self.name).T
+        return out.round().long() if self.logits == "int" else out
+
+
+class _NoParameters(torch.nn.Module):
+    def forward(self, x):
+        return x[:, :3]
+
+
+_X, _Y = torch.randn(16, 4), torch.arange(16) % 3
+_D2 = {"x": {"w": torch.randn(3, 4)}}
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "grid", "extra", "error", "message"),
+    [
+        (_NoParameters(), (_X, _Y), {}, {}, "InputError", "model .* has no parameters"),
+        (_Linear(), (_X[:0], _Y[:0]), {}, {}, "DataError", r"data\['train'\] has no samples"),
+        (_Linear("a/b"), (_X, _Y), {}, {}, "InputError", "model tensor name 'a/b'"),
+        (_Linear(), (_X, _Y[:5]), {}, {}, "DataError", "16 inputs but 5 labels"),
+        (_Linear(), (_X, _Y), {"y": (-1, 1, 3)}, {"directions": _D2}, "InputError",
+         "directions has no 'y' direction"),
+        (_Linear(logits="int"), (_X, _Y), {}, {}, "DataError", "return float logits"),
+    ],
+    ids=["no-parameters", "empty-data", "slash-in-name", "16-inputs-5-labels",
+         "2d-given-only-x", "integer-logits"],
+)  # fmt: skip
+def test_compute_surface_refuses_inputs_deep_code_tripped_on(
+    tmp_path, model, data, grid, extra, error, message
+) -> None:
+    import landscape as ls
+    from landscape.core.errors import InputError
+
+    config = ls.SurfaceConfig(x=(-1, 1, 3), device="cpu", **grid)
+    out = tmp_path / "s.h5"
+    with pytest.raises(InputError, match=message) as info:
+        ls.compute_surface(model, {"train": data}, config, out=out, progress=False, **extra)
+    assert type(info.value).__name__ == error and "\n" not in str(info.value)
+    assert not out.exists()
+
+
+def test_our_own_outputs_keep_their_exact_marks(tmp_path) -> None:
+    """What `file_kind` recognizes exactly (issue #35, item 4): every figure, page and table
+    the package writes, a large PDF (its creator at the end) included, and nothing else."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import landscape as ls
+    from landscape.core.files import atomic_savefig, file_kind
+    from landscape.io.export import write_csv, write_vtk
+    from landscape.io.surface_file import read_surface
+
+    fig = plt.figure()
+    plt.imshow(np.random.default_rng(0).random((300, 300)))  # a PDF over 128 KB
+    for ext in ("png", "pdf", "svg"):
+        atomic_savefig(fig, tmp_path / f"f.{ext}")
+        assert file_kind(tmp_path / f"f.{ext}") == "figure", ext
+    plt.close(fig)
+    assert (tmp_path / "f.pdf").stat().st_size > 1 << 17
+    for shape in ((5, 4), (7,)):
+        surface = read_surface(make_surface_file(tmp_path, f"s{len(shape)}.h5", shape=shape))
+        write_csv(surface, tmp_path / f"t{len(shape)}.csv")
+        assert file_kind(tmp_path / f"t{len(shape)}.csv") == "csv"
+    write_vtk(surface, tmp_path / "s.vts")
+    assert file_kind(tmp_path / "s.vts") == "vtk"
+    ls.write_viewer(tmp_path / "v.html", [surface])
+    assert file_kind(tmp_path / "v.html") == "html"
+    # ... and a table edited by hand (LF lines, another column) is no longer ours
+    text = (tmp_path / "t2.csv").read_text()
+    (tmp_path / "edited.csv").write_text(text.replace("\r\n", "\n"))
+    assert file_kind(tmp_path / "edited.csv") is None

@@ -14,11 +14,13 @@ private mount namespace (``unshare -rm``) where the system allows it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import h5py
@@ -189,6 +191,31 @@ def test_a_file_with_compressed_per_sample_chunks_is_made_whole_before_a_resume(
     assert read_surface(out).computed[kept.computed].all()
 
 
+@pytest.mark.child
+def test_the_python_api_raises_one_oserror_naming_the_file(tmp_path, tiny_ckpt, reference):
+    """`compute_surface` under the limit: an `OSError` (EFBIG) naming `out`, nothing else."""
+    out = tmp_path / "api.h5"
+
+    def run(argv):
+        from tinydata import tiny
+
+        import landscape as ls
+
+        model = ls.load_model(str(tiny_ckpt)).model
+        config = ls.SurfaceConfig(x=(-1, 1, 13), y=(-1, 1, 11), device="cpu")
+        try:
+            ls.compute_surface(model, {"train": tiny("train")}, config, out=out, progress=False)
+        except OSError as e:
+            print(f"{type(e).__name__} {e.errno == errno.EFBIG} {e.filename}", file=sys.stderr)
+            return 3
+        return 0
+
+    code, err = run_to_end(run, [], tmp_path, fsize=reference.stat().st_size // 2)
+    assert (code, err) == (3, f"OSError True {out}\n")
+    assert not out.exists()
+    _no_temporaries(tmp_path)
+
+
 # -------------------------------------------------------------------- export
 
 
@@ -205,6 +232,33 @@ def test_export_under_a_file_size_limit_is_one_line_and_leaves_nothing(tmp_path,
         _no_temporaries(tmp_path)
     code, err = run_to_end(export.main, argv, tmp_path)
     assert code == 0 and dest.is_file(), err
+
+
+@pytest.mark.child
+def test_a_curvature_map_added_under_a_limit_leaves_the_surface_as_it_was(tmp_path):
+    """``hessian --surface`` adds its map to a copy of the surface file: under a limit, an
+    `OSError` (EFBIG) and the surface byte-identical (no HDF5 write to the disk to crash)."""
+    from surfaces import make_surface_file
+
+    from landscape.io.curvature import write_curvature_map
+
+    path = make_surface_file(tmp_path, "s.h5", shape=(9, 7))
+    digest = _sha(path)
+
+    def run(argv):
+        try:
+            write_curvature_map(path, np.ones((9, 7)), attrs={"iters": 5})
+        except OSError as e:
+            print(f"{type(e).__name__} {e.errno}", file=sys.stderr)
+            return 3
+        return 0
+
+    code, err = run_to_end(run, [], tmp_path, fsize=path.stat().st_size)
+    assert (code, err) == (3, f"OSError {errno.EFBIG}\n")
+    assert _sha(path) == digest
+    _no_temporaries(tmp_path)
+    assert run_to_end(run, [], tmp_path)[0] == 0
+    assert "train_curvature_ratio" in read_surface(path).values
 
 
 # ---------------------------------------------------- a small full filesystem

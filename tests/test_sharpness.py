@@ -93,7 +93,7 @@ def test_linf_ball_of_a_linear_loss_is_the_dual_norm():
     g = rng.standard_normal(12)
     c = torch.from_numpy(rng.uniform(0.1, 2, 12))
     res = sharpness.ascent(
-        _quadratic(np.zeros((12, 12)), g), 12, radius=0.3, norm="linf", scale=c, steps=5
+        _quadratic(np.zeros((12, 12)), g), 12, radius=0.3, norm="linf", scale=c, steps=5, restarts=2
     )
     assert res.value == pytest.approx(0.3 * float(np.sum(np.abs(c.numpy() * g))), rel=1e-12)
     assert float((res.delta / c).abs().max()) <= 0.3 + 1e-12

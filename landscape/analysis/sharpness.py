@@ -147,7 +147,9 @@ def ascent(
         if r == 0:
             u = torch.zeros(dim, dtype=dtype, device=device)
         elif norm == "linf":
-            u = ((torch.rand(dim, generator=gen, dtype=torch.float64) * 2 - 1) * radius).to(u)
+            u = ((torch.rand(dim, generator=gen, dtype=torch.float64) * 2 - 1) * radius).to(
+                device, dtype
+            )
         else:
             z = torch.randn(dim, generator=gen, dtype=torch.float64)
             rr = radius * float(torch.rand(1, generator=gen, dtype=torch.float64)) ** (1 / dim)

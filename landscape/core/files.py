@@ -155,17 +155,86 @@ class OutputError(InputError):
     """An output path that would destroy something: an input, a folder, another's file."""
 
 
+# The exact marks of our outputs (issue #35): a generator string is "landscape" and a
+# version, nothing more; a file that merely mentions the word is someone else's.
+_VERSION = rb"[0-9][0-9A-Za-z.+!-]*"
+_OUR_GENERATOR = re.compile(GENERATOR.encode() + rb" " + _VERSION)
+_PDF_MARK = re.compile(rb"/Creator \(" + _OUR_GENERATOR.pattern + rb"\)")
+_SVG_MARK = re.compile(
+    rb"<dc:creator>\s*<cc:Agent>\s*<dc:title>"
+    + _OUR_GENERATOR.pattern
+    + rb"</dc:title>\s*</cc:Agent>\s*</dc:creator>"
+)
+_HTML_MARK = re.compile(
+    rb'<meta name="generator" content="' + GENERATOR.encode() + rb"(?: " + _VERSION + rb')?">'
+)
+_CSV_NAME = re.compile(r"[A-Za-z0-9]+_[A-Za-z0-9_]+")
+_CSV_NUMBER = re.compile(r"-?(?:inf|nan|[0-9]+\.[0-9]+(?:e[+-][0-9]+)?|[0-9]+e[+-][0-9]+)")
+
+
+def _png_software(head: bytes) -> bool:
+    """Whether the PNG's text chunks (before its image data) hold ``Software`` equal to
+    our generator string, as `atomic_savefig` writes it."""
+    import struct
+
+    at = 8
+    while at + 8 <= len(head):
+        (size,) = struct.unpack(">I", head[at : at + 4])
+        kind, data = head[at + 4 : at + 8], head[at + 8 : at + 8 + size]
+        if kind in (b"IDAT", b"IEND") or len(data) < size:
+            return False
+        if kind == b"tEXt" and data.startswith(b"Software\0"):
+            return bool(_OUR_GENERATOR.fullmatch(data[len(b"Software\0") :]))
+        if kind == b"iTXt" and data.startswith(b"Software\0\0"):  # uncompressed
+            parts = data[len(b"Software\0\0") :].split(b"\0", 3)
+            return len(parts) == 4 and bool(_OUR_GENERATOR.fullmatch(parts[3]))
+        at += 12 + size
+    return False
+
+
+def _our_csv(head: bytes) -> bool:
+    """`landscape export --csv`'s exact form: the header ``alpha[,beta],<value names>``
+    (sorted ``split_metric`` names), CRLF lines, and rows of as many Python float reprs."""
+    lines = head.split(b"\r\n")
+    if len(lines) < 3 or b"\n" in b"".join(lines[:-1]):  # a header, a row, the rest
+        return False
+    try:
+        header = lines[0].decode("ascii").split(",")
+        rows = [line.decode("ascii").split(",") for line in lines[1:-1] if line]
+    except UnicodeDecodeError:
+        return False
+    lead = 2 if header[:2] == ["alpha", "beta"] else 1
+    names = header[lead:]
+    return (
+        header[0] == "alpha"
+        and bool(names)
+        and names == sorted(set(names))
+        and all(_CSV_NAME.fullmatch(n) for n in names)
+        and bool(rows)
+        and all(len(r) == len(header) and all(_CSV_NUMBER.fullmatch(v) for v in r) for r in rows)
+    )
+
+
 def file_kind(path: str | os.PathLike) -> str | None:
     """Which kind of landscape output `path` holds, or None for anything else.
 
     Kinds: the ``format`` of a landscape HDF5 or JSON file (``landscape-surface``,
     ``landscape-directions``, ``landscape-hessian``, ...), ``figure`` (PNG/PDF/SVG made
     by the package), ``html`` (the viewer), ``csv`` and ``vtk`` (``landscape export``).
+    Figures, pages and tables are told by their exact marks (a PNG's ``Software`` text
+    chunk, a PDF's ``/Creator``, an SVG's creator, the page's generator tag, the table's
+    exact form), never by the word "landscape" somewhere in them.
     """
     path = Path(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(_SNIFF_BYTES)
+            size = os.fstat(fh.fileno()).st_size
+            if size > _SNIFF_BYTES:
+                fh.seek(max(size - _SNIFF_BYTES, _SNIFF_BYTES))
+                tail = fh.read(_SNIFF_BYTES)
+            else:
+                tail = b""
     except OSError:
         return None
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
@@ -174,7 +243,7 @@ def file_kind(path: str | os.PathLike) -> str | None:
         try:
             with h5py.File(path, "r", locking=False) as f:
                 fmt = f.attrs.get("format")
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, RuntimeError):
             return None
         fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
         return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
@@ -183,20 +252,22 @@ def file_kind(path: str | os.PathLike) -> str | None:
 
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         fmt = doc.get("format") if isinstance(doc, dict) else None
         return fmt if isinstance(fmt, str) and fmt.startswith(f"{GENERATOR}-") else None
-    marker = GENERATOR.encode()
-    if head.startswith((b"\x89PNG", b"%PDF", b"<?xml", b"<svg")) and b"<VTKFile" not in head:
-        whole = head if len(head) < _SNIFF_BYTES else path.read_bytes()
-        return "figure" if marker + b" " in whole else None
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "figure" if _png_software(head) else None
+    if head.startswith(b"%PDF"):  # matplotlib writes the document info near the end
+        return "figure" if _PDF_MARK.search(head) or _PDF_MARK.search(tail) else None
+    if head.startswith((b"<?xml", b"<svg")) and b"<VTKFile" not in head:
+        return "figure" if _SVG_MARK.search(head) else None
     if head.startswith(b"<!DOCTYPE html>"):
-        return "html" if f'name="generator" content="{GENERATOR}'.encode() in head else None
+        return "html" if _HTML_MARK.search(head) else None
     if head.startswith(b"<?xml") and b"<VTKFile" in head:
-        return "vtk" if f"<!-- {GENERATOR} ".encode() in head else None
+        return "vtk" if f"\n<!-- {GENERATOR} export -->\n<VTKFile ".encode() in head else None
     if head.startswith(b"alpha,"):
-        return "csv"
+        return "csv" if _our_csv(head) else None
     return None
 
 

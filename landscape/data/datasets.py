@@ -64,6 +64,7 @@ __all__ = [
     "SUBSETS",
     "DataError",
     "check_model_fits",
+    "check_sizes",
     "is_plugin",
     "DataTensors",
     "as_tensors",

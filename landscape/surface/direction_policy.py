@@ -35,6 +35,7 @@ from landscape.surface.directions import (
 
 __all__ = [
     "config_directions",
+    "directions_made_by",
     "file_directions",
     "moving_parameters",
     "select_directions",
@@ -183,6 +184,24 @@ def moving_parameters(config: SurfaceConfig, model: nn.Module) -> list[str]:
         parameters=names,
     )
     return [n for n in names if n in keep]
+
+
+def directions_made_by(path: str | os.PathLike) -> str | None:
+    """Which command made the directions file `path`: its config's ``kind``
+    (``hessian_eigenvectors``: ``eigendirs``; ``trajectory_pca``: ``trajectory``), or None
+    for a file that does not say (or cannot be read). A command replaces only its own
+    without ``--overwrite`` (`landscape.core.files.check_output`'s ``same_job``)."""
+    import json
+
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            config = json.loads(f.attrs.get("config", "{}"))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, RecursionError):
+        return None
+    kind = config.get("kind") if isinstance(config, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _other_state(spec: str, config: SurfaceConfig, device: torch.device) -> dict[str, Tensor]:
