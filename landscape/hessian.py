@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--depth", type=int, default=None, metavar="N", help="Lanczos steps per SLQ probe (80)"
     )
     s.add_argument(
-        "--probe", choices=spectrum.PROBES, default="rademacher", help="SLQ probe vectors"
+        "--probe", choices=spectrum.PROBES, default=None, help="SLQ probe vectors (rademacher)"
     )
     s.add_argument(
         "--sigma",
@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="radius in units of: absolute, adaptive (|theta|; worst default) or filter "
         "(filter norms; average default)",
     )
-    s.add_argument("--ball", choices=sharpness.NORMS, default="l2", help="worst case's norm")
+    s.add_argument("--ball", choices=sharpness.NORMS, default=None, help="worst case's norm (l2)")
     s.add_argument(
         "--m",
         type=int,
@@ -226,9 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="samples per batch: sharpness per batch, the interval over batches (default 128)",
     )
-    s.add_argument("--ascent-steps", type=int, default=20, metavar="N", help="per restart (20)")
-    s.add_argument("--restarts", type=int, default=1, metavar="N", help="worst case's (1)")
-    s.add_argument("--perturbations", type=int, default=20, metavar="N", help="average case's (20)")
+    s.add_argument("--ascent-steps", type=int, default=None, metavar="N", help="per restart (20)")
+    s.add_argument("--restarts", type=int, default=None, metavar="N", help="worst case's (1)")
+    s.add_argument(
+        "--perturbations", type=int, default=None, metavar="N", help="average case's (20)"
+    )
     s.add_argument(
         "--compare",
         nargs="+",
@@ -294,12 +296,9 @@ def _main(args: argparse.Namespace) -> int:
         raise InputError(f"{' and '.join(modes)} are separate runs; give one of them")
     if modes and args.surface:
         raise InputError(f"{modes[0]} is computed at theta* (--ckpt); drop --surface")
+    _refuse_flags_of_other_modes(args, modes[0] if modes else None)
     if modes:
         return _curvature_mode(args, model_kwargs, modes[0])
-    if args.compare:
-        raise InputError("--compare goes with --density or --per-block")
-    if args.jackknife:
-        raise InputError("--jackknife goes with --per-block")
     if args.surface:
         return _surface_map(args, model_kwargs)
     return _at_optimum(args, model_kwargs)
@@ -409,19 +408,51 @@ def _status(res: hessian.LanczosResult) -> str:
 
 # ---------------------------------------------------------------- density, blocks, sharpness
 
-MAX_PROBES = 1000
+# The flags of one mode, refused elsewhere (never silently ignored).
+MODE_FLAGS = {
+    "--density": ("probes", "depth", "probe", "sigma"),
+    "--per-block": ("jackknife",),
+    "--sharpness": ("rho", "scale", "ball", "m", "ascent_steps", "restarts", "perturbations"),
+}
+
+
+def _refuse_flags_of_other_modes(args: argparse.Namespace, mode: str | None) -> None:
+    for owner, names in MODE_FLAGS.items():
+        if owner == mode:
+            continue
+        for name in names:
+            value = getattr(args, name)
+            if value is not None and not (name == "jackknife" and value == 0):
+                flag = "--" + name.replace("_", "-")
+                raise InputError(f"{flag} goes with {owner}; add {owner} or drop {flag}")
+    # The eigenvalue settings of the default run: --per-block uses --iters, --tol and
+    # --trace-samples; --density and --sharpness none of them.
+    unused = {"--per-block": ("top_k",), "--density": ("top_k", "iters", "tol", "trace_samples")}
+    unused["--sharpness"] = unused["--density"]
+    for name in unused.get(mode or "", ()):
+        if getattr(args, name) is not None:
+            flag = "--" + name.replace("_", "-")
+            raise InputError(f"{flag} does not apply to {mode}; drop it")
+    if mode == "--per-block" and (args.params or args.exclude):
+        raise InputError("--per-block picks its own groups; drop --params/--exclude")
+    if args.compare and mode not in ("--density", "--per-block"):
+        raise InputError("--compare goes with --density or --per-block")
+
+
+MAX_COUNT = 10_000  # probes, ascent steps, restarts, perturbations, jackknife batches
 
 
 def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode: str) -> int:
+    # Each of these counts costs Hessian-vector products or passes over the data.
     for flag, value in (
         ("--probes", args.probes), ("--depth", args.depth), ("--m", args.m),
         ("--ascent-steps", args.ascent_steps), ("--restarts", args.restarts),
-        ("--perturbations", args.perturbations),
+        ("--perturbations", args.perturbations), ("--jackknife", args.jackknife or None),
     ):  # fmt: skip
-        if value is not None and not 1 <= value <= MAX_PROBES * 10:
-            raise InputError(
-                f"{flag} must be a positive integer up to {MAX_PROBES * 10:,}; got {value}"
-            )
+        most = None if flag == "--m" else MAX_COUNT
+        if value is not None and not (1 <= value and (most is None or value <= most)):
+            bound = f" up to {most:,}" if most else ""
+            raise InputError(f"{flag} must be a positive integer{bound}; got {value}")
     if args.depth is not None and args.depth > MAX_ITERS:
         raise InputError(
             f"--depth must be at most {MAX_ITERS:,} (one vector per step); got {args.depth}"
@@ -429,8 +460,6 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
     for flag, value in (("--rho", args.rho), ("--sigma", args.sigma)):
         if value is not None and not (value > 0 and math.isfinite(value)):
             raise InputError(f"{flag} must be a positive number; got {value}")
-    if args.jackknife and mode != "--per-block":
-        raise InputError("--jackknife goes with --per-block")
     kind = {"--density": "density", "--per-block": "blocks", "--sharpness": "sharpness"}[mode]
     out = Path(args.out or f"{_stem(args.ckpt)}_{kind}.json")
     check_suffix(out, (".json",), "--out")
@@ -468,9 +497,10 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
     print(f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples", file=sys.stderr)
     if kind == "density":
         probes, depth = args.probes or 10, args.depth or 80
-        config.update(probes=probes, depth=depth, probe=args.probe)
+        probe = args.probe or "rademacher"
+        config.update(probes=probes, depth=depth, probe=probe)
         result = spectrum.spectral_density(
-            loaded.model, data, probes=probes, depth=depth, probe=args.probe, **common
+            loaded.model, data, probes=probes, depth=depth, probe=probe, **common
         )
         write_density(out, result, **meta)
         doc = read_curvature_result(out, "density")
@@ -490,8 +520,6 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
     elif kind == "blocks":
         iters, tol = args.iters or ITERS[0], args.tol or TOL[0]
         probes = 20 if args.trace_samples is None else args.trace_samples
-        if args.params or args.exclude:
-            raise InputError("--per-block picks its own groups; drop --params/--exclude")
         config.update(
             level=args.per_block, iters=iters, tol=tol, trace_samples=probes,
             jackknife=args.jackknife,
@@ -526,21 +554,23 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
         print(f"({seconds:.0f} s)")
     else:
         rho = args.rho or 0.05
+        ball, steps = args.ball or "l2", args.ascent_steps or 20
+        restarts, perturbations = args.restarts or 1, args.perturbations or 20
         m = args.m or min(128, len(data))
         if args.sharpness == "worst":
             scale = args.scale or "adaptive"
-            config.update(sharpness="worst", rho=rho, ball=args.ball, scale=scale, m=m,
-                          steps=args.ascent_steps, restarts=args.restarts)  # fmt: skip
+            config.update(sharpness="worst", rho=rho, ball=ball, scale=scale, m=m,
+                          steps=steps, restarts=restarts)  # fmt: skip
             result = sharpness.worst_case_sharpness(
-                loaded.model, data, radius=rho, norm=args.ball, scale=scale, m=m,
-                steps=args.ascent_steps, restarts=args.restarts, **common,
+                loaded.model, data, radius=rho, norm=ball, scale=scale, m=m,
+                steps=steps, restarts=restarts, **common,
             )  # fmt: skip
         else:
             scale = args.scale or "filter"
             config.update(sharpness="average", rho=rho, scale=scale, m=m,
-                          perturbations=args.perturbations)  # fmt: skip
+                          perturbations=perturbations)  # fmt: skip
             result = sharpness.average_case_sharpness(
-                loaded.model, data, radius=rho, scale=scale, perturbations=args.perturbations,
+                loaded.model, data, radius=rho, scale=scale, perturbations=perturbations,
                 m=m, **common,
             )  # fmt: skip
         write_sharpness(out, result, **meta)
@@ -565,6 +595,8 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             raise InputError(f"{flag} applies to --ckpt alone; with --surface drop it")
     if args.trace_samples is not None:
         raise InputError("--trace-samples applies to --ckpt alone; with --surface drop it")
+    if args.params or args.exclude:
+        raise InputError("--params/--exclude apply at theta* (--ckpt); with --surface drop them")
     path = Path(args.surface)
     surface = read_surface(path)
     refuse_if_being_written(path)

@@ -294,3 +294,23 @@ def test_jackknife_standard_error_of_a_blocks_top_eigenvalue():
     assert math.isnan(b.trace)
     with pytest.raises(InputError):
         spectrum.per_block_curvature(model, (x, y), jackknife=1, progress=False, device="cpu")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--probes", "3"], "--probes goes with --density"),
+        (["--per-block", "--rho", "0.1"], "--rho goes with --sharpness"),
+        (["--density", "--jackknife", "2"], "--jackknife goes with --per-block"),
+        (["--density", "--top-k", "2"], "--top-k does not apply to --density"),
+        (["--sharpness", "worst", "--trace-samples", "3"], "--trace-samples does not apply"),
+        (["--per-block", "--params", "stage1"], "--per-block picks its own groups"),
+    ],
+)
+def test_flags_of_another_mode_are_refused_not_ignored(tmp_path, tiny_ckpt, capsys, extra, message):
+    from landscape import __main__ as cli
+
+    argv = ["hessian", "--ckpt", str(tiny_ckpt), *DATA, "--out", str(tmp_path / "r.json")]
+    assert cli.main([*argv, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err

@@ -272,11 +272,23 @@ class SharpnessResult:
     seconds: float
 
     def interval(self, level: float = 0.95) -> tuple[float, float]:
-        """A `level` interval: Student t with (batches - 1) dof where the data dominate."""
-        dof = len(self.per_batch) - 1
+        """A `level` interval, Student t: (batches - 1) dof for the worst case; for the
+        average case the Welch-Satterthwaite dof of its two parts (perturbations, batches).
+        """
+        dof = float(len(self.per_batch) - 1)
         if self.kind == "average":
-            dof = max(dof, len(self.per_perturbation) - 1)
-        half = t_quantile(dof, level) * self.stderr
+            parts = [
+                (se**2, n - 1)
+                for se, n in ((self.stderr_perturbations, len(self.per_perturbation)),
+                              (self.stderr_samples, len(self.per_batch)))
+                if n > 1 and math.isfinite(se)
+            ]  # fmt: skip
+            total = sum(v for v, _ in parts)
+            denom = sum(v**2 / k for v, k in parts)
+            dof = total**2 / denom if denom > 0 else math.nan
+        if not dof >= 1:
+            return math.nan, math.nan
+        half = t_quantile(int(dof), level) * self.stderr
         return self.value - half, self.value + half
 
     def as_dict(self) -> dict[str, Any]:

@@ -298,7 +298,9 @@ def plotly_comparison(
         rows=1,
         cols=len(surfaces),
         specs=[[{"type": "scene"}] * len(surfaces)],
-        subplot_titles=[html.escape(n) for n in names],
+        # Plotly draws a subset of HTML in text: markup escaped (its entities are &amp; &lt;
+        # &gt; and numeric ones, not &quot;, so quotes stay as they are).
+        subplot_titles=[html.escape(n, quote=False) for n in names],
         horizontal_spacing=0.02,
     )
     for k, (s, z) in enumerate(zip(surfaces, arrays, strict=True)):
@@ -315,7 +317,7 @@ def plotly_comparison(
                 cmax=hi,
                 colorscale="Viridis",
                 showscale=k == 0,
-                name=html.escape(names[k]),
+                name=html.escape(names[k], quote=False),
             ),
             row=1,
             col=k + 1,
