@@ -18,13 +18,14 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
+from landscape.cli import options
 from landscape.cli.options import add_overwrite_argument
 from landscape.cli.runner import ArgumentParser, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.surfaces import read_surface
 from landscape.io.trajectory import read_path
-from landscape.viz.live import LiveServer, LiveView
+from landscape.viz.live import LiveServer, LiveView, wait_for_files
 from landscape.viz.viewer import metrics_by_name, write_viewer
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +52,14 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="write no file: serve the page on 127.0.0.1 and redraw it as `landscape compute` "
         "fills the files (with the time left) until all are complete; Ctrl-C stops",
+    )
+    p.add_argument(
+        "--wait",
+        type=options.finite_float,
+        default=120.0,
+        metavar="SECONDS",
+        help="with --live: wait this long for files that do not exist yet (a compute started "
+        "at the same time creates its file after loading the model and data)",
     )
     p.add_argument(
         "--port",
@@ -87,6 +96,16 @@ def _serve(args: argparse.Namespace) -> int:
     if args.out:
         raise InputError("--live serves the page and writes no file; drop --out (or --live)")
     try:
+        wait_for_files(
+            args.files,
+            timeout=args.wait,
+            said=lambda missing: print(
+                f"{PROG}: waiting up to {args.wait:g} s for {', '.join(missing)} to appear "
+                "(Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            ),
+        )
         view = LiveView(args.files, title=args.title, paths=_paths(args), interval=args.interval)
         with LiveServer(view, port=args.port) as server:
             print(f"serving {server.url} (Ctrl-C to stop)", flush=True)

@@ -493,3 +493,27 @@ def test_a_reader_racing_killed_and_resumed_compute_sees_only_final_values(tmp_p
     assert len(partial_counts) >= on_sign and saw["counts"] == sorted(saw["counts"]), saw
     failed = saw["failures"]
     print(f"reader: {saw['snapshots']} snapshots, {len(failed)} failed reads: {failed[:3]}")
+
+
+def test_live_waits_for_a_file_that_a_compute_creates_later(tmp_path, capsys):
+    from landscape.viz.live import wait_for_files
+
+    target = tmp_path / "later.h5"
+    told, naps = [], []
+
+    def sleep(seconds):  # the compute creates its file while the viewer waits
+        naps.append(seconds)
+        if len(naps) == 3:
+            make_surface_file(tmp_path, "later.h5", shape=(5,))
+
+    wait_for_files([target], timeout=60, said=told.append, sleep=sleep)
+    assert told == [[str(target)]] and len(naps) == 3 and target.is_file()
+    clock = iter(range(0, 1000, 30)).__next__  # 30 s per look: the timeout comes
+    with pytest.raises(InputError, match="does not exist after waiting 60 s"):
+        wait_for_files([tmp_path / "never.h5"], timeout=60, sleep=lambda s: None, clock=clock)
+
+
+def test_live_without_waiting_names_the_missing_file(tmp_path, capsys):
+    assert view.main([str(tmp_path / "none.h5"), "--live", "--wait", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "none.h5' does not exist" in err and len(err.strip().splitlines()) == 1

@@ -45,7 +45,15 @@ from landscape.io.surfaces import read_surface
 from landscape.viz.style import display_names
 from landscape.viz.viewer import build_viewer_html, metrics_by_name, viewer_data
 
-__all__ = ["DATA_URL", "ETA_WINDOW_S", "HOST", "LiveServer", "LiveView", "Progress"]
+__all__ = [
+    "DATA_URL",
+    "ETA_WINDOW_S",
+    "HOST",
+    "LiveServer",
+    "LiveView",
+    "Progress",
+    "wait_for_files",
+]
 
 HOST = "127.0.0.1"  # never another interface: the data is the user's own
 DATA_URL = "data.json"  # relative: the page polls it beside itself
@@ -86,6 +94,43 @@ class Progress:
         if d1 >= total or d1 <= d0 or t1 <= t0:
             return None
         return (total - d1) * (t1 - t0) / (d1 - d0)
+
+
+def wait_for_files(
+    files: Iterable[str | os.PathLike],
+    *,
+    timeout: float,
+    said: Callable[[list[str]], None] = lambda missing: None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Wait until every file exists: a viewer started beside ``landscape compute ... &``
+    comes up before the compute has created its file (it does so after loading torch,
+    the checkpoint and the data).
+
+    Args:
+        files: the surface files.
+        timeout: seconds to wait at most (0: not at all).
+        said: called once with the missing files when waiting starts.
+        sleep, clock: time (tests pass their own).
+
+    Raises:
+        InputError: a file is still missing after `timeout` seconds.
+    """
+    deadline = clock() + timeout
+    told = False
+    while missing := [str(f) for f in files if not Path(f).exists()]:
+        if clock() >= deadline:
+            raise InputError(
+                f"{', '.join(repr(m) for m in missing)} does not exist"
+                + (f" after waiting {timeout:g} s" if timeout > 0 else "")
+                + "; check the path, or start landscape compute first",
+                arg="wait",
+            )
+        if not told:
+            said(missing)
+            told = True
+        sleep(0.2)
 
 
 class _LiveFile:
