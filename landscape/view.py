@@ -26,7 +26,7 @@ from landscape.core.files import check_output
 from landscape.io.surfaces import read_surface
 from landscape.io.trajectory import read_path
 from landscape.viz.live import LiveServer, LiveView, wait_for_files
-from landscape.viz.viewer import metrics_by_name, write_viewer
+from landscape.viz.viewer import write_viewer
 
 __all__ = ["build_parser", "main"]
 
@@ -126,10 +126,9 @@ def _run(args: argparse.Namespace) -> int:
         raise InputError(f"--out must end in .html, got {out.name!r}")
     check_output(out, "html", overwrite=args.overwrite, inputs=[*args.files, args.path])
     surfaces = [read_surface(f) for f in args.files]
-    # Each column shows its surface's metrics, so "chaotic vs convex" is a number too.
-    metrics = metrics_by_name(surfaces)
-    paths = _paths(args)
-    write_viewer(out, surfaces, title=args.title, metrics=metrics, paths=paths)
+    # Each column shows its surface's metrics (write_viewer's default), so "chaotic vs
+    # convex" is a number too.
+    write_viewer(out, surfaces, title=args.title, paths=_paths(args))
     print(out)
     if args.open:
         webbrowser.open(out.resolve().as_uri())

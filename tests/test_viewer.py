@@ -509,3 +509,14 @@ def test_browser_live_page_grows_with_compute_and_ends_as_the_static_page(
     for key in ("values", "done", "total", "settings", "scores", "alpha", "beta", "name"):
         assert live["surfaces"][0][key] == want["surfaces"][0][key], key
     assert live_z == page.eval("document.getElementById('s0-3d').data[0].z")
+
+
+def test_write_viewer_from_python_shows_the_metric_rows_the_command_shows(tmp_path):
+    from landscape.io.surfaces import read_surface
+    from landscape.viz.viewer import write_viewer
+
+    src = make_surface_file(tmp_path, "s.h5", shape=(9, 9))
+    page = write_viewer(tmp_path / "p.html", [read_surface(src)]).read_text()
+    assert "nonconvex_fraction" in page and "basin_radius" in page
+    bare = write_viewer(tmp_path / "q.html", [read_surface(src)], metrics={}).read_text()
+    assert "basin_radius" not in bare

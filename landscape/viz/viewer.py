@@ -245,12 +245,16 @@ def write_viewer(out: str | os.PathLike, surfaces: Sequence[Surface], **kwargs: 
     Args:
         out: the page to write (``.html``); an existing one is replaced.
         surfaces: the surfaces, one column each.
-        **kwargs: `names`, `metrics`, `paths`, `title` as in `build_viewer_html`.
+        **kwargs: `names`, `metrics`, `paths`, `title` as in `build_viewer_html`; without
+            `metrics`, each surface's metrics (`metrics_by_name`), as ``landscape view``
+            shows them (``metrics={}`` for none).
 
     Returns:
         The path written.
     """
     out = Path(out)
+    if kwargs.get("metrics") is None:
+        kwargs["metrics"] = metrics_by_name(surfaces)
     atomic_write_text(out, build_viewer_html(surfaces, **kwargs))
     return out
 
