@@ -114,6 +114,20 @@ def _grid_value(v: np.ndarray, at: int, value: float) -> np.ndarray:
     return v
 
 
+def _huge_grid(path: Path) -> None:
+    """A small file declaring 20,000 x 1,000 = 2e7 grid points (more than a surface has):
+    arrays never written (chunked, nothing stored), the coordinates compressed. Refused
+    before anything is allocated (60,000 x 50,000 would need 22 GiB: a MemoryError)."""
+    with h5py.File(path, "r+") as f:
+        for name in list(f):
+            if name != "directions":
+                del f[name]
+        for name, n in (("alpha", 20_000), ("beta", 1_000)):
+            f.create_dataset(name, data=np.arange(n, dtype=np.int32), compression="gzip")
+        for name in ("train_loss", "train_accuracy"):
+            f.create_dataset(name, shape=(20_000, 1_000), dtype=np.float64, chunks=(100, 100))
+
+
 SURFACE_DAMAGES: dict[str, Callable[[Path], None]] = {
     "config-json-list": _attr("config", json.dumps([1, 2])),
     "config-json-null": _attr("config", "null"),
@@ -123,6 +137,11 @@ SURFACE_DAMAGES: dict[str, Callable[[Path], None]] = {
     "provenance-json-list": _attr("provenance", "[]"),
     "provenance-not-json": _attr("provenance", "not json"),
     "format-other": _attr("format", "something-else"),
+    "format-an-array": _attr("format", np.array([b"landscape-surface", b"landscape-surface"])),
+    "format-numbers": _attr("format", np.arange(3)),
+    "config-json-nested-200000-deep": _attr("config", "[" * 200_000 + "]" * 200_000),
+    "provenance-json-nested-deep": _attr("provenance", '{"a":' * 100_000 + "1" + "}" * 100_000),
+    "grid-of-2e7-points": _huge_grid,
     "format-missing": _attr("format", None),
     "alpha-2d": _dataset("alpha", np.zeros((5, 2))),
     "alpha-strings": _dataset("alpha", np.array([b"a", b"b", b"c", b"d", b"e"])),
@@ -148,6 +167,8 @@ SURFACE_DAMAGES: dict[str, Callable[[Path], None]] = {
     "direction-in-subgroup": _direction_replace("group"),
     "direction-y-missing-x": lambda p: _dataset("directions/x", None)(p),
     "bytes-superblock-flipped": _bytes(_flip(8)),
+    # one flipped byte in the metadata: the heap of the text attributes (format, config)
+    "bytes-attribute-heap-flipped": _bytes(lambda b: _flip(b.index(b"GCOL"))(b)),
     "bytes-truncated-half": _bytes(lambda b: b[: len(b) // 2]),
     "bytes-empty": _bytes(lambda b: b""),
     "bytes-text": _bytes(lambda b: b"alpha,beta,train_loss\n0,0,1\n"),
@@ -446,3 +467,19 @@ def test_per_sample_losses_of_another_sample_count_are_refused(originals, tmp_pa
         assert len(lines) == 1 and "per_sample/train_loss" in lines[0], lines
         assert ("3 samples per point" if name == "count" else "(5, 4)") in lines[0], lines
         assert _sha(path) == before
+
+
+def test_a_loss_too_large_to_draw_is_one_line(originals, tmp_path, capsys):
+    """Issue #35, item 9: a loss of 1e308 everywhere traced back in `plot` (its levels
+    overflowed); it is one line naming vmin and vmax, and drawn once they are given."""
+    path = tmp_path / "big.h5"
+    shutil.copy(originals["surface"], path)
+    with h5py.File(path, "r+") as f:
+        f["train_loss"][...] = 1e308
+    out = tmp_path / "big.png"
+    assert plot.main([str(path), "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "too large to draw" in lines[0] and "--vmax" in lines[0], lines
+    assert not out.exists()
+    assert plot.main([str(path), "--out", str(out), "--vmin", "0", "--vmax", "10"]) == 0
+    assert out.exists()

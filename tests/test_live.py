@@ -369,7 +369,7 @@ def test_cli_refuses_out_with_live_and_a_port_in_use(tmp_path, capsys):
     one_line_error([str(path), "--live", "--interval", "0"], "--interval must be a positive")
     one_line_error([str(path), "--live", "--interval", "1e300"], "from 0.2 to 3,600")
     one_line_error([str(path), "--live", "--port", "x"], "--port: invalid int value")
-    one_line_error([str(tmp_path / "later.h5"), "--live"], "does not exist")
+    one_line_error([str(tmp_path / "later.h5"), "--live", "--wait", "0"], "does not exist")
 
 
 # ---------------------------------------------------------------- a reader racing compute

@@ -520,3 +520,33 @@ def test_write_viewer_from_python_shows_the_metric_rows_the_command_shows(tmp_pa
     assert "nonconvex_fraction" in page and "basin_radius" in page
     bare = write_viewer(tmp_path / "q.html", [read_surface(src)], metrics={}).read_text()
     assert "basin_radius" not in bare
+
+
+@pytest.mark.child
+def test_browser_a_square_domain_draws_square_and_log_profiles_read_as_numbers(chrome, tmp_path):
+    """A lone surface's map spans the window yet keeps one unit of alpha as long as one of
+    beta; a log profile axis labels whole numbers, rising, and holds the profile's minimum."""
+    src = make_surface_file(tmp_path, "spiky.h5", kind="spiky", shape=(21, 21))
+    out = viewer.write_viewer(tmp_path / "v.html", [read_surface(src)])
+    page = Page(chrome, 1600, 1000)
+    page.open(out.as_uri())
+    page.wait_until("document.getElementById('s0-contour').data", "the map")
+    lengths = page.eval(
+        "(() => { const L = document.getElementById('s0-contour')._fullLayout;"
+        "return [L.xaxis._length, L.yaxis._length]; })()"
+    )
+    assert lengths[0] == pytest.approx(lengths[1], rel=0.03), lengths
+    assert page.eval("window.landscapeState().scale.log"), "the case needs a log scale"
+    page.wait_until("document.getElementById('profile-alpha').data", "the profiles")
+    labels = page.eval(
+        "Array.from(document.querySelectorAll('#profile-alpha .ytick text'))"
+        ".map(t => t.textContent)"
+    )
+    values = [float(t.replace("\u2212", "-")) for t in labels]
+    assert len(values) >= 3 and values == sorted(values) and len(set(values)) == len(values)
+    low = page.eval(
+        "(() => { const d = document.getElementById('profile-alpha');"
+        "const ys = d.data.filter(t => t.name).flatMap(t => t.y).filter(v => v > 0);"
+        "return [Math.log10(Math.min(...ys)), d._fullLayout.yaxis.range[0]]; })()"
+    )
+    assert low[1] <= low[0], low

@@ -65,7 +65,13 @@ _MODEL_RE = re.compile(
 def format_of(f: h5py.File) -> str | None:
     """The ``format`` attribute of the open file `f` as text; None when absent or not
     text (an array, a number: no format of ours)."""
-    value = f.attrs.get("format")
+    try:  # a damaged attribute table: HDF5's OSError, KeyError, ...
+        value = f.attrs.get("format")
+    except (KeyError, OSError, RuntimeError, TypeError, ValueError) as e:
+        raise StoreError(
+            f"{f.filename!r} is damaged: its attributes cannot be read ({type(e).__name__}: "
+            f"{e}); recompute it or use another copy"
+        ) from e
     if isinstance(value, bytes):
         value = value.decode(errors="replace")
     return value if isinstance(value, str) else None

@@ -213,20 +213,30 @@ class Surface:
 
 def _json_attr(f: h5py.File, name: str, what: Path) -> dict:
     """A JSON-object attribute (``config``, ``provenance``); absent reads as {}."""
-    raw = f.attrs.get(name)
+    try:  # a damaged attribute table fails here: HDF5's KeyError, OSError, ...
+        raw = f.attrs.get(name)
+    except (KeyError, OSError, RuntimeError, TypeError, ValueError) as e:
+        raise _damaged(what, f"attribute {name!r} cannot be read ({type(e).__name__})") from e
     if raw is None:
         return {}
     if isinstance(raw, bytes):
-        raw = raw.decode()
+        raw = raw.decode(errors="replace")
     if not isinstance(raw, str):
         raise _damaged(what, f"attribute {name!r} is {type(raw).__name__}, not JSON text")
     try:
         value = json.loads(raw)
+    except RecursionError:  # e.g. [[[[...]]]] 200,000 deep: no settings of ours
+        raise _damaged(what, f"attribute {name!r} is JSON nested too deep") from None
     except ValueError:
         raise _damaged(what, f"attribute {name!r} is not valid JSON") from None
     if not isinstance(value, dict):
         raise _damaged(what, f"attribute {name!r} is a JSON {type(value).__name__}, not an object")
     return value
+
+
+# The most grid points a surface has (`landscape.surface.config.MAX_POINTS`): a file
+# declaring more is refused before its arrays are allocated.
+MAX_GRID_POINTS = 10_000_000
 
 
 def _damaged(path: Path, part: str) -> StoreError:
@@ -242,6 +252,8 @@ def _coordinates(f: h5py.File, name: str, path: Path) -> np.ndarray:
         raise _damaged(path, f"/{name} is missing or not a dataset")
     if obj.ndim != 1 or obj.size < 1 or obj.dtype.kind not in "fiu":
         raise _damaged(path, f"/{name} must be a 1-D array of numbers, not {obj.dtype} {obj.shape}")
+    if obj.size > MAX_GRID_POINTS:  # refused before it is read (allocated)
+        raise _damaged(path, f"/{name} declares {obj.size:,} values, too large for a grid")
     values = np.asarray(obj[()], dtype=np.float64)
     if not np.isfinite(values).all():
         raise _damaged(path, f"/{name} holds NaN or inf")
@@ -392,6 +404,12 @@ def _read_open(f: h5py.File, path: Path, *, snapshot: bool = False) -> Surface:
         alpha = _coordinates(f, "alpha", path)
         beta = _coordinates(f, "beta", path) if "beta" in f else None
         shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
+        if int(np.prod(shape)) > MAX_GRID_POINTS:  # before any array is allocated
+            raise _damaged(
+                path,
+                f"it declares {int(np.prod(shape)):,} grid points, too large (a surface has at "
+                f"most {MAX_GRID_POINTS:,})",
+            )
         names = _value_names(f, path, shape)
         if not snapshot:
             values = {name: _read_values(f, name) for name in names}
@@ -595,8 +613,8 @@ def read_per_sample(path: str | os.PathLike, split: str = "train") -> np.ndarray
         )
         try:
             declared = json.loads(f.attrs.get("provenance", "{}"))["data"][split]["n"]
-        except (KeyError, TypeError, ValueError, RecursionError):  # not said: the grid alone
-            declared = None
+        except (KeyError, TypeError, ValueError, RecursionError, OSError, RuntimeError):
+            declared = None  # not said (or unreadable: the file's reader says why)
         if not isinstance(declared, int) or isinstance(declared, bool):
             declared = None
         if ds.ndim != len(grid) + 1 or tuple(ds.shape[:-1]) != grid or ds.shape[-1] < 1:
@@ -609,7 +627,10 @@ def read_per_sample(path: str | os.PathLike, split: str = "train") -> np.ndarray
                 f"{where} holds {ds.shape[-1]} samples per point, the file's {split} data "
                 f"{declared}",
             )
-        return np.asarray(ds[()])
+        try:
+            return np.asarray(ds[()])
+        except (OSError, RuntimeError, ValueError) as e:  # HDF5's own read errors
+            raise _damaged(Path(path), f"{where} cannot be read ({type(e).__name__}: {e})") from e
 
 
 def _write_directions_group(
@@ -876,6 +897,7 @@ class SurfaceFile:
         try:
             refuse_links(self._f, self.path, "surface file")
             if not _preallocated(self._f):  # an older file: its per-sample chunks would grow
+                _read_open(self._f, self.path)  # rewritten only once checked (size included)
                 self._f.close()
                 _preallocate(self.path)
                 self._f = _open_for_writing(self.path)
@@ -953,8 +975,14 @@ class SurfaceFile:
     @property
     def directions_sha256(self) -> str | None:
         """The ``directions_sha256`` attribute: what regenerated directions must hash to."""
-        value = self._f.attrs.get("directions_sha256")
-        return value.decode() if isinstance(value, bytes) else value
+        try:
+            value = self._f.attrs.get("directions_sha256")
+        except (KeyError, OSError, RuntimeError, TypeError, ValueError) as e:
+            raise _damaged(self.path, f"its attributes cannot be read ({type(e).__name__})") from e
+        value = value.decode(errors="replace") if isinstance(value, bytes) else value
+        if value is not None and not isinstance(value, str):
+            raise _damaged(self.path, "attribute 'directions_sha256' is not text")
+        return value
 
     def directions(self) -> dict[str, dict[str, torch.Tensor]]:
         """The stored directions, checked as `read_directions` checks them."""

@@ -63,6 +63,8 @@ class Scale:
         return LogNorm(self.vmin, self.vmax) if self.log else Normalize(self.vmin, self.vmax)
 
 
+# The largest magnitude a colour scale takes: its range and round levels stay finite.
+MAX_MAGNITUDE = 1e300
 # Round multiples per decade on a log scale: finer when the values span few decades.
 LOG_SUBS = ((1.0, 1.5, 2.0, 3.0, 5.0, 7.0), (1.0, 2.0, 5.0), (1.0,))
 # Levels the basin around the minimum should hold: fewer below the median value and the
@@ -123,6 +125,13 @@ def resolve_scale(
     finite = finite[np.isfinite(finite)]
     if finite.size == 0:
         raise InputError("no computed values to plot yet; run landscape.compute on the file")
+    top = float(np.abs(finite).max())
+    if top > MAX_MAGNITUDE and (vmin is None or vmax is None):  # e.g. a loss of 1e308
+        raise InputError(
+            f"values up to {top:.3g} are too large to draw (colour scales go up to "
+            f"{MAX_MAGNITUDE:.0e}); give vmin and vmax within that range",
+            arg=("vmin", "vmax"),
+        )
     if isinstance(levels, str):
         if levels not in LEVEL_PRESETS:
             raise InputError(
@@ -135,7 +144,8 @@ def resolve_scale(
         lo, hi = finite.min(), finite.max()
         # Log levels when the values are skewed or span two decades or more: linear levels
         # would leave the basin around the minimum (where networks differ) without a line.
-        median = np.median(finite)
+        with np.errstate(over="ignore"):  # values near 1e300 (with vmin and vmax given)
+            median = np.median(finite)
         basin = (_nice_levels(lo, hi, False) < median).sum() if hi > lo else 0
         log = bool(
             lo > 0
@@ -153,8 +163,16 @@ def resolve_scale(
         raise InputError(f"a log scale needs vmin > 0, got {vmin}; raise --vmin or drop --log")
     if vmin > vmax:
         raise InputError(f"vmin ({vmin}) is above vmax ({vmax}); swap them")
+    if max(abs(vmin), abs(vmax)) > MAX_MAGNITUDE or not np.isfinite(vmax - vmin):
+        # e.g. a loss of 1e308: its range and round levels overflow float64
+        raise InputError(
+            f"values from {vmin:.3g} to {vmax:.3g} are too large to draw (colour scales go up "
+            f"to {MAX_MAGNITUDE:.0e}); give vmin and vmax within that range",
+            arg=("vmin", "vmax"),
+        )
     if vmin == vmax:  # a flat surface: widen so the colour map and levels exist
-        vmin, vmax = (vmin / 2, vmax * 2) if log else (vmin - 0.5, vmax + 0.5)
+        pad = max(0.5, abs(vmin) / 1000)  # (vmin - 0.5 == vmin for a large vmin)
+        vmin, vmax = (vmin / 2, vmax * 2) if log else (vmin - pad, vmax + pad)
     if levels is None:
         lev = _nice_levels(vmin, vmax, log)
     elif isinstance(levels, int | np.integer):

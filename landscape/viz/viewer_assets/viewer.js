@@ -382,11 +382,21 @@
         marker: {symbol: "circle-open", size: 12, color: "black", line: {width: 2}}});
     }
     var fresh = !d.data;
+    var yaxis = {title: {text: "β"}, zeroline: false, range: [s.beta[0], s.beta[s.beta.length - 1]]};
+    var spanA = s.alpha[s.alpha.length - 1] - s.alpha[0], spanB = s.beta[s.beta.length - 1] - s.beta[0];
+    if (spanB / spanA >= 1 / 3 && spanB / spanA <= 3) {
+      // One unit of alpha as long as one of beta: a square domain draws square, however
+      // wide the panel (a lone surface's panel spans the window).
+      yaxis.scaleanchor = "x";
+      yaxis.scaleratio = 1;
+      yaxis.constrain = "domain";
+    }
     Plotly.react(d, traces, {margin: {l: 45, r: 10, t: 10, b: 40}, uirevision: "keep",
       showlegend: s.paths.length > 0, legend: {orientation: "h", y: -0.2},
       hovermode: "closest", plot_bgcolor: "white",
-      xaxis: {title: {text: "α"}, zeroline: false, range: [s.alpha[0], s.alpha[s.alpha.length - 1]]},
-      yaxis: {title: {text: "β"}, zeroline: false, range: [s.beta[0], s.beta[s.beta.length - 1]]}}, CFG);
+      xaxis: {title: {text: "α"}, zeroline: false, constrain: "domain",
+        range: [s.alpha[0], s.alpha[s.alpha.length - 1]]},
+      yaxis: yaxis}, CFG);
     if (fresh) linkEvents(d);
   }
   function crosshair(pt) {
@@ -494,12 +504,25 @@
     return out;
   }
   function hexRgb(hex) { return "rgb(" + rgbOf(hex).join(",") + ")"; }
-  function lineLayout(sc, xtitle, ytitle, x0) {
-    var range = sc.log ? [Math.log10(sc.vmin) - 0.05, Math.log10(sc.vmax) + 0.05]
-      : [sc.vmin - 0.03 * (sc.vmax - sc.vmin || 1), sc.vmax + 0.03 * (sc.vmax - sc.vmin || 1)];
+  // The value axis of line plots: it holds every drawn value (a profile's minimum may lie
+  // below the shared scale's lower end) and, on a log axis, reads as whole numbers
+  // ("0.2 0.5 1 2 5"), not Plotly's bare mantissas ("5 2 1 5 2").
+  function lineLayout(sc, xtitle, ytitle, x0, traces) {
+    var ys = [];
+    (traces || []).forEach(function (t) {
+      t.y.forEach(function (v) { if (v !== null && isFinite(v) && (!sc.log || v > 0)) ys.push(v); });
+    });
+    var lo = Math.min.apply(null, ys.concat([sc.vmax])), hi = Math.max.apply(null, ys.concat([sc.vmin]));
+    lo = Math.min(lo, sc.vmin); hi = Math.min(Math.max(hi, lo), sc.vmax);
+    var range = sc.log ? [Math.log10(lo) - 0.05, Math.log10(hi) + 0.05]
+      : [lo - 0.03 * (hi - lo || 1), hi + 0.03 * (hi - lo || 1)];
+    var yaxis = {title: {text: esc(ytitle)}, type: sc.log ? "log" : "linear", range: range};
+    if (sc.log) {
+      yaxis.tickformat = "~g";  // every label a whole number: 0.2, 0.5, 1, 2, 5, 10
+      yaxis.dtick = Math.log10(hi / lo) > 2 ? 1 : "D2";
+    }
     return {margin: {l: 55, r: 10, t: 10, b: 40}, uirevision: "keep", hovermode: "x unified",
-      xaxis: {title: {text: esc(xtitle)}}, yaxis: {title: {text: esc(ytitle)},
-        type: sc.log ? "log" : "linear", range: range},
+      xaxis: {title: {text: esc(xtitle)}}, yaxis: yaxis,
       shapes: [{type: "line", x0: x0, x1: x0, yref: "paper", y0: 0, y1: 1,
         line: {dash: "dot", color: "grey", width: 1}}],
       legend: {orientation: "h", y: -0.25}};
@@ -523,8 +546,8 @@
     var where = state.fixed ? "" : " (through θ*; click a map to choose)";
     el("profile-alpha-title").textContent = "Along α at β = " + Number(fb).toPrecision(3) + where;
     el("profile-beta-title").textContent = "Along β at α = " + Number(fa).toPrecision(3) + where;
-    Plotly.react(el("profile-alpha"), along.a, lineLayout(sc, "α", title, fa), CFG);
-    Plotly.react(el("profile-beta"), along.b, lineLayout(sc, "β", title, fb), CFG);
+    Plotly.react(el("profile-alpha"), along.a, lineLayout(sc, "α", title, fa, along.a), CFG);
+    Plotly.react(el("profile-beta"), along.b, lineLayout(sc, "β", title, fb, along.b), CFG);
   }
   function drawOverlay(sc, title) {
     var one = surfaces1d(), traces = [], missing = [];
