@@ -483,3 +483,17 @@ def test_a_loss_too_large_to_draw_is_one_line(originals, tmp_path, capsys):
     assert not out.exists()
     assert plot.main([str(path), "--out", str(out), "--vmin", "0", "--vmax", "10"]) == 0
     assert out.exists()
+
+
+def test_deep_json_is_a_store_error_for_the_live_reader_too(originals, tmp_path):
+    """Issue #35, item 9: the live server reads the file on every request
+    (`read_surface_snapshot`); JSON nested 200,000 deep is a `StoreError` there (which it
+    reports and keeps its last good snapshot), never a `RecursionError`."""
+    from landscape.io.surface_file import StoreError, read_surface_snapshot
+
+    for attr in ("config", "provenance"):
+        path = tmp_path / f"{attr}.h5"
+        shutil.copy(originals["surface"], path)
+        _attr(attr, "[" * 200_000 + "]" * 200_000)(path)
+        with pytest.raises(StoreError, match=f"attribute '{attr}' is JSON nested too deep"):
+            read_surface_snapshot(path)

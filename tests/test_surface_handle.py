@@ -264,3 +264,31 @@ def test_cli_resume_with_another_checkpoint_names_flags(tmp_path, tiny_ckpt, cap
     assert len(err.splitlines()) == 1, err
     assert "ckpt content differs" in err and "state_sha256" in err, err
     assert "--out" in err and "--overwrite" in err and "overwrite=True" not in err, err
+
+
+@pytest.mark.child
+def test_a_file_open_for_reading_elsewhere_is_not_called_being_written(tmp_path, capsys):
+    """xarray or h5py in a notebook holds HDF5's shared lock: say so, not "being written"."""
+    import subprocess
+    import sys
+
+    from landscape import compute
+
+    out = tmp_path / "s.h5"
+    args = ["--ckpt", "pretrained:resnet20", "--samples", "8", "--batch-size", "8",
+            "--x=-1:1:3", "--out", str(out), "--quiet"]  # fmt: skip
+    assert compute.main([*args, "--x=-1:1:3"]) == 0
+    reader = subprocess.Popen(
+        [sys.executable, "-c", "import h5py, sys; f = h5py.File(sys.argv[1], 'r');"
+         "print('open', flush=True); sys.stdin.read()", str(out)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert reader.stdout.readline().strip() == "open"  # the sign: it holds the file
+        capsys.readouterr()
+        assert compute.main([*args, "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert "open in another program" in err and "being written" not in err
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=300)

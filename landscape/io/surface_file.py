@@ -750,6 +750,9 @@ def _identity(st: os.stat_result) -> tuple[int, int]:
 
 
 _BUSY_FIX = "wait for it to finish (or stop it) before replacing it with --overwrite"
+# HDF5 readers (xarray, h5py, a notebook) hold a shared lock: not a writer, say so.
+_OPEN_ELSEWHERE = "is open in another program (xarray, h5py or a notebook holds it for reading)"
+_CLOSE_IT = "close it there (e.g. ds.close()), then rerun"
 
 
 @contextmanager
@@ -806,6 +809,8 @@ def _flocked(path: str | os.PathLike, *, shared: bool, busy: str) -> Iterator[No
             try:
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
+                if not shared and not being_written(path):
+                    raise StoreError(f"{str(path)!r} {_OPEN_ELSEWHERE}; {_CLOSE_IT}") from None
                 raise StoreError(
                     f"{str(path)!r} is being written by another process; {busy}"
                 ) from None
@@ -1143,6 +1148,12 @@ SurfaceWriter = SurfaceFile  # the former name: a handle opened for writing
 def _open_error(path: Path, e: OSError) -> StoreError:
     """Why a surface file cannot be opened for writing, in one line."""
     if "lock" in str(e).lower():
+        if not being_written(path):  # only readers hold it: a notebook, xarray, h5py
+            return OutError(
+                f"{str(path)!r} {_OPEN_ELSEWHERE}",
+                fix=f"{_CLOSE_IT}, or choose another out=",
+                flag_fix=f"{_CLOSE_IT}, or choose another --out",
+            )
         return OutError(
             f"{str(path)!r} is being written by another process",
             fix="wait for it to finish, or choose another out=",
