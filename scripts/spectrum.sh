@@ -56,6 +56,16 @@ for d in $DEPTHS; do
         --out "$f"
   done
 done
+# The data part of the 56-layer stages' lambda_max: the same runs with each of 4 batches of
+# the 128 images left out in turn (delete-one-group jackknife; no trace).
+prev=()
+for net in resnet56 plain56; do
+  f="$out/${net}_stages_jackknife.json"
+  [ -e "$f" ] || timed $PY -m landscape.hessian --ckpt "pretrained:$net" --samples "$SAMPLES" \
+      --per-block stage --iters "$ITERS" --tol 1e-3 --trace-samples 0 --jackknife 4 --quiet \
+      --out "$f" --figure "$out/stages_56_jackknife.png" --overwrite ${prev[@]+"${prev[@]}"}
+  prev=(--compare "$f")
+done
 # The numbers quoted in docs/results.md, and each pair's densities redrawn from the stored
 # nodes and weights at a wider smoothing (1% of the spectral range), where the band shows.
 for d in $DEPTHS; do

@@ -110,6 +110,12 @@ def world(tmp_path_factory) -> World:
         {a: {n: torch.ones_like(p.detach()) for n, p in r20.items()} for a in ("x", "y")},
         config={"kind": "hessian_eigenvectors"},
     )
+    p20 = dict(models.create_model("plain20").named_parameters())  # no shortcut layers
+    write_directions_file(
+        root / "p20_dirs.h5",
+        {a: {n: torch.ones_like(p.detach()) for n, p in p20.items()} for a in ("x", "y")},
+        config={"kind": "trajectory_pca"},
+    )
     write_directions_file(
         root / "pca_dirs.h5",
         {a: {n: torch.ones_like(p.detach()) for n, p in r20.items()} for a in ("x", "y")},
@@ -273,6 +279,11 @@ CASES = {
         "compute",
         lambda w: _compute(w, "--directions", w / "r20_dirs.h5", ckpt="resnet32.pt"),
         "has no tensor for the model's parameter layer1.3.conv1.weight",
+    ),
+    "compute-directions-of-plain20-on-resnet20": (
+        "compute",
+        lambda w: _compute(w, "--directions", w / "p20_dirs.h5"),
+        "has no tensor for the model's parameter layer2.0.downsample.0.weight",
     ),
     "compute-directions-foreign": (
         "compute",
@@ -825,3 +836,33 @@ def test_our_own_outputs_keep_their_exact_marks(tmp_path) -> None:
     text = (tmp_path / "t2.csv").read_text()
     (tmp_path / "edited.csv").write_text(text.replace("\r\n", "\n"))
     assert file_kind(tmp_path / "edited.csv") is None
+
+
+def test_directions_must_cover_every_parameter_that_moves(tmp_path) -> None:
+    """Issue #35, item 5: directions of another network whose names are a subset of the
+    model's left the rest of it still. They must cover every parameter that moves; with a
+    parameter selection (`params` / `exclude`) only the selected ones."""
+    import landscape as ls
+    from landscape.core.errors import InputError
+
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(4, 4), torch.nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    model, data = Two(), {"train": (_X, _Y)}
+    only_a = {"x": {n: torch.randn(p.shape) for n, p in model.named_parameters() if n[0] == "a"}}
+    config = ls.SurfaceConfig(x=(-1, 1, 3), device="cpu")
+    with pytest.raises(InputError, match="direction x has no tensor for the model's parameter b."):
+        ls.compute_surface(
+            model, data, config, out=tmp_path / "all.h5", directions=only_a, progress=False
+        )
+    assert not (tmp_path / "all.h5").exists()
+    selected = ls.SurfaceConfig(x=(-1, 1, 3), device="cpu", params="a.*")
+    s = ls.compute_surface(
+        model, data, selected, out=tmp_path / "a.h5", directions=only_a, progress=False
+    )
+    assert s.computed.all()

@@ -471,7 +471,8 @@ def test_per_sample_losses_of_another_sample_count_are_refused(originals, tmp_pa
 
 def test_a_loss_too_large_to_draw_is_one_line(originals, tmp_path, capsys):
     """Issue #35, item 9: a loss of 1e308 everywhere traced back in `plot` (its levels
-    overflowed); it is one line naming vmin and vmax, and drawn once they are given."""
+    overflowed); it is one line naming vmin and vmax, and drawn once they are given;
+    `metrics` and `view` (overflow warnings, absurd metrics) refuse it in one line."""
     path = tmp_path / "big.h5"
     shutil.copy(originals["surface"], path)
     with h5py.File(path, "r+") as f:
@@ -483,6 +484,14 @@ def test_a_loss_too_large_to_draw_is_one_line(originals, tmp_path, capsys):
     assert not out.exists()
     assert plot.main([str(path), "--out", str(out), "--vmin", "0", "--vmax", "10"]) == 0
     assert out.exists()
+    capsys.readouterr()
+    for main, argv in (
+        (metrics.main, [str(path)]),
+        (view.main, [str(path), "--out", str(tmp_path / "v.html")]),
+    ):
+        assert main(argv) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and "too large to measure" in lines[0], lines
 
 
 def test_deep_json_is_a_store_error_for_the_live_reader_too(originals, tmp_path):

@@ -314,3 +314,41 @@ def test_flags_of_another_mode_are_refused_not_ignored(tmp_path, tiny_ckpt, caps
     assert cli.main([*argv, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("depth", [56, 20])
+def test_results_quote_the_stored_curvature_files(depth):
+    """docs/results.md quotes docs/results/spectrum_{depth}.txt as written, and its numbers are
+    those of the stored JSON results (scripts/spectrum.sh)."""
+    from helpers import REPO
+
+    from landscape.io.spectrum import read_curvature_result
+
+    res = REPO / "docs" / "results"
+    txt = res / f"spectrum_{depth}.txt"
+    if not txt.is_file():
+        pytest.skip(f"docs/results lacks {txt.name}: run scripts/spectrum.sh")
+    text = txt.read_text()
+    assert text.strip() in (REPO / "docs" / "results.md").read_text()
+    for net in ("resnet", "plain"):
+        doc = read_curvature_result(res / f"{net}{depth}_density.json", "density")
+        assert f"trace {doc['trace']:.0f} +- {doc['trace_stderr']:.0f}" in text
+        assert f"{doc['lambda_max_node']:.3f}]" in text
+        nodes = np.concatenate([p["nodes"] for p in doc["probes"]])
+        assert doc["lambda_max_node"] == nodes.max()
+        for b in read_curvature_result(res / f"{net}{depth}_stages.json", "blocks")["blocks"]:
+            assert f"{b['lambda_max']:.2f} [+{b['lambda_max_bound']:.2g}]" in text
+            assert f"{b['trace']:.1f} +- {b['trace_stderr']:.1f}" in text
+
+
+def test_hessian_spectrum_takes_the_same_selection():
+    model, x, y = _data()
+    names = spectrum.select_parameters(model, "stage1.block1", wrt="all")
+    exact = torch.linalg.eigvalsh(_exact_hessian(model, x, y, names)).numpy()
+    res = hessian.hessian_spectrum(
+        model, (x, y), k=2, iters=40, tol=1e-10, trace_samples=0, wrt="all",
+        params="stage1.block1", progress=False, device="cpu",
+    )  # fmt: skip
+    assert res.parameters == len(exact)
+    np.testing.assert_allclose(res.top_eigenvalues, exact[::-1][:2], rtol=1e-6)
+    assert res.lambda_min == pytest.approx(exact[0], rel=1e-6)

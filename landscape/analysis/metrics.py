@@ -334,6 +334,11 @@ def sharpness(
     return float(rise.mean()) if rise.size else math.nan
 
 
+# The largest magnitude of a value the metrics take: their differences, squares and
+# interpolations of larger ones overflow float64.
+MAX_MEASURABLE = 1e150
+
+
 def surface_metrics(
     surface: Surface,
     *,
@@ -360,6 +365,13 @@ def surface_metrics(
         StoreError: the surface has no such values.
     """
     f = np.asarray(surface.get(split, metric), dtype=np.float64)
+    finite = np.abs(f[np.isfinite(f)])
+    if finite.size and finite.max() > MAX_MEASURABLE:  # e.g. 1e308: the metrics overflow
+        where = f" of {str(surface.path)!r}" if surface.path is not None else ""
+        raise InputError(
+            f"the {split}_{metric} values{where} reach {finite.max():.3g}, too large to measure "
+            f"(at most {MAX_MEASURABLE:.0e}): a damaged file? recompute it or use another copy"
+        )
     return grid_metrics(
         surface.alpha, surface.beta, f, radius=radius, basin_delta=basin_delta, n_rays=n_rays
     )

@@ -23,7 +23,12 @@ from landscape import models
 from landscape.core.checkpoints import load_model
 from landscape.core.errors import InputError
 from landscape.io.legacy import is_legacy_directions, read_legacy_directions
-from landscape.io.surface_file import StoreError, SurfaceFile, directions_sha256
+from landscape.io.surface_file import (
+    StoreError,
+    SurfaceFile,
+    directions_sha256,
+    open_readonly,
+)
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.directions import (
     interpolation_direction,
@@ -193,13 +198,11 @@ def directions_made_by(path: str | os.PathLike) -> str | None:
     without ``--overwrite`` (`landscape.core.files.check_output`'s ``same_job``)."""
     import json
 
-    import h5py
-
     try:
-        with h5py.File(path, "r", locking=False) as f:
+        with open_readonly(path, "directions file") as f:
             config = json.loads(f.attrs.get("config", "{}"))
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, RecursionError):
-        return None
+        return None  # StoreError (not ours, links) is a ValueError too
     kind = config.get("kind") if isinstance(config, dict) else None
     return kind if isinstance(kind, str) else None
 
