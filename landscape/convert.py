@@ -23,7 +23,7 @@ from landscape.io.surface_file import (
 )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="landscape convert",
         description="Convert a surface file of the original loss-landscape code "
@@ -34,9 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_overwrite_argument(parser, "--out")
     # The name of earlier versions, kept working.
     parser.add_argument("--force", dest="overwrite", action="store_true", help=argparse.SUPPRESS)
+    return parser
 
+
+def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
         source = str(Path(args.file).resolve())
 
         def same_source(path: Path) -> bool:  # a rerun of this very conversion

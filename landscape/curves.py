@@ -18,7 +18,7 @@ from landscape.core.files import atomic_savefig, check_output
 from landscape.viz.curves import degradation_figure
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="landscape curves",
         description="Training and test error against epoch for several training runs.",
@@ -28,15 +28,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--label", action="append", default=None, help="a label per RUN (default: model name)"
     )
-    parser.add_argument("--metric", choices=CURVE_METRICS, default="error")
+    parser.add_argument(
+        "--metric", choices=CURVE_METRICS, default="error", help="what is drawn against epoch"
+    )
     parser.add_argument(
         "--splits", default="train,test", help="train,test (default) | train | test"
     )
     parser.add_argument("--layout", choices=LAYOUTS, default="auto", help="auto: plain | ResNet")
-    parser.add_argument("--title", default=None)
-    parser.add_argument("--dpi", type=options.dpi, default=150)
+    parser.add_argument("--title", default=None, help="figure title")
+    parser.add_argument("--dpi", type=options.dpi, default=150, help="resolution of a PNG")
     add_overwrite_argument(parser, "--out")
-    return guarded("landscape curves", lambda: _run(parser.parse_args(argv)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return guarded("landscape curves", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:

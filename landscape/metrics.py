@@ -55,7 +55,7 @@ class MetricsHelp(HelpFormatter):
         )
 
 
-def _parser() -> ArgumentParser:
+def build_parser() -> ArgumentParser:
     p = ArgumentParser(
         prog="landscape metrics",
         description="Quantitative summaries of loss surfaces (one row per file), their 95% "
@@ -99,7 +99,7 @@ def _finite(v: float) -> float | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (0 done, 2 bad input)."""
-    return guarded("landscape metrics", lambda: _run(_parser().parse_args(argv)))
+    return guarded("landscape metrics", lambda: _run(build_parser().parse_args(argv)))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -233,3 +233,22 @@ def test_a_surface_from_python_records_the_data_and_model_it_evaluated(tmp_path)
     )  # fmt: skip
     assert surface.provenance["model"] == "torch.nn.modules.container.Sequential"
     assert surface.provenance["data"]["train"]["n"] == 6
+
+
+def test_an_option_offered_by_several_commands_reads_the_same_in_every_help():
+    import importlib
+    from collections import defaultdict
+
+    shown: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, (module, _) in cli.COMMANDS.items():
+        mod = importlib.import_module(module)
+        parser = mod.build_parser()
+        fmt = parser._get_formatter()
+        for action in parser._actions:
+            if not action.option_strings or action.nargs is not None or action.choices:
+                continue  # on/off flags, lists and choices say what they take themselves
+            assert action.help, f"landscape {name} {action.option_strings[0]} has no help"
+            metavar = action.metavar or fmt._get_default_metavar_for_optional(action)
+            shown[action.option_strings[-1]][name] = metavar
+    differ = {flag: d for flag, d in shown.items() if len(set(d.values())) > 1}
+    assert set(differ) <= {"--split"}, differ  # compute's --split takes a list: LIST

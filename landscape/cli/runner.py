@@ -190,6 +190,24 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     where there is nothing to say (None) or where the help already explains a default that
     is computed (``default: beside FILE``). A list default reads as it is typed (0.5,0.75)."""
 
+    # One vocabulary for what an option takes, whichever command offers it (an option
+    # that names its own metavar keeps it).
+    METAVARS = {
+        "out": "PATH", "ckpt": "PATH", "ckpt2": "PATH", "ckpt3": "PATH", "figure": "PATH",
+        "seed": "INT", "data_seed": "INT", "batch_size": "INT", "samples": "N",
+        "dataset": "NAME", "model": "NAME", "data_root": "DIR", "title": "TEXT",
+        "label": "TEXT", "device": "DEVICE", "split": "SPLIT",
+    }  # fmt: skip
+
+    def _get_default_metavar_for_optional(self, action: argparse.Action) -> str:
+        if action.dest in self.METAVARS:
+            return self.METAVARS[action.dest]
+        if action.type is int:
+            return "N"
+        if action.type is float:
+            return "X"
+        return super()._get_default_metavar_for_optional(action)
+
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
