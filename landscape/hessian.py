@@ -548,8 +548,9 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
             flag = "" if b.converged else "  (NOT converged)"
             print(
                 f"{b.name:<{width}}  {b.parameters:>9,}  lambda_max {b.lambda_max:.5g} "
-                f"(+{b.lambda_max_bound:.2g}{jack(b)})  trace {b.trace:.5g} +- "
-                f"{b.trace_stderr:.2g}{flag}"
+                f"(+{b.lambda_max_bound:.2g}{jack(b)})  "
+                + (f"trace {b.trace:.5g} +- {b.trace_stderr:.2g}" if b.probes else "no trace")
+                + flag
             )
         print(f"({seconds:.0f} s)")
     else:
