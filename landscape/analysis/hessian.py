@@ -666,7 +666,16 @@ def hessian_spectrum(
     names = select_parameters(model, params, exclude, wrt=wrt)
     template = {n: p.detach() for n, p in model.named_parameters() if n in names}
     hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
-    bar = progress_bar(progress, total=2 * iters + trace_samples, unit="hvp", desc="Hessian")
+    # The cost, said up front: each Hessian-vector product is about two passes (forward and
+    # double backward) over every sample; iters and trace_samples set how many there are.
+    n_params = sum(t.numel() for t in template.values())
+    bar = progress_bar(
+        progress,
+        total=2 * iters + trace_samples,
+        unit="hvp",
+        desc=f"Hessian of {n_params:,} parameters on {len(y):,} samples "
+        f"(up to {2 * iters} Lanczos + {trace_samples} trace products)",
+    )
     step = bar.update
 
     def gen() -> torch.Generator:
