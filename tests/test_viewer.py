@@ -213,6 +213,21 @@ def data_xy(page: Page, plot: str, alpha: float, beta: float) -> tuple[float, fl
     )
 
 
+def click_point(page: Page, plot: str, alpha: float, beta: float) -> None:
+    """Click (alpha, beta) on a 2-D panel once the page's hover is there: Plotly reports a
+    click at the point it last hovered, and its hover is throttled, so a press right after
+    the move may land on the previous point. The sign: the readout names the point."""
+    x, y = data_xy(page, plot, alpha, beta)
+    page.mouse("mouseMoved", x, y)
+    page.wait_until(
+        f"(document.getElementById('readout').textContent || '')"
+        f".includes('α = {alpha:.4f}, β = {beta:.4f}')",
+        f"the hover at ({alpha}, {beta})",
+    )
+    page.mouse("mousePressed", x, y)
+    page.mouse("mouseReleased", x, y)
+
+
 @pytest.mark.child
 def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path):
     out = tmp_path / "view.html"
@@ -259,9 +274,8 @@ def test_browser_first_screen_hover_click_and_difference(chrome, files, tmp_path
     assert shapes == 2  # the crosshair shows on the other maps
 
     # A click fixes the point: profiles of every 2-D surface through it, from the grid.
-    x, y = data_xy(page, "s0-contour", 0.4, -0.25)
     renders = page.eval("Number(document.body.dataset.renders)")
-    page.click(x, y)
+    click_point(page, "s0-contour", 0.4, -0.25)
     page.wait_until(f"Number(document.body.dataset.renders) > {renders}", "a redraw on click")
     fixed = page.eval("window.landscapeState().state.fixed")
     assert (fixed["alpha"], fixed["beta"]) == pytest.approx((0.4, -0.25))
