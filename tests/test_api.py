@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -341,3 +342,34 @@ def test_every_public_name_documents_its_arguments_and_result():
                 missing.append(f"{name}: Returns")
     assert not missing, missing
     assert DOCS_PENDING <= set(ls.__all__)  # a renamed or removed name leaves this list
+
+
+def readme_commands() -> list[list[str]]:
+    """The quick start's ``landscape ...`` commands as argument lists (continued lines
+    joined, comments dropped)."""
+    block = re.search(r"## Quick start.*?```bash\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    text = block.group(1).replace("\\\n", " ")
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    return [shlex.split(line)[1:] for line in lines if line.startswith("landscape ")]
+
+
+def test_readme_quick_start_commands_run_as_written_on_less(tmp_path, monkeypatch, capsys):
+    """Every command of the quick start, in order, with the same flags on less data (the
+    embedded images instead of a download, one epoch, 3x3 points); --open and the live
+    server (which serves until stopped: tests/test_live.py) aside."""
+    from landscape.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    smaller = {"cifar10": "embedded", "30": "1", "5000": "16", "-1:1:25": "-1:1:3"}
+    ran = []
+    for argv in readme_commands():
+        if "--live" in argv:
+            continue
+        argv = [smaller.get(a, a) for a in argv if a not in ("--open", "--download")]
+        if argv[0] == "train":
+            argv += ["--samples", "64", "--test-samples", "32", "--quiet"]
+        assert main(argv) == 0, (argv, capsys.readouterr().err)
+        ran.append(argv[0])
+    assert ran == ["train", "compute", "compute", "plot", "plot", "plot", "view", "metrics"]
+    assert (tmp_path / "view.html").stat().st_size > 0
+    assert "nonconvex_fraction" in capsys.readouterr().out
