@@ -29,6 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
+# `python -m landscape.COMMAND`: the first code of ours that runs, seconds before the
+# command's own handlers exist; a signal meanwhile stops it in one line (standard library
+# only: nothing heavy is imported here). Importing landscape as a library installs nothing.
+from landscape.cli import early as _early  # noqa: E402
+
+if _early.started_as_command():
+    _early.install()
+
 __all__ = [
     "__version__",
     # Computing surfaces

@@ -82,5 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(module.main(rest) or 0)
 
 
+def run() -> None:
+    """The ``landscape`` program (the console script): a Ctrl-C or SIGTERM while a command
+    loads stops it in one line, and none after its result changes the exit code
+    (`landscape.cli.early`)."""
+    from landscape.cli import early
+
+    early.install()
+    code = main()
+    from landscape.cli.runner import exit_after
+
+    exit_after(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

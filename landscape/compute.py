@@ -8,12 +8,11 @@ the grid and rank 0 writes the file (`landscape.surface.distributed`, docs/distr
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.cli import options
-from landscape.cli.runner import RESUMABLE, ArgumentParser, guarded
+from landscape.cli.runner import RESUMABLE, ArgumentParser, exit_after, guarded
 from landscape.core.checkpoints import resolve_checkpoint
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
@@ -139,4 +138,4 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.cli.options import add_overwrite_argument
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.files import check_output
 from landscape.io.legacy import convert_legacy
 from landscape.io.surface_file import (
@@ -62,4 +62,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_after(main())

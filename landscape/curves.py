@@ -8,12 +8,11 @@ side-by-side panels. The figure is `landscape.viz.curves.degradation_figure`.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from landscape.analysis.curves import CURVE_METRICS, LAYOUTS, CurvesError
 from landscape.cli import options
 from landscape.cli.options import add_overwrite_argument
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.files import atomic_savefig, check_output
 from landscape.viz.curves import degradation_figure
 
@@ -62,4 +61,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

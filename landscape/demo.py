@@ -14,13 +14,12 @@ page. On a CPU the grid and sample count fit a few minutes on 2 cores (15x15 poi
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.analysis.metrics import metrics_table, surface_metrics
 from landscape.analysis.uncertainty import comparison_lines, intervals_table, measure
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, atomic_write_text, make_parent
@@ -154,4 +153,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

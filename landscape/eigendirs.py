@@ -27,7 +27,7 @@ from landscape.cli.options import (
     check_suffix,
     set_default,
 )
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
@@ -157,4 +157,4 @@ def _main(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

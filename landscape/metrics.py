@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import textwrap
 from collections.abc import Sequence
 
@@ -29,7 +28,7 @@ from landscape.analysis.uncertainty import (
     measure,
 )
 from landscape.cli import options
-from landscape.cli.runner import ArgumentParser, HelpFormatter, guarded
+from landscape.cli.runner import ArgumentParser, HelpFormatter, exit_after, guarded
 from landscape.core.errors import InputError
 from landscape.io.surfaces import read_surface
 
@@ -197,4 +196,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from landscape.cli import options
 from landscape.cli.options import add_overwrite_argument
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output
 from landscape.io.surfaces import read_surface
@@ -159,4 +159,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_after(main())

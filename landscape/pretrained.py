@@ -6,10 +6,9 @@ Exit codes: 0 done; 2 bad input (one line on stderr).
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.checkpoints import list_pretrained, resolve_checkpoint
 from landscape.models import read_checkpoint
 
@@ -62,4 +61,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -13,7 +13,6 @@ in the plain nets show their degradation is not vanishing gradients.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from landscape.cli.options import (
     check_suffix,
     set_default,
 )
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
@@ -210,4 +209,4 @@ def _labels(entries: list[tuple[str, str]]) -> list[str]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -14,7 +14,7 @@ import logging
 import sys
 
 from landscape.cli import options
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.training import TrainConfig, run_training
 
 __all__ = ["COMMAND_ONLY", "add_arguments", "build_parser", "config_from_args", "main"]
@@ -80,4 +80,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

@@ -26,7 +26,7 @@ from landscape.analysis import trajectory as traj_lib
 from landscape.analysis.trajectory import OFF_PLANE_WARN
 from landscape.cli import options
 from landscape.cli.options import FIGURE_FORMATS, add_overwrite_argument, check_suffix
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_savefig, check_output
 from landscape.io.surface_file import DIRECTIONS_FORMAT, StoreError
@@ -168,4 +168,4 @@ def _check_same_directions(surface: str, directions: dict) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_after(main())

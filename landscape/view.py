@@ -20,7 +20,7 @@ from pathlib import Path
 
 from landscape.cli import options
 from landscape.cli.options import add_overwrite_argument
-from landscape.cli.runner import ArgumentParser, guarded
+from landscape.cli.runner import ArgumentParser, exit_after, guarded
 from landscape.core.errors import InputError
 from landscape.core.files import check_output
 from landscape.io.surfaces import read_surface
@@ -141,4 +141,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    exit_after(main())

@@ -109,5 +109,5 @@ def test_the_distribution_name_is_ours_and_the_import_and_script_stay():
     # with `pip download --no-deps torch-landscape`: no such distribution (2026-12-06).
     assert re.search(r'^name = "(.*)"$', text, re.M)[1] == "torch-landscape"
     assert re.search(r"^\[project.scripts\]\n(.*)$", text, re.M)[1] == (
-        'landscape = "landscape.__main__:main"'
+        'landscape = "landscape.__main__:run"'
     )

@@ -217,3 +217,53 @@ def test_a_body_that_ignores_sigterm_keeps_it_ignored_after_the_command():
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+# ---------------------------------------------------------------- before and after the command
+
+
+def _held(entry: str, hold: str, tmp_path, sig: int) -> tuple[int, str, str]:
+    """A compute held (tests/hold/sitecustomize.py) while it loads (`hold` import) or in
+    the interpreter's teardown after its result (`hold` exit), signalled there; (code, out,
+    err). `entry`: ``-m`` (python -m landscape.compute) or ``script`` (the console script)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from helpers import TESTS
+
+    go = tmp_path / "go"
+    env = subprocess_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS / "hold"), env["PYTHONPATH"]])
+    env.update(LANDSCAPE_TEST_HOLD=hold, LANDSCAPE_TEST_GO=str(go))
+    argv = ["--ckpt", "pretrained:resnet20", "--samples", "8", "--batch-size", "8",
+            "--x=-1:1:3", "--out", str(tmp_path / "s.h5"), "--quiet"]  # fmt: skip
+    if entry == "-m":
+        cmd = [PYTHON, "-m", "landscape.compute", *argv]
+    else:
+        cmd = [str(Path(sys.executable).parent / "landscape"), "compute", *argv]
+    with Proc(cmd, env=env) as proc:
+        proc.wait_for(rf"^HELD {hold}$", stream="stdout")
+        proc.send_signal(sig)  # ignored, or acted on before the child runs on
+        go.write_text("")
+        code, out, err = proc.finish()
+    return code, out, err
+
+
+@pytest.mark.child
+@pytest.mark.parametrize("entry", ["-m", "script"])
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_signal_while_the_command_loads_is_one_line_and_130(tmp_path, entry, sig):
+    code, _, err = _held(entry, "import", tmp_path, sig)
+    assert code == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "nothing was written" in err
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.child
+@pytest.mark.parametrize("sig", SIGNALS)
+def test_a_signal_after_the_result_does_not_change_the_exit_code(tmp_path, sig):
+    code, out, err = _held("-m", "exit", tmp_path, sig)
+    assert code == 0 and "wrote" in out, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err

@@ -35,6 +35,7 @@ __all__ = [
     "ORIGINAL_FLAGS",
     "UsageError",
     "bad_input",
+    "exit_after",
     "reader_left",
     "guarded",
     "terminate_as_interrupt",
@@ -137,6 +138,9 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
             stream.reconfigure(errors="backslashreplace")
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, terminate_as_interrupt) if in_main else None
+    # Ctrl-C raises KeyboardInterrupt from here on (before, a program stops at once:
+    # landscape.cli.early), so that what was kept is said.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if in_main else None
     previous_hook, sys.unraisablehook = sys.unraisablehook, _redeliver_interrupt
     try:
         code = fn()
@@ -169,6 +173,18 @@ def guarded(prog: str, fn: Callable[[], int], *, kept: str = NOTHING_WRITTEN) ->
         # ignores SIGTERM from here to its exit (see landscape.surface.distributed).
         if in_main and signal.getsignal(signal.SIGTERM) is terminate_as_interrupt:
             signal.signal(signal.SIGTERM, previous)
+        if in_main and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
+
+
+def exit_after(code: int) -> NoReturn:
+    """End a program whose command returned `code`: SIGINT and SIGTERM are ignored from
+    here (the result is decided; a signal in the interpreter's teardown would otherwise
+    kill the process by the signal after its last line), then exit with `code`."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def reader_left() -> int:
