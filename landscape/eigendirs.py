@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from landscape.analysis import hessian
-from landscape.analysis.hessian import LanczosWarnings, weight_names
+from landscape.analysis.hessian import LanczosWarnings
+from landscape.analysis.spectrum import select_parameters
 from landscape.cli import options
 from landscape.cli.options import (
     add_data_arguments,
@@ -60,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--seed", type=options.seed, default=0, help="seed of the Lanczos start vector")
     h.add_argument("--batch-size", type=int, default=256, metavar="INT", help="per pass")
     h.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    h.add_argument(
+        "--params",
+        metavar="GLOB[,GLOB]",
+        default=None,
+        help="the weights the Hessian is taken over: globs or the built-in networks' groups "
+        "(stage1, head, ...); a surface on these directions then takes the same --params",
+    )
+    h.add_argument("--exclude", metavar="GLOB[,GLOB]", default=None, help="leave these out")
     p.add_argument("--out", required=True, metavar="PATH", help="the directions file (.h5)")
     add_overwrite_argument(p, "--out")
     return p
@@ -95,7 +104,7 @@ def _main(args: argparse.Namespace) -> int:
     data = options.data_from_args(args).load(args.split, at_most=SAMPLES)
     x, y = data.normalized(device), data.y.to(device)
     check_model_fits(model, x, y, what="the data")
-    wrt = weight_names(model, "weights")
+    wrt = select_parameters(model, args.params or (), args.exclude or (), wrt="weights")
     print(
         f"{PROG}: {loaded.model_name}, {args.split} loss on {len(y)} samples",
         file=sys.stderr,

@@ -596,8 +596,6 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             raise InputError(f"{flag} applies to --ckpt alone; with --surface drop it")
     if args.trace_samples is not None:
         raise InputError("--trace-samples applies to --ckpt alone; with --surface drop it")
-    if args.params or args.exclude:
-        raise InputError("--params/--exclude apply at theta* (--ckpt); with --surface drop them")
     path = Path(args.surface)
     surface = read_surface(path)
     refuse_if_being_written(path)
@@ -622,6 +620,8 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             # The data options given; the rest are the surface's own.
             data={k: v for k in DATA_FIELDS if (v := getattr(args, k)) not in (None, False)},
             wrt=args.wrt,
+            params=args.params or (),
+            exclude=args.exclude or (),
             loss=args.loss,
             iters=iters,
             tol=tol,

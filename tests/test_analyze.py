@@ -386,3 +386,43 @@ def test_dispatch(capsys) -> None:
             cli.main([name, "--help"])
         assert exc.value.code == 0
         assert f"landscape {name}" in capsys.readouterr().out
+
+
+def test_hessian_surface_map_of_one_stage_matches_the_library_on_that_stage(
+    tmp_path, tiny_ckpt
+) -> None:
+    surf = tmp_path / "s.h5"
+    _surface(tiny_ckpt, surf, "--samples", "16", "--x", "-1:1:3", "--y", "-1:1:2")
+    argv = ["hessian", "--surface", str(surf), "--samples", "8", "--iters", "4", "--quiet",
+            "--dataset", "tinydata:tiny", "--params", "layer3.*"]  # fmt: skip
+    assert cli.main(argv) == 0
+    after = read_surface(surf)
+    model = _model(tiny_ckpt)
+    x, y = _xy(8)
+    stage3 = [n for n in _weights(model) if n.startswith("layer3.")]
+    expected = hessian.curvature_map(
+        model, read_directions(surf), x, y, alpha=after.alpha, beta=after.beta,
+        wrt=stage3, iters=4, tol=1e-2, generator=_gen(0),
+    )  # fmt: skip
+    np.testing.assert_allclose(after.values["train_curvature_ratio"], expected, rtol=1e-9)
+    with h5py.File(surf, "r") as f:
+        assert f["train_curvature_ratio"].attrs["params"] == "layer3.*"
+
+
+def test_eigendirs_of_one_stage_are_its_sub_hessians_top_eigenvectors(tmp_path, tiny_ckpt):
+    dirs = tmp_path / "e3.h5"
+    argv = ["eigendirs", "--ckpt", str(tiny_ckpt), *DATA, "--samples", "8", "--iters", "12",
+            "--params", "layer3.*", "--out", str(dirs)]  # fmt: skip
+    assert cli.main(argv) == 0
+    stored = read_directions(dirs)
+    model = _model(tiny_ckpt)
+    x, y = _xy(8)
+    stage3 = [n for n in _weights(model) if n.startswith("layer3.")]
+    hvp = hessian.hvp_fn(model, x, y, batch_size=256, wrt=stage3)
+    params = {n: p.detach() for n, p in model.named_parameters() if n in stage3}
+    _, vecs = hessian.top_eigenvalues(hvp, params, 2, iters=12, generator=_gen(0))
+    for axis, vec in zip(("x", "y"), vecs, strict=True):
+        got = torch.cat([stored[axis][n].double().reshape(-1) for n in stage3])
+        ref = torch.cat([vec[n].double().reshape(-1) for n in stage3])
+        assert abs(float(got @ ref)) == pytest.approx(1.0, abs=1e-4)  # same up to sign
+        assert all(not stored[axis][n].any() for n in stored[axis] if n not in stage3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import torch
 
 from landscape import models
 from landscape.analysis import hessian
+from landscape.analysis.spectrum import select_parameters
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
@@ -83,6 +84,10 @@ def value_at_origin(surface: Surface, values: np.ndarray) -> float:
     return float(values[i, int(np.argmin(np.abs(surface.beta)))])
 
 
+def _names(spec: Sequence[str] | str) -> list[str]:
+    return [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+
+
 def surface_curvature_map(
     path: str | os.PathLike,
     *,
@@ -92,6 +97,8 @@ def surface_curvature_map(
     split: str | None = None,
     data: DataSpec | Mapping[str, Any] | None = None,
     wrt: str = "weights",
+    params: Sequence[str] | str = (),
+    exclude: Sequence[str] | str = (),
     loss: str | None = None,
     iters: int = ITERS,
     tol: float = TOL,
@@ -117,6 +124,9 @@ def surface_curvature_map(
         data: the data: a `DataSpec`, or settings that replace the surface's own (by
             default its own, at most 1,000 samples unless `samples` is given).
         wrt: ``"weights"`` (as ``ignore=biasbn``) or ``"all"``.
+        params, exclude: the part of the weights the Hessian is taken over: globs over
+            parameter names or the built-in networks' groups (``"stage1"``, ``"head"``;
+            `landscape.analysis.spectrum.select_parameters`); empty: all of `wrt`.
         loss: the loss whose Hessian is taken (default: the surface's).
         iters, tol: Lanczos steps and convergence per point.
         seed: of the random start vectors.
@@ -201,7 +211,7 @@ def surface_curvature_map(
             alpha=surface.alpha,
             beta=surface.beta,
             batch_size=batch_size,
-            wrt=hessian.weight_names(net, wrt),
+            wrt=select_parameters(net, params, exclude, wrt=wrt),
             loss=loss,
             iters=iters,
             tol=tol,
@@ -217,6 +227,8 @@ def surface_curvature_map(
         "model": loaded.model_name,
         "split": split,
         "wrt": wrt,
+        "params": ",".join(_names(params)),
+        "exclude": ",".join(_names(exclude)),
         "iters": iters,
         "tol": tol,
         "seed": seed,
