@@ -16,7 +16,7 @@ from .summary import models_table
 __all__ = ["main"]
 
 
-def main(argv: Sequence[str] | None = None, prog: str = "python -m landscape.models") -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "landscape models") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="A table of the networks: block, depth, skip connections, parameters "

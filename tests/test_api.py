@@ -95,7 +95,7 @@ def readme_modules() -> list[str]:
     """The README says every command is also ``python -m landscape.<command>``: every
     command of its table, and every ``python -m landscape.X`` written in the docs."""
     text = "".join(p.read_text() for p in [REPO / "README.md", *sorted(REPO.glob("docs/*.md"))])
-    table = set(re.findall(r"^\| `landscape ([a-z]+)` \|", text, re.M)) - {"models", "pretrained"}
+    table = set(re.findall(r"^\| `landscape ([a-z]+)` \|", text, re.M))
     assert table, "the README's command table moved"
     written = set(re.findall(r"python -m (landscape\.[a-z_]+)\b", text))
     return sorted({f"landscape.{c}" for c in table} | written)
