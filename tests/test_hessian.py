@@ -1,5 +1,7 @@
 """Hessian eigenvalues, trace and curvature maps against exact Hessians of tiny networks."""
 
+import copy
+
 import h5py
 import numpy as np
 import pytest
@@ -249,3 +251,44 @@ def test_the_progress_bar_ends_full_when_lanczos_converges_early(monkeypatch):
         == bars[0].total
         == (spectrum.largest.iterations + spectrum.smallest.iterations + 5)
     )
+
+
+def test_hessian_spectrum_of_a_task_equals_the_exact_hessian_of_its_sample_mean():
+    """Any model, loss and batch (#30): a regression MLP on tuple batches of unequal size,
+    the Hessian of the sample-mean MSE formed exactly and compared."""
+    from torch.func import functional_call, hessian
+
+    from landscape.analysis.hessian import hessian_spectrum
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(1, 6), torch.nn.Tanh(), torch.nn.Linear(6, 1))
+    x = torch.linspace(-2, 2, 40)[:, None]
+    y = torch.sin(2 * x)
+    batches = [(x[:16], y[:16]), (x[16:28], y[16:28]), (x[28:], y[28:])]  # B = 16, 12, 12
+
+    def mse(model, batch):  # per-sample losses, shape (B,)
+        inputs, targets = batch
+        return ((model(inputs) - targets) ** 2).mean(-1)
+
+    net64 = copy.deepcopy(net).double()  # the exact Hessian, in float64
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    flat0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()]).double()
+
+    def mean_loss(flat):
+        parts, start = {}, 0
+        for n, s in zip(names, shapes, strict=True):
+            parts[n] = flat[start : start + s.numel()].reshape(s)
+            start += s.numel()
+        return ((functional_call(net64, parts, (x.double(),)) - y.double()) ** 2).mean()
+
+    eig = torch.linalg.eigvalsh(hessian(mean_loss)(flat0))
+    spectrum = hessian_spectrum(
+        net, batches, loss_fn=mse, k=2, iters=40, tol=1e-6, wrt="all", trace_samples=400,
+        progress=False,
+    )  # fmt: skip
+    top = torch.sort(eig, descending=True).values[:2].numpy()
+    np.testing.assert_allclose(spectrum.top_eigenvalues, top, rtol=1e-4)
+    assert spectrum.lambda_min == pytest.approx(float(eig.min()), rel=1e-3, abs=1e-5)
+    assert abs(spectrum.trace - float(eig.sum())) < 4 * spectrum.trace_stderr
+    assert spectrum.samples == 40

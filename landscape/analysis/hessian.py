@@ -36,6 +36,7 @@ __all__ = [
     "LOSSES",
     "LanczosResult",
     "hvp_fn",
+    "task_hvp_fn",
     "lanczos",
     "top_eigenvalues",
     "min_eigenvalue",
@@ -162,6 +163,57 @@ def hvp_fn(
                 for n in names:
                     if hv[n] is not None:
                         result[n].add_(hv[n].detach(), alpha=weight)
+        return result
+
+    return hvp
+
+
+def task_hvp_fn(
+    model: nn.Module,
+    batches: Sequence[Any],
+    loss_fn: Callable[[nn.Module, Any], Tensor],
+    *,
+    sizes: Sequence[int],
+    wrt: Sequence[str] | None = None,
+) -> HVP:
+    """Hessian-vector product of a task's sample-mean loss at the model's weights: any
+    model, loss and batch, as `landscape.compute_surface` takes them.
+
+    Args:
+        model: the network (in eval mode while the products run).
+        batches: the batches, fixed (`landscape.surface.task.materialize`).
+        loss_fn: ``loss_fn(model, batch)`` -> per-sample losses (B,) or their mean; it
+            sees the weights through `functional_call` without knowing it.
+        sizes: each batch's B: the batches' means are weighted by it (the sample mean).
+        wrt: the parameters the Hessian is taken over (default: all); the others fixed.
+
+    Returns:
+        A function mapping a vector ``{name: tensor}`` over `wrt` to ``H v`` (same keys).
+    """
+    from landscape.surface.task import Task, TaskModule  # the engine's task, not a copy
+
+    module = TaskModule(model, Task(loss_fn))
+    base = {n: p.detach() for n, p in model.named_parameters()}
+    names = list(wrt) if wrt is not None else list(base)
+    fixed = {f"model.{n}": t for n, t in base.items() if n not in set(names)}
+    bufs = {f"model.{n}": b for n, b in model.named_buffers()}
+    point = {n: base[n] for n in names}
+    total = sum(sizes)
+
+    def batch_loss(sub: Mapping[str, Tensor], batch: Any) -> Tensor:
+        weights = {**fixed, **{f"model.{n}": t for n, t in sub.items()}}
+        losses, _ = functional_call(module, (weights, bufs), (batch,))
+        return losses.mean() if losses.dim() else losses
+
+    def hvp(v: Mapping[str, Tensor]) -> Params:
+        result = {n: torch.zeros_like(point[n]) for n in names}
+        with _eval_mode(model):
+            for batch, size in zip(batches, sizes, strict=True):
+                tangents = {n: v[n].to(point[n]) for n in names}
+                grad_fn = torch.func.grad(lambda p: batch_loss(p, batch))  # noqa: B023
+                _, hv = torch.func.jvp(grad_fn, (point,), (tangents,))
+                for n in names:
+                    result[n].add_(hv[n].detach(), alpha=size / total)
         return result
 
     return hvp
@@ -627,12 +679,14 @@ def hessian_spectrum(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    loss_fn: Callable[[nn.Module, Any], Tensor] | None = None,
 ) -> HessianSpectrum:
     """The Hessian of the mean loss at theta*, in one call: top eigenvalues, lambda_min, trace.
 
     Args:
         model: a network, or a checkpoint (path or ``pretrained:NAME``).
-        data: a `DataTensors` (``landscape.load_split``) or ready tensors ``(x, y)``.
+        data: a `DataTensors` (``landscape.load_split``) or ready tensors ``(x, y)``; with
+            `loss_fn`, any batches as `landscape.compute_surface` takes them.
         k: how many of the largest eigenvalues.
         iters, tol: most Lanczos steps, and the relative residual of a converged value.
         trace_samples: Rademacher probes of Hutchinson's trace (0: no trace).
@@ -645,6 +699,8 @@ def hessian_spectrum(
         seed: each estimate starts from its own generator with this seed (reproducible).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         progress: a progress bar over the Hessian-vector products.
+        loss_fn: a task's ``loss_fn(model, batch)`` (per-sample losses) instead of `loss`:
+            the Hessian of its sample mean over `data`'s batches.
 
     Returns:
         The `HessianSpectrum` (eigenvalues, lambda_min, ratio, trace, both Lanczos runs).
@@ -659,13 +715,24 @@ def hessian_spectrum(
         raise InputError(f"k {k} needs at least as many iters; got iters {iters}", arg="k")
     device = resolve_device(device)
     model = as_model(model, device)
-    x, y = as_tensors(data, device)
-    check_model_fits(model, x, y, what="the data")
     from landscape.analysis.spectrum import select_parameters  # it imports this module
 
     names = select_parameters(model, params, exclude, wrt=wrt)
     template = {n: p.detach() for n, p in model.named_parameters() if n in names}
-    hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
+    if loss_fn is not None:
+        from landscape.surface.task import check_value, materialize
+
+        fixed = materialize(data, split="train", device=device, batch_size=batch_size)
+        with torch.no_grad(), _eval_mode(model):  # its return is checked once, at theta*
+            name = getattr(loss_fn, "__qualname__", "loss_fn")
+            check_value(name, loss_fn(model, fixed.batches[0]), fixed.sizes[0], "for batch 0")
+        hvp = task_hvp_fn(model, fixed.batches, loss_fn, sizes=fixed.sizes, wrt=names)
+        n_samples = fixed.n
+    else:
+        x, y = as_tensors(data, device)
+        check_model_fits(model, x, y, what="the data")
+        hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
+        n_samples = len(y)
     # The cost, said up front: each Hessian-vector product is about two passes (forward and
     # double backward) over every sample; iters and trace_samples set how many there are.
     n_params = sum(t.numel() for t in template.values())
@@ -673,7 +740,7 @@ def hessian_spectrum(
         progress,
         total=2 * iters + trace_samples,
         unit="hvp",
-        desc=f"Hessian of {n_params:,} parameters on {len(y):,} samples "
+        desc=f"Hessian of {n_params:,} parameters on {n_samples:,} samples "
         f"(up to {2 * iters} Lanczos + {trace_samples} trace products)",
     )
     step = bar.update
@@ -723,7 +790,7 @@ def hessian_spectrum(
         trace=trace,
         trace_stderr=stderr,
         parameters=sum(t.numel() for t in template.values()),
-        samples=len(y),
+        samples=n_samples,
         largest=top,
         smallest=low,
     )
