@@ -40,11 +40,26 @@ BLOCKS_FORMAT = "landscape-hessian-blocks"
 SHARPNESS_FORMAT = "landscape-sharpness"
 
 
-def _write(path: str | os.PathLike, fmt: str, body: Mapping[str, Any], meta: Mapping) -> Path:
-    doc = {"format": fmt, "format_version": 1, **body}
-    for key in ("label", "config", "data", "provenance"):
-        if key in meta:
-            doc[key] = meta[key]
+def _write(
+    path: str | os.PathLike,
+    fmt: str,
+    body: Mapping[str, Any],
+    *,
+    label: str,
+    config: Mapping[str, Any] | None,
+    data: Mapping[str, Any] | None,
+    provenance: Mapping[str, Any] | None,
+) -> Path:
+    """The result file: its format, `body`, and what every result records beside it."""
+    doc = {
+        "format": fmt,
+        "format_version": 1,
+        **body,
+        "label": label,
+        "config": dict(config or {}),
+        "data": dict(data or {}),
+        "provenance": dict(provenance or {}),
+    }
     path = Path(path)
     write_json(path, doc)
     return path
@@ -93,9 +108,9 @@ def write_density(
         "convergence": r.convergence(),
         "parameters": list(density.parameters),
     }
-    meta = {"label": label, "config": dict(config or {}), "data": dict(data or {})}
-    meta["provenance"] = dict(provenance or {})
-    return _write(path, DENSITY_FORMAT, body, meta)
+    return _write(
+        path, DENSITY_FORMAT, body, label=label, config=config, data=data, provenance=provenance
+    )
 
 
 def write_block_curvature(
@@ -121,9 +136,9 @@ def write_block_curvature(
         The path written.
     """
     body = {"blocks": [b.as_dict() for b in blocks], "seconds": seconds}
-    meta = {"label": label, "config": dict(config or {}), "data": dict(data or {})}
-    meta["provenance"] = dict(provenance or {})
-    return _write(path, BLOCKS_FORMAT, body, meta)
+    return _write(
+        path, BLOCKS_FORMAT, body, label=label, config=config, data=data, provenance=provenance
+    )
 
 
 def write_sharpness(
@@ -147,9 +162,15 @@ def write_sharpness(
     Returns:
         The path written.
     """
-    meta = {"label": label, "config": dict(config or {}), "data": dict(data or {})}
-    meta["provenance"] = dict(provenance or {})
-    return _write(path, SHARPNESS_FORMAT, result.as_dict(), meta)
+    return _write(
+        path,
+        SHARPNESS_FORMAT,
+        result.as_dict(),
+        label=label,
+        config=config,
+        data=data,
+        provenance=provenance,
+    )
 
 
 def read_curvature_result(path: str | os.PathLike, kind: str | None = None) -> dict[str, Any]:
