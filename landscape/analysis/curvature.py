@@ -21,7 +21,7 @@ import torch
 
 from landscape import models
 from landscape.analysis import hessian
-from landscape.analysis.spectrum import select_parameters
+from landscape.analysis.spectrum import select_parameters, split_names
 from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
@@ -82,10 +82,6 @@ def value_at_origin(surface: Surface, values: np.ndarray) -> float:
     if surface.beta is None:
         return float(values[i])
     return float(values[i, int(np.argmin(np.abs(surface.beta)))])
-
-
-def _names(spec: Sequence[str] | str) -> list[str]:
-    return [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
 
 
 def surface_curvature_map(
@@ -227,8 +223,8 @@ def surface_curvature_map(
         "model": loaded.model_name,
         "split": split,
         "wrt": wrt,
-        "params": ",".join(_names(params)),
-        "exclude": ",".join(_names(exclude)),
+        "params": ",".join(split_names(params)),
+        "exclude": ",".join(split_names(exclude)),
         "iters": iters,
         "tol": tol,
         "seed": seed,

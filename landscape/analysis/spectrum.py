@@ -136,7 +136,7 @@ def select_parameters(
     Returns:
         The selected names that `wrt` admits; an empty selection is refused.
     """
-    params, exclude = _split(params), _split(exclude)
+    params, exclude = split_names(params), split_names(exclude)
     groups = parameter_groups(model)
     names = [n for n, _ in model.named_parameters()]
 
@@ -162,7 +162,8 @@ def select_parameters(
     return chosen
 
 
-def _split(value: Sequence[str] | str | None) -> list[str]:
+def split_names(value: Sequence[str] | str | None) -> list[str]:
+    """Globs or names as a list: ``"a,b"`` or ``["a", "b"]``; blanks dropped."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -466,13 +467,19 @@ class SpectralDensity:
         )
 
 
-def _setup(
-    model: Any, data: Any, device: str | torch.device, params: Any, exclude: Any, wrt: str
-) -> tuple[nn.Module, Tensor, Tensor, list[str]]:
+def _inputs(model: Any, data: Any, device: str | torch.device) -> tuple[nn.Module, Tensor, Tensor]:
+    """The network and the data on `device`, checked to fit each other."""
     device = resolve_device(device)
     model = as_model(model, device)
     x, y = as_tensors(data, device)
     check_model_fits(model, x, y, what="the data")
+    return model, x, y
+
+
+def _setup(
+    model: Any, data: Any, device: str | torch.device, params: Any, exclude: Any, wrt: str
+) -> tuple[nn.Module, Tensor, Tensor, list[str]]:
+    model, x, y = _inputs(model, data, device)
     return model, x, y, select_parameters(model, params, exclude, wrt=wrt)
 
 
@@ -696,10 +703,7 @@ def per_block_curvature(
         raise InputError(f"level must be one of {LEVELS}; got {level!r}", arg="level")
     if not isinstance(jackknife, int) or jackknife < 0 or jackknife == 1:
         raise InputError(f"jackknife must be 0 or at least 2; got {jackknife!r}", arg="jackknife")
-    device = resolve_device(device)
-    model = as_model(model, device)
-    x, y = as_tensors(data, device)
-    check_model_fits(model, x, y, what="the data")
+    model, x, y = _inputs(model, data, device)
     auto = blocks is None
     if blocks is None:
         groups = parameter_groups(model)
