@@ -15,7 +15,7 @@ what it reads against an independent computation.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +219,32 @@ def assert_points_match_one_process(path: Path, cli_args: Sequence[str], limit: 
     for name, got in values.items():
         np.testing.assert_array_equal(stored[name][index], got, err_msg=name)
     return len(flat)
+
+
+# ------------------------------------------------------------------ damages
+
+
+def replace_dataset(name: str, value) -> Callable[[Path], None]:
+    """A damage: replace (or with None delete) the dataset or group at `name` of a file;
+    the value ``"group"`` puts an empty group there."""
+
+    def damage(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            if name in f:
+                del f[name]
+            if isinstance(value, str) and value == "group":
+                f.create_group(name)
+            elif value is not None:
+                f[name] = value
+
+    return damage
+
+
+def edit_dataset(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
+    """A damage: rewrite dataset `name` with fn(old values), same shape and dtype."""
+
+    def damage(path: Path) -> None:
+        with h5py.File(path, "r+") as f:
+            f[name][...] = fn(f[name][()])
+
+    return damage

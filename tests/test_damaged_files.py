@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import make_checkpoint
+from surfaces import edit_dataset, replace_dataset
 
 from landscape import compute, eigendirs, export, hessian, metrics, models, plot, responses, view
 
@@ -53,31 +54,6 @@ def _attr(name: str, value) -> Callable[[Path], None]:
     return damage
 
 
-def _dataset(name: str, value) -> Callable[[Path], None]:
-    """Replace (or with None delete) the dataset or group at `name`."""
-
-    def damage(path: Path) -> None:
-        with h5py.File(path, "r+") as f:
-            if name in f:
-                del f[name]
-            if isinstance(value, str) and value == "group":
-                f.create_group(name)
-            elif value is not None:
-                f[name] = value
-
-    return damage
-
-
-def _edit(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
-    """Rewrite dataset `name` with fn(old values), same shape and dtype."""
-
-    def damage(path: Path) -> None:
-        with h5py.File(path, "r+") as f:
-            f[name][...] = fn(f[name][()])
-
-    return damage
-
-
 def _first_direction(path: Path, axis: str = "x") -> str:
     with h5py.File(path, "r") as f:
         return f"directions/{axis}/{next(iter(f['directions'][axis]))}"
@@ -85,14 +61,14 @@ def _first_direction(path: Path, axis: str = "x") -> str:
 
 def _direction_edit(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
     def damage(path: Path) -> None:
-        _edit(_first_direction(path), fn)(path)
+        edit_dataset(_first_direction(path), fn)(path)
 
     return damage
 
 
 def _direction_replace(value) -> Callable[[Path], None]:
     def damage(path: Path) -> None:
-        _dataset(_first_direction(path), value)(path)
+        replace_dataset(_first_direction(path), value)(path)
 
     return damage
 
@@ -143,29 +119,29 @@ SURFACE_DAMAGES: dict[str, Callable[[Path], None]] = {
     "provenance-json-nested-deep": _attr("provenance", '{"a":' * 100_000 + "1" + "}" * 100_000),
     "grid-of-2e7-points": _huge_grid,
     "format-missing": _attr("format", None),
-    "alpha-2d": _dataset("alpha", np.zeros((5, 2))),
-    "alpha-strings": _dataset("alpha", np.array([b"a", b"b", b"c", b"d", b"e"])),
-    "alpha-missing": _dataset("alpha", None),
-    "alpha-a-group": _dataset("alpha", "group"),
-    "alpha-nan": _edit("alpha", lambda v: _grid_value(v, 2, np.nan)),
-    "alpha-inf": _edit("alpha", lambda v: _grid_value(v, 0, -np.inf)),
-    "alpha-duplicated": _edit("alpha", lambda v: _grid_value(v, 1, v[0])),
-    "alpha-decreasing": _edit("alpha", lambda v: v[::-1].copy()),
-    "beta-nan": _edit("beta", lambda v: _grid_value(v, 1, np.nan)),
-    "beta-empty": _dataset("beta", np.zeros(0)),
-    "loss-missing": _dataset("train_loss", None),
-    "loss-a-group": _dataset("train_loss", "group"),
-    "loss-wrong-shape": _dataset("train_loss", np.zeros((3, 3))),
-    "loss-strings": _dataset("train_loss", np.full((5, 4), b"x")),
-    "accuracy-wrong-shape": _dataset("train_accuracy", np.zeros(20)),
-    "extra-group": _dataset("notes", "group"),
-    "directions-a-dataset": _dataset("directions", np.zeros(3)),
-    "directions-axis-z": lambda p: _dataset("directions/z", "group")(p),
+    "alpha-2d": replace_dataset("alpha", np.zeros((5, 2))),
+    "alpha-strings": replace_dataset("alpha", np.array([b"a", b"b", b"c", b"d", b"e"])),
+    "alpha-missing": replace_dataset("alpha", None),
+    "alpha-a-group": replace_dataset("alpha", "group"),
+    "alpha-nan": edit_dataset("alpha", lambda v: _grid_value(v, 2, np.nan)),
+    "alpha-inf": edit_dataset("alpha", lambda v: _grid_value(v, 0, -np.inf)),
+    "alpha-duplicated": edit_dataset("alpha", lambda v: _grid_value(v, 1, v[0])),
+    "alpha-decreasing": edit_dataset("alpha", lambda v: v[::-1].copy()),
+    "beta-nan": edit_dataset("beta", lambda v: _grid_value(v, 1, np.nan)),
+    "beta-empty": replace_dataset("beta", np.zeros(0)),
+    "loss-missing": replace_dataset("train_loss", None),
+    "loss-a-group": replace_dataset("train_loss", "group"),
+    "loss-wrong-shape": replace_dataset("train_loss", np.zeros((3, 3))),
+    "loss-strings": replace_dataset("train_loss", np.full((5, 4), b"x")),
+    "accuracy-wrong-shape": replace_dataset("train_accuracy", np.zeros(20)),
+    "extra-group": replace_dataset("notes", "group"),
+    "directions-a-dataset": replace_dataset("directions", np.zeros(3)),
+    "directions-axis-z": lambda p: replace_dataset("directions/z", "group")(p),
     "direction-nan": _direction_edit(lambda v: np.full_like(v, np.nan)),
     "direction-edited": _direction_edit(lambda v: v + 1.0),
     "direction-strings": _direction_replace(np.array([b"a", b"b"])),
     "direction-in-subgroup": _direction_replace("group"),
-    "direction-y-missing-x": lambda p: _dataset("directions/x", None)(p),
+    "direction-y-missing-x": lambda p: replace_dataset("directions/x", None)(p),
     "bytes-superblock-flipped": _bytes(_flip(8)),
     # one flipped byte in the metadata: the heap of the text attributes (format, config)
     "bytes-attribute-heap-flipped": _bytes(lambda b: _flip(b.index(b"GCOL"))(b)),
@@ -223,10 +199,10 @@ CHECKPOINT_DAMAGES: dict[str, Callable[[Path], None]] = {
 DIRECTIONS_DAMAGES: dict[str, Callable[[Path], None]] = {
     "dirs-nan": _direction_edit(lambda v: np.full_like(v, np.nan)),
     "dirs-edited": _direction_edit(lambda v: v + 1.0),
-    "dirs-x-missing": lambda p: _dataset("directions/x", None)(p),
+    "dirs-x-missing": lambda p: replace_dataset("directions/x", None)(p),
     "dirs-mis-shaped": _direction_replace(np.zeros((2, 2), np.float32)),
     "dirs-strings": _direction_replace(np.array([b"a"])),
-    "dirs-no-group": _dataset("directions", None),
+    "dirs-no-group": replace_dataset("directions", None),
     "dirs-truncated": _bytes(lambda b: b[: len(b) // 3]),
 }
 
@@ -419,7 +395,7 @@ def test_out_equal_to_ckpt_through_a_symlink_is_refused(tmp_path, capsys) -> Non
 
 def test_resume_into_edited_coordinates_or_directions_is_refused(originals, tmp_path, capsys):
     for name, damage, message in (
-        ("coords", _edit("alpha", lambda v: v * 1.1), "alpha differs from the grid"),
+        ("coords", edit_dataset("alpha", lambda v: v * 1.1), "alpha differs from the grid"),
         ("dirs", _direction_edit(lambda v: v + 1.0), "directions_sha256"),
     ):
         path = tmp_path / f"{name}.h5"

@@ -17,35 +17,12 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from surfaces import make_legacy_file
+from surfaces import edit_dataset, make_legacy_file, replace_dataset
 
 from landscape import compute, convert, export, metrics, plot, view
 from landscape.io.surface_file import StoreError, read_surface
 
 SHAPE = (9, 5)  # nx, ny: the values are stored (nx, ny), filled through k = j * nx + i
-
-
-def _replace(name: str, value) -> Callable[[Path], None]:
-    """Replace (or with None delete) the dataset or group at `name`; "group": a group."""
-
-    def damage(path: Path) -> None:
-        with h5py.File(path, "r+") as f:
-            if name in f:
-                del f[name]
-            if isinstance(value, str) and value == "group":
-                f.create_group(name)
-            elif value is not None:
-                f[name] = value
-
-    return damage
-
-
-def _edit(name: str, fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Path], None]:
-    def damage(path: Path) -> None:
-        with h5py.File(path, "r+") as f:
-            f[name][...] = fn(f[name][()])
-
-    return damage
 
 
 def _at(at: int, value: float) -> Callable[[np.ndarray], np.ndarray]:
@@ -72,27 +49,30 @@ LINSPACE_X = np.linspace(-1.0, 1.0, SHAPE[0])
 
 LEGACY_DAMAGES: dict[str, tuple[Callable[[Path], None], str]] = {
     # (damage, what the one line names)
-    "x-strings": (_replace("xcoordinates", np.array([b"a"] * SHAPE[0])), "/xcoordinates"),
-    "x-a-group": (_replace("xcoordinates", "group"), "/xcoordinates is a group"),
-    "x-empty": (_replace("xcoordinates", np.zeros(0)), "/xcoordinates"),
-    "x-inf": (_edit("xcoordinates", _at(0, -np.inf)), "NaN or inf"),
-    "x-nan": (_edit("xcoordinates", _at(3, np.nan)), "NaN or inf"),
-    "x-decreasing": (_edit("xcoordinates", lambda v: v[::-1].copy()), "not strictly increasing"),
-    "x-duplicated": (_edit("xcoordinates", _at(1, -1.0)), "not strictly increasing"),
-    "x-2d": (_replace("xcoordinates", np.linspace(-1, 1, 9).reshape(3, 3)), "1-D"),
-    "x-complex": (_replace("xcoordinates", LINSPACE_X + 1j), "real numbers"),
+    "x-strings": (replace_dataset("xcoordinates", np.array([b"a"] * SHAPE[0])), "/xcoordinates"),
+    "x-a-group": (replace_dataset("xcoordinates", "group"), "/xcoordinates is a group"),
+    "x-empty": (replace_dataset("xcoordinates", np.zeros(0)), "/xcoordinates"),
+    "x-inf": (edit_dataset("xcoordinates", _at(0, -np.inf)), "NaN or inf"),
+    "x-nan": (edit_dataset("xcoordinates", _at(3, np.nan)), "NaN or inf"),
+    "x-decreasing": (
+        edit_dataset("xcoordinates", lambda v: v[::-1].copy()),
+        "not strictly increasing",
+    ),
+    "x-duplicated": (edit_dataset("xcoordinates", _at(1, -1.0)), "not strictly increasing"),
+    "x-2d": (replace_dataset("xcoordinates", np.linspace(-1, 1, 9).reshape(3, 3)), "1-D"),
+    "x-complex": (replace_dataset("xcoordinates", LINSPACE_X + 1j), "real numbers"),
     "x-huge": (_huge("xcoordinates"), "at most 10,000,000"),
-    "y-nan": (_edit("ycoordinates", _at(1, np.nan)), "/ycoordinates holds NaN"),
-    "y-strings": (_replace("ycoordinates", np.array([b"b"] * SHAPE[1])), "/ycoordinates"),
-    "y-empty": (_replace("ycoordinates", np.zeros(0)), "/ycoordinates"),
-    "y-a-group": (_replace("ycoordinates", "group"), "/ycoordinates is a group"),
-    "loss-strings": (_replace("train_loss", np.full(SHAPE, b"x")), "/train_loss holds"),
-    "loss-complex": (_replace("train_loss", np.ones(SHAPE) + 1j), "/train_loss holds"),
-    "loss-a-group": (_replace("train_loss", "group"), "/train_loss is a group"),
-    "loss-wrong-size": (_replace("train_loss", np.zeros((3, 3))), "/train_loss holds 9"),
-    "loss-missing": (_replace("train_loss", None), "no computed values"),
+    "y-nan": (edit_dataset("ycoordinates", _at(1, np.nan)), "/ycoordinates holds NaN"),
+    "y-strings": (replace_dataset("ycoordinates", np.array([b"b"] * SHAPE[1])), "/ycoordinates"),
+    "y-empty": (replace_dataset("ycoordinates", np.zeros(0)), "/ycoordinates"),
+    "y-a-group": (replace_dataset("ycoordinates", "group"), "/ycoordinates is a group"),
+    "loss-strings": (replace_dataset("train_loss", np.full(SHAPE, b"x")), "/train_loss holds"),
+    "loss-complex": (replace_dataset("train_loss", np.ones(SHAPE) + 1j), "/train_loss holds"),
+    "loss-a-group": (replace_dataset("train_loss", "group"), "/train_loss is a group"),
+    "loss-wrong-size": (replace_dataset("train_loss", np.zeros((3, 3))), "/train_loss holds 9"),
+    "loss-missing": (replace_dataset("train_loss", None), "no computed values"),
     "loss-huge": (_huge("train_loss"), "/train_loss holds 2000000000"),
-    "acc-strings": (_replace("train_acc", np.full(SHAPE, b"y")), "/train_acc holds"),
+    "acc-strings": (replace_dataset("train_acc", np.full(SHAPE, b"y")), "/train_acc holds"),
 }
 
 
