@@ -215,8 +215,9 @@ def add_fields(
         meta = dict(f.metadata)
         if "help" not in meta or f.name in skip or (only is not None and f.name not in only):
             continue
-        group = meta.pop("group", None) if grouped else None
-        meta.pop("group", None)
+        group = meta.pop("group", None)
+        if not grouped:
+            group = None
         if group not in groups:
             groups[group] = parser.add_argument_group(group)
         if "cli_default" in meta:
