@@ -5,6 +5,10 @@ Layout::
     /alpha, /beta              float64 dimension scales
     /{split}_{metric}          float64 (nx, ny) or (nx,), NaN = not computed yet
     /directions/x/<name>       float32, one dataset per parameter (and /directions/y/)
+    /per_sample/{split}_loss   float32 (*grid, N), where kept
+    /refinement/interpolated   uint8, the grid's shape: 1 where the values are predicted
+                               from coarser points, not evaluated (``--tolerance``)
+    /refinement/tolerance      float64 (1,): the tolerance they are within; NaN: none
     attrs on /: format, format_version, config (JSON), provenance (JSON)
 
 Crash safety: the file is built completely in memory, written to a temporary file
@@ -52,6 +56,7 @@ __all__ = [
     "STORED_METRICS",
     "SE_METRICS",
     "PER_SAMPLE",
+    "REFINEMENT",
     "read_per_sample",
     "has_per_sample",
     "StoreError",
@@ -83,6 +88,7 @@ STORED_METRICS = ("loss", "accuracy")
 SE_METRICS = ("loss_se", "accuracy_se")
 # Group of per-sample losses: /per_sample/{split}_loss, float32 (*grid, N), contiguous.
 PER_SAMPLE = "per_sample"
+REFINEMENT = "refinement"  # adaptive refinement's record (files computed with a tolerance)
 
 
 class StoreError(InputError):
@@ -125,6 +131,10 @@ class Surface:
         config: the settings it was computed with (`SurfaceConfig.to_json`).
         provenance: package, torch and device versions, checkpoint and data hashes, time.
         path: the file it was read from, if any.
+        interpolated: mask of the points whose values were predicted from coarser ones
+            within `tolerance` (``landscape compute --tolerance``), not evaluated; None
+            when every computed point was evaluated.
+        tolerance: the largest error of the loss at an interpolated point, by design.
     """
 
     alpha: np.ndarray  # (nx,)
@@ -133,6 +143,15 @@ class Surface:
     config: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    interpolated: np.ndarray | None = None
+    tolerance: float | None = None
+
+    @property
+    def evaluated(self) -> np.ndarray:
+        """Mask of the points evaluated (computed and not interpolated)."""
+        if self.interpolated is None:
+            return self.computed
+        return self.computed & ~self.interpolated
 
     @property
     def is_2d(self) -> bool:
@@ -365,7 +384,7 @@ def _value_names(f: h5py.File, path: Path, shape: tuple[int, ...]) -> list[str]:
     """The value arrays, checked; /per_sample and /directions are never opened here."""
     names = []
     for name in f:
-        if name in ("alpha", "beta", "directions", PER_SAMPLE):
+        if name in ("alpha", "beta", "directions", PER_SAMPLE, REFINEMENT):
             continue
         obj = f[name]
         if not isinstance(obj, h5py.Dataset):
@@ -425,6 +444,11 @@ def _read_open(f: h5py.File, path: Path, *, snapshot: bool = False) -> Surface:
                 done &= (first == again) & ~np.isnan(first)
             for v in values.values():
                 v[~done] = np.nan
+        interpolated, tolerance = _refinement(f, path, shape)
+        if interpolated is not None:
+            interpolated &= ~np.isnan(values[names[0]])  # a point still pending is neither
+            if not interpolated.any():
+                interpolated, tolerance = None, None
         return Surface(
             alpha=alpha,
             beta=beta,
@@ -432,11 +456,33 @@ def _read_open(f: h5py.File, path: Path, *, snapshot: bool = False) -> Surface:
             config=_json_attr(f, "config", path),
             provenance=_json_attr(f, "provenance", path),
             path=path,
+            interpolated=interpolated,
+            tolerance=tolerance,
         )
     except StoreError:
         raise
     except (KeyError, OSError, TypeError, ValueError) as e:  # HDF5's own read errors
         raise _damaged(path, f"{type(e).__name__}: {e}") from e
+
+
+def _refinement(
+    f: h5py.File, path: Path, shape: tuple[int, ...]
+) -> tuple[np.ndarray | None, float | None]:
+    """The interpolated mask and the tolerance of a file computed with one (else None)."""
+    group = f.get(REFINEMENT)
+    if group is None:
+        return None, None
+    mask, tol = group.get("interpolated"), group.get("tolerance")
+    if not isinstance(group, h5py.Group) or not isinstance(mask, h5py.Dataset):
+        raise _damaged(path, f"/{REFINEMENT} has no array 'interpolated'")
+    if mask.shape != shape or mask.dtype.kind not in "iub":
+        raise _damaged(
+            path, f"/{REFINEMENT}/interpolated is {mask.dtype} {mask.shape}, not {shape}"
+        )
+    if not isinstance(tol, h5py.Dataset) or tol.shape != (1,) or tol.dtype.kind != "f":
+        raise _damaged(path, f"/{REFINEMENT}/tolerance is not one number")
+    value = float(tol[0])
+    return np.asarray(mask[()]).astype(bool), (value if np.isfinite(value) else None)
 
 
 def directions_sha256(directions: Mapping[str, Mapping[str, torch.Tensor | np.ndarray]]) -> str:
@@ -518,16 +564,21 @@ def _new_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
 
 
 def _allocated(
-    f: h5py.File | h5py.Group, name: str, shape: tuple[int, ...], dtype: Any
+    f: h5py.File | h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, fill: Any = np.nan
 ) -> h5py.Dataset:
-    """A contiguous dataset of NaN, its storage allocated in the file now: writing values
-    into it later never grows the file nor changes HDF5 metadata."""
+    """A contiguous dataset of `fill` (NaN), its storage allocated in the file now: writing
+    values into it later never grows the file nor changes HDF5 metadata."""
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
     dcpl.set_fill_time(h5py.h5d.FILL_TIME_ALLOC)
     return f.create_dataset(
-        name, shape=shape, dtype=dtype, fillvalue=np.nan, track_times=False, dcpl=dcpl
+        name, shape=shape, dtype=dtype, fillvalue=fill, track_times=False, dcpl=dcpl
     )
+
+
+def _add_refinement_group(f: h5py.File, shape: tuple[int, ...]) -> None:
+    _allocated(f, f"{REFINEMENT}/interpolated", shape, np.uint8, 0)
+    _allocated(f, f"{REFINEMENT}/tolerance", (1,), np.float64)
 
 
 def create_surface_file(
@@ -542,6 +593,7 @@ def create_surface_file(
     extra_attrs: Mapping[str, Any] | None = None,
     values: Mapping[str, np.ndarray] | None = None,
     per_sample: Mapping[str, int] | None = None,
+    refinement: bool = False,
 ) -> None:
     """Write a complete new surface file atomically at `path`.
 
@@ -549,6 +601,7 @@ def create_surface_file(
     number of samples) makes room for every sample's loss at every point:
     ``/per_sample/{split}_loss``, float32, shape (*grid, N), contiguous (uncompressed) and
     allocated now, NaN until computed: the file has its final size from the start.
+    `refinement`: make room for adaptive refinement's record (``/refinement``).
     """
     with _new_hdf5(path) as f:
         f.attrs["format"] = SURFACE_FORMAT
@@ -577,6 +630,8 @@ def create_surface_file(
                 ds.dims[dim].attach_scale(scale)
         for split, n in (per_sample or {}).items():
             _allocated(f, f"{PER_SAMPLE}/{split}_loss", (*shape, n), np.float32)
+        if refinement:
+            _add_refinement_group(f, shape)
         _write_directions_group(f, directions)
 
 
@@ -842,9 +897,10 @@ def _written_arrays(f: h5py.File) -> list[h5py.Dataset]:
         for name, obj in f.items()
         if isinstance(obj, h5py.Dataset) and name not in ("alpha", "beta")
     ]
-    group = f.get(PER_SAMPLE)
-    if isinstance(group, h5py.Group):
-        arrays += [obj for obj in group.values() if isinstance(obj, h5py.Dataset)]
+    for name in (PER_SAMPLE, REFINEMENT):
+        group = f.get(name)
+        if isinstance(group, h5py.Group):
+            arrays += [obj for obj in group.values() if isinstance(obj, h5py.Dataset)]
     return arrays
 
 
@@ -926,6 +982,7 @@ class SurfaceFile:
         extra_attrs: Mapping[str, Any] | None = None,
         per_sample: Mapping[str, int] | None = None,
         metrics: Iterable[str] = STORED_METRICS,
+        refinement: bool = False,
     ) -> SurfaceFile:
         """A new surface file for `splits` (every value not computed yet), written whole
         (`create_surface_file`) under the writers' lock of any file it replaces
@@ -947,6 +1004,7 @@ class SurfaceFile:
                 provenance=provenance,
                 extra_attrs=extra_attrs,
                 per_sample=per_sample,
+                refinement=refinement,
             )
         return cls(path)
 
@@ -1002,6 +1060,68 @@ class SurfaceFile:
     def per_sample(self) -> bool:
         """Whether the file has room for per-sample losses (``/per_sample``)."""
         return self._f.get(PER_SAMPLE) is not None
+
+    def values(self, names: Iterable[str]) -> dict[str, np.ndarray]:
+        """The value arrays `names` (those the file has) as on disk now."""
+        return {n: _read_values(self._f, n) for n in names if n in self._f}
+
+    def per_sample_grid(self, split: str) -> np.ndarray | None:
+        """``/per_sample/{split}_loss`` as on disk now, (*grid, N); None where not kept."""
+        ds = self._f.get(f"{PER_SAMPLE}/{split}_loss")
+        return None if ds is None else np.asarray(ds[()])
+
+    # Adaptive refinement -------------------------------------------------------------
+
+    @property
+    def has_refinement(self) -> bool:
+        """Whether the file has room for adaptive refinement's record (``/refinement``)."""
+        return self._f.get(REFINEMENT) is not None
+
+    def interpolated(self) -> np.ndarray:
+        """Mask of the points stored as predictions (all False in a file without a record)."""
+        shape = tuple(len(a) for a in (self.alpha, self.beta) if a is not None)
+        if not self.has_refinement:
+            return np.zeros(shape, dtype=bool)
+        mask, _ = _refinement(self._f, self.path, shape)
+        assert mask is not None
+        return mask
+
+    def add_refinement(self) -> None:
+        """Make room for adaptive refinement's record in a file made without it: the file
+        is rewritten with it, atomically, under the writers' lock (values kept)."""
+        if self.has_refinement:
+            return
+        shape = tuple(len(a) for a in (self.alpha, self.beta) if a is not None)
+        self._f.close()
+        with replacing(self.path, "wait for it to finish, or choose another out"):
+            buf = io.BytesIO(self.path.read_bytes())
+            with h5py.File(buf, "r+") as f:
+                _add_refinement_group(f, shape)
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(buf.getbuffer())
+        self._f = _open_for_writing(self.path)
+        refuse_links(self._f, self.path, "surface file")
+        self._identity = _identity(os.fstat(self._f.id.get_vfd_handle()))
+
+    def set_tolerance(self, tolerance: float | None) -> None:
+        """Record the tolerance of this run (None: every point evaluated)."""
+        if self.has_refinement:
+            self._guarded(
+                lambda: self._f[f"{REFINEMENT}/tolerance"].__setitem__(
+                    0, np.nan if tolerance is None else float(tolerance)
+                )
+            )
+
+    def mark(self, index: tuple[np.ndarray, ...], interpolated: bool) -> None:
+        """Set the interpolated flag of the grid points `index`."""
+        ds = self._f[f"{REFINEMENT}/interpolated"]
+        points = list(zip(*(np.asarray(i).tolist() for i in index), strict=True))
+
+        def set_flags() -> None:
+            for point in points:
+                ds[point] = int(interpolated)
+
+        self._guarded(set_flags)
 
     # Resuming ------------------------------------------------------------------------
 
@@ -1085,8 +1205,18 @@ class SurfaceFile:
         assert mask is not None, "no value arrays named"
         return mask
 
-    def write(self, index: tuple[np.ndarray, ...], values: Mapping[str, np.ndarray]) -> None:
+    def write(
+        self,
+        index: tuple[np.ndarray, ...],
+        values: Mapping[str, np.ndarray],
+        *,
+        interpolated: bool = False,
+    ) -> None:
         """Set ``values[name][k]`` at grid point ``(index[0][k], index[1][k])``.
+
+        `interpolated`: the values are predictions (adaptive refinement): the points are
+        flagged so before their values are written; evaluated values are written before a
+        flag is cleared. A kill in between leaves a flagged point, which a rerun evaluates.
 
         Each value goes to the disk at once, into room allocated when the file was made
         (see the module's docstring), and only the given points' bytes are written. The
@@ -1106,6 +1236,8 @@ class SurfaceFile:
         rows = [n for n in names if n.startswith(f"{PER_SAMPLE}/")]
         order = sorted((n for n in names if n not in rows), key=lambda n: n.endswith("_loss"))
         points = list(zip(*(np.asarray(i).tolist() for i in index), strict=True))
+        if interpolated:
+            self.mark(index, True)
         try:
             for name in rows:  # (*grid, N): one row per point
                 ds, data = self._f[name], np.asarray(values[name], dtype=np.float32)
@@ -1120,16 +1252,41 @@ class SurfaceFile:
                     ds[point] = v[k]
             self._f.flush()  # nothing is cached (`_open_for_writing`): a safeguard
         except (OSError, RuntimeError) as e:
-            full = hdf5_disk_error(e, self.path)
-            if full is not None:  # the points written before stay: one line, then resume
-                raise full from e
-            if not isinstance(e, OSError):
-                raise  # not the disk: a bug, with its traceback
-            raise StoreError(
-                f"cannot write to {str(self.path)!r} ({e}); check the disk, then rerun "
-                "the same command to resume"
-            ) from e
+            error = self._write_error(e)
+            if error is e:
+                raise
+            raise error from e
         self._check_still_there()
+        if not interpolated and self.has_refinement:
+            flagged = self._f[f"{REFINEMENT}/interpolated"][()].astype(bool)
+            was = [k for k, p in enumerate(points) if flagged[p]]
+            if was:
+                self.mark(tuple(np.asarray(i)[was] for i in index), False)
+
+    def _guarded(self, write: Callable[[], None]) -> None:
+        """Run a small write with `write`'s disk errors made one line."""
+        try:
+            write()
+            self._f.flush()
+        except (OSError, RuntimeError) as e:
+            error = self._write_error(e)
+            if error is e:
+                raise
+            raise error from e
+        self._check_still_there()
+
+    def _write_error(self, e: OSError | RuntimeError) -> BaseException:
+        """What a failed write raises: a full disk, else a StoreError (an OSError), else
+        the error itself (not the disk: a bug, with its traceback)."""
+        full = hdf5_disk_error(e, self.path)
+        if full is not None:  # the points written before stay: one line, then resume
+            return full
+        if not isinstance(e, OSError):
+            return e  # not the disk: a bug, with its traceback
+        return StoreError(
+            f"cannot write to {str(self.path)!r} ({e}); check the disk, then rerun "
+            "the same command to resume"
+        )
 
     def close(self) -> None:
         if self._f.id.valid:

@@ -38,7 +38,7 @@ MAX_POINTS = 10_000_000
 # per_sample too: an existing file's layout decides whether per-sample losses are kept.
 RUNTIME_FIELDS = (
     "device", "batch_size", "chunk_size", "strategy", "label", "progress", "per_sample",
-    "download",
+    "download", "tolerance",
 )  # fmt: skip
 PER_SAMPLE_MODES = ("auto", "on", "off")
 # per_sample="auto" keeps every sample's loss when they take at most this much (float32).
@@ -68,6 +68,11 @@ class SurfaceConfig:
         ignore: ``biasbn``: 1-D parameters (biases, BatchNorm) get a zero direction.
         seed: the direction seed; the same seed gives the same directions everywhere.
         orthogonalize: make the y direction orthogonal to x.
+        tolerance: adaptive refinement (`landscape.surface.refine`): a point of a finer
+            coarse-to-fine level is evaluated only where the coarser levels do not
+            predict its loss within this (a loss difference); the others are stored as the
+            prediction and marked interpolated. May change on resume: a smaller one, or
+            None, evaluates what is missing.
         params, exclude: globs (`fnmatch`) on the names of ``model.named_parameters()``
             (and buffers, for directions that move them): only parameters matching one of
             `params` (all when empty) and none of `exclude` move; the others get zero
@@ -152,6 +157,14 @@ class SurfaceConfig:
         help="make dy orthogonal to dx",
         default=False,
         action="store_true",
+    )
+    tolerance: float | None = option(
+        group="grid and directions",
+        help="adaptive refinement: evaluate a point of a finer level only where the coarser "
+        "ones do not predict its loss within TOL (the rest is interpolated and marked so); "
+        "a rerun with a smaller TOL, or none, evaluates what is missing",
+        metavar="TOL",
+        type="positive_float",
     )
     params: tuple[str, ...] = option(
         group="grid and directions",
@@ -278,6 +291,21 @@ class SurfaceConfig:
                 "ckpt2 and directions both choose the plane; give one of them",
                 arg=("ckpt2", "directions"),
             )
+        if self.tolerance is not None:
+            if isinstance(self.tolerance, bool) or not isinstance(
+                self.tolerance, int | float | np.floating | np.integer
+            ):
+                raise TypeError(
+                    f"SurfaceConfig.tolerance must be float or None, got "
+                    f"{type(self.tolerance).__name__} {self.tolerance!r}"
+                )
+            object.__setattr__(self, "tolerance", float(self.tolerance))
+            if not (np.isfinite(self.tolerance) and self.tolerance > 0):
+                raise InputError(
+                    f"tolerance must be a positive number (a loss difference, e.g. 0.01); got "
+                    f"{self.tolerance!r}",
+                    arg="tolerance",
+                )
         if not 0 <= self.seed <= MAX_SEED:  # what torch.Generator.manual_seed takes
             raise InputError(f"seed must be in 0..2**63 - 1; got {self.seed}", arg="seed")
         for name in ("batch_size", "chunk_size", "bn_samples"):

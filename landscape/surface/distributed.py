@@ -64,7 +64,7 @@ from landscape.core.device import resolve_device
 from landscape.core.errors import InputError, os_error_message
 from landscape.models import ModelError
 from landscape.surface.evaluate import Evaluator
-from landscape.surface.points import PendingPoints, WriteFn
+from landscape.surface.points import WAIT, PendingPoints, WriteFn
 
 __all__ = [
     "DEFAULT_TIMEOUT_MIN",
@@ -81,6 +81,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_MIN = 30.0
 PREFETCH = 2  # chunks a worker holds: one computing, one waiting, so it never idles
+# A chunk of n = WAIT_CODE points: none yet (adaptive refinement plans the next level once
+# the points out are back); the worker asks again after WAIT_S.
+WAIT_CODE, WAIT_S = -2, 0.02
 _REPORT, _RESULTS, _CHUNK, _HANG_UP = 1, 2, 3, 4  # message tags
 T = TypeVar("T")
 
@@ -382,6 +385,12 @@ class Team:
         stopped = False  # rank 0 was interrupted: no more points, and exit 130
 
         def next_chunk() -> tuple[np.ndarray, np.ndarray] | None:
+            while (chunk := receive()) is WAIT:
+                time.sleep(WAIT_S)
+                report(1)
+            return chunk
+
+        def receive() -> tuple[np.ndarray, np.ndarray] | None:
             nonlocal received, stopped
             size = sizes.popleft()
             reply = torch.empty(1 + 3 * size, dtype=torch.float64)  # n, flat (size,), (size, 2)
@@ -389,6 +398,8 @@ class Team:
                 dist.recv(reply, src=0, group=self.group, tag=_CHUNK)
             received += 1
             n = int(reply[0])
+            if n == WAIT_CODE:
+                return WAIT
             if n <= 0:
                 stopped = stopped or n < 0
                 return None
@@ -488,9 +499,11 @@ class _Coordinator(threading.Thread):
                     sent.popleft()[1].wait()
             for _ in range(want):
                 reply = torch.zeros(1 + 3 * size, dtype=torch.float64)  # n, flat, (size, 2)
-                chunk = self.points.take(size)
+                chunk = self.points.take(size, block=False)
                 if chunk is None and self.stop.stopping:
                     reply[0] = -1  # "stop": not the end of the grid, an interruption
+                elif chunk is WAIT:
+                    reply[0] = WAIT_CODE
                 elif chunk is not None:
                     flat, coords = chunk
                     reply[0] = len(flat)
@@ -502,7 +515,7 @@ class _Coordinator(threading.Thread):
                     work = dist.isend(reply, dst=src, group=group, tag=_CHUNK)
                 sent.append((count, work, reply))
                 count += 1
-            if in_hand == 0 and len(self.points) == 0:
+            if in_hand == 0 and self.points.exhausted():
                 break  # it holds nothing and will only be told "no more" (or "stop")
         with _link(lost):
             for _, work, _ in sent:

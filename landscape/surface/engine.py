@@ -63,7 +63,13 @@ from landscape.data import (
     load_split,
     take_subset,
 )
-from landscape.io.surface_file import STORED_METRICS, OutError, Surface, SurfaceFile
+from landscape.io.surface_file import (
+    PER_SAMPLE,
+    STORED_METRICS,
+    OutError,
+    Surface,
+    SurfaceFile,
+)
 from landscape.surface import distributed
 from landscape.surface.config import PER_SAMPLE_AUTO_BYTES, SurfaceConfig
 from landscape.surface.direction_policy import (
@@ -80,8 +86,9 @@ from landscape.surface.evaluate import (
     Evaluator,
     make_evaluator,
 )
-from landscape.surface.grid import parse_axis
-from landscape.surface.points import PendingPoints, WriteFn
+from landscape.surface.grid import grid_origin, parse_axis
+from landscape.surface.points import AdaptivePoints, PendingPoints, WriteFn
+from landscape.surface.refine import Refinement, Walk
 from landscape.surface.task import (
     LossFn,
     MetricsFn,
@@ -424,7 +431,14 @@ def _compute(
         handle = opened[0]
         if team.world_size > 1:
             log.info("%s: %d ranks share the pending points", out, team.world_size)
-        fill_surface(handle, evaluator, progress=progress, helpers=team.helpers(evaluator))
+        fill_surface(
+            handle,
+            evaluator,
+            progress=progress,
+            helpers=team.helpers(evaluator),
+            tolerance=config.tolerance,
+            seed=config.seed,
+        )
         return handle.read()
 
 
@@ -699,6 +713,7 @@ def open_surface(
             config=config.to_json(),
             provenance=provenance,
             extra_attrs=attrs,
+            refinement=config.tolerance is not None,
         )
     try:
         dirs = {a: {k: v.to(device, base[k].dtype) for k, v in d.items()} for a, d in dirs.items()}
@@ -714,38 +729,75 @@ def fill_surface(
     *,
     progress: bool = True,
     helpers: Callable[[PendingPoints, WriteFn], AbstractContextManager[object]] | None = None,
+    tolerance: float | None = None,
+    seed: int = 0,
 ) -> None:
     """Evaluate every pending point of the file `handle` writes, streaming each chunk to it.
 
     `helpers` lets other processes share the work (see `landscape.surface.distributed`): it
     is entered with the queue of pending points and the thread-safe write function,
     and its exit waits until they are done. Nothing is written after this returns.
+    `tolerance`: adaptive refinement (`landscape.surface.refine`; `seed` picks its checked
+    points): the points it skips are stored as predictions, flagged interpolated. Without
+    it, points a run with one left interpolated are evaluated.
     """
     path = handle.path
-    points = PendingPoints(handle.pending(evaluator.value_names()), handle.alpha, handle.beta)
-    total = int(np.prod(points.shape))
-    log.info(
-        "%s: %d of %d points to compute with the %s evaluator",
-        path,
-        len(points),
-        total,
-        evaluator.name,
-    )
+    names = evaluator.value_names()
+    alpha, beta = handle.alpha, handle.beta
+    lock = threading.RLock()  # the file's writes, and the adaptive plan made under them
+    if tolerance is not None:
+        handle.add_refinement()
+    handle.set_tolerance(tolerance)
+    pending = handle.pending(names) | handle.interpolated()
+    total = int(np.prod(pending.shape))
     bar = progress_bar(
         progress,
         total=total,
-        initial=total - len(points),
+        initial=total - int(pending.sum()),
         unit="pt",
         desc=path.name,
         dynamic_ncols=True,
     )
-    lock = threading.Lock()
+    points: PendingPoints
+    if tolerance is None:
+        points = PendingPoints(pending, alpha, beta)
+    else:
+        refinement = Refinement(pending.shape, grid_origin(alpha, beta), tolerance, seed=seed)
+        losses = [n for n in names if n.endswith("_loss")]
+        known = handle.values(losses)
+        for v in known.values():
+            v[pending] = np.nan
+        walk = Walk(refinement, {n: v.reshape(-1) for n, v in known.items()}, ~pending.ravel())
+
+        def skip(level: int, flat: np.ndarray) -> None:  # under `lock`
+            index = np.unravel_index(flat, pending.shape)
+            values = {
+                n: refinement.interpolate(level, grid, flat)
+                for n, grid in handle.values(names).items()
+            }
+            for split in (n.removesuffix("_loss") for n in losses):
+                rows = handle.per_sample_grid(split)
+                if rows is not None:
+                    values[f"{PER_SAMPLE}/{split}_loss"] = refinement.interpolate(level, rows, flat)
+            handle.write(index, values, interpolated=True)
+            bar.update(len(flat))
+
+        points = AdaptivePoints(walk, alpha, beta, skip, lock)
+    log.info(
+        "%s: %d of %d points to compute with the %s evaluator%s",
+        path,
+        int(pending.sum()),
+        total,
+        evaluator.name,
+        f", adaptively within {tolerance:g}" if tolerance is not None else "",
+    )
     open_ = True
 
     def write(flat: np.ndarray, values: Mapping[str, np.ndarray]) -> None:
         with lock:
             if open_:
                 handle.write(np.unravel_index(flat, points.shape), values)
+                points.record(flat, values)
                 bar.update(len(flat))
 
     start = time.perf_counter()
@@ -757,6 +809,15 @@ def fill_surface(
     finally:
         with lock:
             open_ = False
+        points.close()
+    if isinstance(points, AdaptivePoints):
+        log.info(
+            "%s: %d points evaluated, %d interpolated within %g",
+            path,
+            points.evaluated,
+            points.skipped,
+            tolerance,
+        )
     log.info("%s: done in %.1f s", path, time.perf_counter() - start)
 
 
