@@ -266,3 +266,30 @@ def test_launch_detection_and_rank_devices(monkeypatch) -> None:
         assert rank_device("auto", 1, 2) == torch.device("cpu")
         with pytest.raises(ValueError, match="device=.cuda.: no CUDA GPU here"):
             rank_device("cuda", 0, 2)
+
+
+@pytest.mark.child
+def test_adaptive_refinement_under_two_ranks_gives_the_single_process_file(
+    tmp_path, tiny_ckpt
+) -> None:
+    """--tolerance with 2 ranks: rank 0 plans each level once every point out is back,
+    the worker is told to wait meanwhile (never that the grid is done), and the file is
+    the single-process one: the same points evaluated, the same predictions."""
+    grid = (
+        "--x",
+        "-0.3:0.3:17",
+        "--y",
+        "-0.3:0.3:17",
+        "--tolerance",
+        "0.05",
+        "--strategy",
+        "pointwise",
+    )
+    assert main(args(tiny_ckpt, tmp_path / "one.h5", *grid)) == 0
+    code, out, err = finish(torchrun(2, args(tiny_ckpt, tmp_path / "two.h5", *grid)))
+    assert code == 0, err
+    one, two = read_surface(tmp_path / "one.h5"), read_surface(tmp_path / "two.h5")
+    assert one.interpolated is not None and one.interpolated.any()
+    np.testing.assert_array_equal(one.interpolated, two.interpolated)
+    for name in one.values:
+        np.testing.assert_allclose(two.values[name], one.values[name], rtol=1e-6, err_msg=name)

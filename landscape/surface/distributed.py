@@ -474,6 +474,7 @@ class _Coordinator(threading.Thread):
     def _serve(self) -> None:
         group, v, src = self.team.group, sum(self.widths.values()), self.src
         in_hand = 0  # chunks given out, values not back yet
+        waits = 0  # "wait" answers the worker has not asked again after yet
         sent: deque[tuple[int, Any, Tensor]] = deque()
         count = 0  # answers sent
         header = torch.empty(4, dtype=torch.int64)
@@ -482,6 +483,8 @@ class _Coordinator(threading.Thread):
             with _link(lost):
                 dist.recv(header, src=src, group=group, tag=_REPORT)
             received, want, size, n = header.tolist()
+            if count and not n:  # not its first report, no values: asking again after a wait
+                waits -= want
             if n:
                 payload = torch.empty(n * (1 + v), dtype=torch.float64)  # flat, then by name
                 with _link(lost):
@@ -504,6 +507,7 @@ class _Coordinator(threading.Thread):
                     reply[0] = -1  # "stop": not the end of the grid, an interruption
                 elif chunk is WAIT:
                     reply[0] = WAIT_CODE
+                    waits += 1
                 elif chunk is not None:
                     flat, coords = chunk
                     reply[0] = len(flat)
@@ -515,7 +519,9 @@ class _Coordinator(threading.Thread):
                     work = dist.isend(reply, dst=src, group=group, tag=_CHUNK)
                 sent.append((count, work, reply))
                 count += 1
-            if in_hand == 0 and self.points.exhausted():
+            # Done when the worker holds nothing, every "wait" was followed by a new request
+            # (answered: it will ask nothing more) and no point is left, now or later.
+            if in_hand == 0 and waits == 0 and self.points.exhausted():
                 break  # it holds nothing and will only be told "no more" (or "stop")
         with _link(lost):
             for _, work, _ in sent:
