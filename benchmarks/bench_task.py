@@ -4,7 +4,9 @@ Two models written in plain torch, both on user batches through `compute_surface
 loss_fn=...)`: a small GPT-style causal LM on dict batches (``input_ids``,
 ``attention_mask``; per-sequence token-mean cross-entropy) and a regression MLP on
 ``(x, y)`` tuples (MSE). Each is timed pointwise and with vmap at a few chunk sizes K, on
-the same grid, after a warm-up; the values of every strategy are compared.
+the same grid, after a warm-up; the values of every strategy are compared. Where the
+``[transformers]`` extra is installed, Hugging Face's ``GPT2LMHeadModel`` of the same size
+(built from a ``GPT2Config``, nothing downloaded) is timed too, with `ls.causal_lm_loss`.
 
     python benchmarks/bench_task.py                  # CPU, 1 thread
     python benchmarks/bench_task.py --device cuda    # a GPU
@@ -89,7 +91,23 @@ def cases(samples: int):
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
     torch.manual_seed(0)
-    return {"lm": (GPT(), lm, lm_loss), "mlp": (mlp, reg, mse)}
+    out = {"lm": (GPT(), lm, lm_loss), "mlp": (mlp, reg, mse)}
+    try:
+        from transformers import GPT2Config, GPT2LMHeadModel
+    except ImportError:
+        return out
+    config = GPT2Config(
+        vocab_size=256,
+        n_positions=32,
+        n_embd=64,
+        n_layer=2,
+        n_head=4,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
+    torch.manual_seed(0)
+    out["hf-gpt2"] = (GPT2LMHeadModel(config).eval(), lm, ls.causal_lm_loss)
+    return out
 
 
 def main() -> None:
@@ -98,11 +116,14 @@ def main() -> None:
     p.add_argument("--samples", type=int, default=256)
     p.add_argument("--points", type=int, default=5, help="grid points per axis")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--only", default=None, help="one case: lm, mlp or hf-gpt2")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     grid = (-1, 1, args.points)
     with tempfile.TemporaryDirectory() as tmp:
         for name, (model, data, loss_fn) in cases(args.samples).items():
+            if args.only and name != args.only:
+                continue
             n = sum(len(b[0] if isinstance(b, tuple) else b["input_ids"]) for b in data)
             params = sum(p.numel() for p in model.parameters())
             print(f"{name}: {params:,} parameters, {n} samples, {args.points}x{args.points} points")

@@ -41,6 +41,7 @@ __all__ = [
     "__version__",
     # Computing surfaces
     "SurfaceConfig",
+    "Task",
     "compute_surface",
     "run_surface",
     "run_seeds",
@@ -145,6 +146,13 @@ __all__ = [
     # Training
     "TrainConfig",
     "run_training",
+    # Mode connectivity
+    "CurveConfig",
+    "train_curve",
+    "evaluate_curve",
+    "curve_plane",
+    "read_curve",
+    "barrier_intervals",
     # Data, models, devices, errors (load_X builds a ready object: a network, tensors)
     "load_split",
     "DataTensors",
@@ -156,6 +164,13 @@ __all__ = [
     "list_pretrained",
     "resolve_device",
     "InputError",
+    # Language models: a small GPT, a public-domain text, its task (docs/examples)
+    "gpt",
+    "char_vocab",
+    "text_batches",
+    "causal_lm_loss",
+    "causal_lm_metrics",
+    "train_causal_lm",
 ]
 
 # Public name -> (the module that defines it, its name there where the API renames it).
@@ -221,6 +236,7 @@ _API: dict[str, tuple[str, str | None]] = {
     "bootstrap_metrics": ("landscape.analysis.uncertainty", None),
     "intervals_table": ("landscape.analysis.uncertainty", None),
     "comparison_lines": ("landscape.analysis.uncertainty", None),
+    "Task": ("landscape.surface.task", None),
     "hessian_spectrum": ("landscape.analysis.hessian", None),
     "HessianSpectrum": ("landscape.analysis.hessian", None),
     "surface_curvature_map": ("landscape.analysis.curvature", None),
@@ -257,6 +273,12 @@ _API: dict[str, tuple[str, str | None]] = {
     "gradient_norms": ("landscape.analysis.responses", None),
     "TrainConfig": ("landscape.training", None),
     "run_training": ("landscape.training", None),
+    "CurveConfig": ("landscape.training.curve", None),
+    "train_curve": ("landscape.training.curve", None),
+    "evaluate_curve": ("landscape.surface.curve", None),
+    "curve_plane": ("landscape.surface.curve", None),
+    "read_curve": ("landscape.io.curve", None),
+    "barrier_intervals": ("landscape.analysis.connectivity", None),
     "load_split": ("landscape.data", None),
     "DataTensors": ("landscape.data", None),
     "DataSpec": ("landscape.data", None),
@@ -267,9 +289,16 @@ _API: dict[str, tuple[str, str | None]] = {
     "list_pretrained": ("landscape.core.checkpoints", None),
     "resolve_device": ("landscape.core.device", None),
     "InputError": ("landscape.core.errors", None),
+    "gpt": ("landscape.models.gpt", None),
+    "char_vocab": ("landscape.data.text", None),
+    "text_batches": ("landscape.data.text", None),
+    "causal_lm_loss": ("landscape.data.text", None),
+    "causal_lm_metrics": ("landscape.data.text", None),
+    "train_causal_lm": ("landscape.data.text", None),
 }
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
+    from landscape.analysis.connectivity import barrier_intervals
     from landscape.analysis.curvature import CurvatureMap, surface_curvature_map
     from landscape.analysis.hessian import (
         HessianSpectrum,
@@ -322,6 +351,14 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.core.device import resolve_device
     from landscape.core.errors import InputError
     from landscape.data import DataSpec, DataTensors, load_split
+    from landscape.data.text import (
+        causal_lm_loss,
+        causal_lm_metrics,
+        char_vocab,
+        text_batches,
+        train_causal_lm,
+    )
+    from landscape.io.curve import read_curve
     from landscape.io.export import write_csv, write_vtk
     from landscape.io.responses import ResponseSeries, read_responses, write_responses
     from landscape.io.runs import read_metrics
@@ -335,7 +372,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.io.surfaces import read_surface, surface_values
     from landscape.io.trajectory import read_path, write_directions
     from landscape.models import create_model, register_model
+    from landscape.models.gpt import gpt
     from landscape.surface.config import SurfaceConfig
+    from landscape.surface.curve import curve_plane, evaluate_curve
     from landscape.surface.directions import interpolation_direction, random_direction
     from landscape.surface.engine import (
         compute_surface,
@@ -345,7 +384,9 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the real objects, not Any
     from landscape.surface.engine import (
         run as run_surface,
     )
+    from landscape.surface.task import Task
     from landscape.training import TrainConfig, run_training
+    from landscape.training.curve import CurveConfig, train_curve
     from landscape.viz.analysis_figures import (
         curvature_map_figure,
         gradient_norms_figure,

@@ -32,6 +32,7 @@ COMMANDS = {
     "trajectory": ("landscape.trajectory", "PCA directions of a training path"),
     "responses": ("landscape.responses", "layer-response std and gradient norms"),
     "pretrained": ("landscape.pretrained", "the checkpoints shipped in the package"),
+    "connect": ("landscape.connect", "a low-loss curve between two minima (mode connectivity)"),
 }
 
 

@@ -20,6 +20,7 @@ import torch
 
 from landscape.analysis import hessian
 from landscape.analysis.hessian import LanczosWarnings
+from landscape.analysis.objective import objective
 from landscape.analysis.spectrum import select_parameters
 from landscape.cli import options
 from landscape.cli.options import (
@@ -33,7 +34,7 @@ from landscape.core.checkpoints import load_model, resolve_checkpoint
 from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import check_output, provenance
-from landscape.data import DEFAULT_DATASET, check_model_fits
+from landscape.data import DEFAULT_DATASET
 from landscape.io.surface_file import DIRECTIONS_FORMAT, write_directions_file
 from landscape.surface.direction_policy import directions_made_by
 from landscape.surface.directions import cosine
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(stage1, head, ...); a surface on these directions then takes the same --params",
     )
     h.add_argument("--exclude", metavar="GLOB[,GLOB]", default=None, help="leave these out")
+    options.add_task_argument(h)
     p.add_argument("--out", required=True, metavar="PATH", help="the directions file (.h5)")
     add_overwrite_argument(p, "--out")
     return p
@@ -101,15 +103,14 @@ def _main(args: argparse.Namespace) -> int:
         device=device,
     )
     model = loaded.model
-    data = options.data_from_args(args).load(args.split, at_most=SAMPLES)
-    x, y = data.normalized(device), data.y.to(device)
-    check_model_fits(model, x, y, what="the data")
+    task, data, info = options.task_data_from_args(args, args.split, at_most=SAMPLES)
     wrt = select_parameters(model, args.params or (), args.exclude or (), wrt="weights")
-    print(
-        f"{PROG}: {loaded.model_name}, {args.split} loss on {len(y)} samples",
-        file=sys.stderr,
-    )
+    # The loss: the built-in one on the images, or the task's on its batches.
+    obj = objective(model, data, task=task, batch_size=args.batch_size, device=device)
+    what = f"loss of --task {args.task}" if task else f"loss on {obj.n} samples"
+    print(f"{PROG}: {loaded.model_name}, {args.split} {what}", file=sys.stderr)
     with LanczosWarnings() as unconverged:
+        x, y = (obj.batches, None) if task else (obj.x, obj.y)
         dirs = hessian.eigenvector_directions(
             model,
             x,
@@ -119,9 +120,10 @@ def _main(args: argparse.Namespace) -> int:
             iters=args.iters,
             tol=args.tol,
             generator=torch.Generator().manual_seed(args.seed),
+            task=task,
         )
     # Rayleigh quotients d^T H d: the eigenvalues belonging to the two directions.
-    hvp = hessian.hvp_fn(model, x, y, batch_size=args.batch_size, wrt=wrt)
+    hvp = obj.hvp(wrt)
     eigenvalues = []
     for axis in ("x", "y"):
         d = {n: dirs[axis][n].to(device) for n in wrt}
@@ -137,7 +139,8 @@ def _main(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "batch_size": args.batch_size,
         "wrt": "weights",
-        "data": data.info,
+        "task": args.task,
+        "data": info,
         "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
     }
     write_directions_file(
@@ -157,6 +160,9 @@ def _main(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     dataset = f" --dataset {args.dataset}" if args.dataset != DEFAULT_DATASET else ""
+    if task:
+        model_flag = f" --model {args.model}" if args.model else ""
+        dataset = f"{model_flag} --task {args.task}"
     print(f"wrote {out}; next:")
     print(
         f"  landscape compute --ckpt {args.ckpt}{dataset} --directions {out} --norm none "

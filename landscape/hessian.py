@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument(
         "--exclude", metavar="GLOB[,GLOB]", default=None, help="leave these out (after --params)"
     )
+    options.add_task_argument(h)
     s = p.add_argument_group("spectrum, blocks and sharpness (at theta*, instead of the above)")
     s.add_argument(
         "--density",
@@ -322,11 +323,11 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     device = resolve_device(args.device)
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
-    data = options.data_from_args(args).load(split, at_most=SAMPLES[0])
+    task, data, info = options.task_data_from_args(args, split, at_most=SAMPLES[0])
     chosen = set(select_parameters(loaded.model, args.params, args.exclude, wrt=args.wrt))
     n_params = sum(p.numel() for n, p in loaded.model.named_parameters() if n in chosen)
     print(
-        f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples, "
+        f"{PROG}: {loaded.model_name}, {split} {_what(args, data)}, "
         f"{n_params:,} parameters ({args.wrt})",
         file=sys.stderr,
     )
@@ -348,6 +349,7 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             loss=args.loss or "ce",
             device=device,
             progress=not args.quiet,
+            task=task,
         )
     top, low = spectrum.largest, spectrum.smallest
     top_values = spectrum.top_eigenvalues
@@ -368,13 +370,14 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         "trace_samples": trace_samples,
         "seed": args.seed,
         "batch_size": args.batch_size,
-        "loss": args.loss or "ce",
+        "loss": None if task else args.loss or "ce",
+        "task": args.task,
     }
     write_hessian_result(
         out,
         spectrum,
         config=config,
-        data=data.info,
+        data=info,
         provenance=provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
     )
     fig = hessian_spectrum_figure(
@@ -396,6 +399,13 @@ def _at_optimum(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
     print("\n".join(f"{name:<{width}}  {value}" for name, value in rows))
     print(f"wrote {out} and {figure}")
     return 0
+
+
+def _what(args: argparse.Namespace, data: Any) -> str:
+    """What the loss is and of what, for the first line on stderr."""
+    if not args.task:
+        return f"loss on {len(data)} samples"
+    return f"loss of --task {args.task}"
 
 
 def _stem(spec: str) -> str:
@@ -476,25 +486,29 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
     device = resolve_device(args.device)
     loaded = load_model(args.ckpt, model=args.model, model_kwargs=model_kwargs, device=device)
     split = args.split or "train"
-    data = options.data_from_args(args).load(split, at_most=SAMPLES[0])
+    task, data, info = options.task_data_from_args(args, split, at_most=SAMPLES[0])
     label = args.label or loaded.model_name
     # The selection is checked before anything is computed (or printed).
     select_parameters(loaded.model, args.params or (), args.exclude or (), wrt=args.wrt)
     common = {
         "params": args.params or (), "exclude": args.exclude or (), "wrt": args.wrt,
         "loss": args.loss or "ce", "batch_size": args.batch_size, "seed": args.seed,
-        "device": device, "progress": not args.quiet,
+        "device": device, "progress": not args.quiet, "task": task,
     }  # fmt: skip
     config = {
         "ckpt": args.ckpt, "model": loaded.model_name, "model_kwargs": loaded.model_kwargs,
-        "split": split, **{k: v for k, v in common.items() if k not in ("device", "progress")},
+        "split": split,
+        **{k: v for k, v in common.items() if k not in ("device", "progress", "task")},
+        "task": args.task,
     }  # fmt: skip
+    if task is not None:
+        config["loss"] = None
     config["params"], config["exclude"] = list(common["params"]), list(common["exclude"])
     meta = {
-        "label": label, "config": config, "data": data.info,
+        "label": label, "config": config, "data": info,
         "provenance": provenance(device, {"ckpt": resolve_checkpoint(args.ckpt)}),
     }  # fmt: skip
-    print(f"{PROG}: {loaded.model_name}, {split} loss on {len(data)} samples", file=sys.stderr)
+    print(f"{PROG}: {loaded.model_name}, {split} {_what(args, data)}", file=sys.stderr)
     if kind == "density":
         probes, depth = args.probes or 10, args.depth or 80
         probe = args.probe or "rademacher"
@@ -533,10 +547,11 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
                 **{k: v for k, v in common.items() if k not in ("params", "exclude")},
             )  # fmt: skip
         seconds = time.perf_counter() - start
+        blocks_samples = len(data) if task is None else "the task's"
         write_block_curvature(out, blocks, seconds=seconds, **meta)
         fig = block_curvature_figure(
             [(d["label"], d) for d in compare] + [(label, blocks)],
-            title=f"Hessian curvature per {args.per_block} ({len(data)} samples)",
+            title=f"Hessian curvature per {args.per_block} ({blocks_samples} samples)",
         )
         atomic_savefig(fig, figure, dpi=args.dpi)
         width = max(len(b.name) for b in blocks)
@@ -557,7 +572,8 @@ def _curvature_mode(args: argparse.Namespace, model_kwargs: dict[str, Any], mode
         rho = args.rho or 0.05
         ball, steps = args.ball or "l2", args.ascent_steps or 20
         restarts, perturbations = args.restarts or 1, args.perturbations or 20
-        m = args.m or min(128, len(data))
+        # A task's data is taken batch by batch (each batch one of the sharpness), unless m.
+        m = args.m or (min(128, len(data)) if task is None else None)
         if args.sharpness == "worst":
             scale = args.scale or "adaptive"
             config.update(sharpness="worst", rho=rho, ball=ball, scale=scale, m=m,
@@ -609,6 +625,11 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
         f"{PROG}: |lambda_min/lambda_max| at {total} points of {path.name} ({iters} Lanczos steps)",
         file=sys.stderr,
     )
+    task = task_data = None
+    if args.task:  # a task surface made from Python: its task, given again
+        from landscape.surface.engine import load_task
+
+        task, task_data = load_task(args.task)
     bar = progress_bar(not args.quiet, total=total, unit="pt", desc=path.name, dynamic_ncols=True)
     with bar:
         result = surface_curvature_map(
@@ -618,7 +639,9 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             model_kwargs=model_kwargs,
             split=args.split,
             # The data options given; the rest are the surface's own.
-            data={k: v for k in DATA_FIELDS if (v := getattr(args, k)) not in (None, False)},
+            data=task_data
+            if task_data is not None
+            else {k: v for k in DATA_FIELDS if (v := getattr(args, k)) not in (None, False)},
             wrt=args.wrt,
             params=args.params or (),
             exclude=args.exclude or (),
@@ -629,6 +652,7 @@ def _surface_map(args: argparse.Namespace, model_kwargs: dict[str, Any]) -> int:
             batch_size=args.batch_size,
             device=args.device,
             progress=lambda done, _: bar.update(done - bar.n),
+            task=task,
         )
     ratio, split = result.ratio, result.split
     atomic_savefig(curvature_map_figure(result), figure, dpi=args.dpi)

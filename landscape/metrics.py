@@ -16,6 +16,7 @@ import math
 import textwrap
 from collections.abc import Sequence
 
+from landscape.analysis.connectivity import connectivity_lines
 from landscape.analysis.metrics import (
     METRIC_DEFINITIONS,
     hessian_curvature,
@@ -135,6 +136,14 @@ def _run(args: argparse.Namespace) -> int:
             basin_delta=args.basin_delta,
             n_rays=args.rays,
         )
+    connectivity: tuple[list[str], list] = ([], [])
+    if args.metric == "loss":
+        connectivity = connectivity_lines(
+            [s for _, s, _ in rows],
+            split=args.split,
+            resamples=args.resamples,
+            intervals=not args.no_intervals,
+        )
     if args.json:
         doc = {
             "surfaces": [
@@ -145,6 +154,11 @@ def _run(args: argparse.Namespace) -> int:
                     "hessian_curvature": None
                     if hessian[path] is None
                     else {k: _finite(v) for k, v in hessian[path].items()},
+                    "evaluated_points": int(s.evaluated.sum()),
+                    "interpolated_points": 0
+                    if s.interpolated is None
+                    else int(s.interpolated.sum()),
+                    "tolerance": s.tolerance,
                 }
                 for path, s, m in rows
             ],
@@ -165,10 +179,19 @@ def _run(args: argparse.Namespace) -> int:
                 for ms in measurements
             ],
             "comparisons": comparison_lines(measurements),
+            "connectivity": connectivity[1],
         }
         print(json.dumps(doc, indent=1))
         return 0
     print(metrics_table([(str(path), m) for path, _, m in rows]))
+    for path, s, _ in rows:
+        if s.interpolated is not None:
+            print(
+                f"{path}: adaptive refinement: {int(s.evaluated.sum())} of "
+                f"{s.interpolated.size} points evaluated, {int(s.interpolated.sum())} "
+                f"interpolated (loss within {s.tolerance:g} by design); the metrics are of "
+                "the complete grid"
+            )
     mapped = {path: h for path, h in hessian.items() if h is not None}
     if mapped:
         print(
@@ -192,6 +215,12 @@ def _run(args: argparse.Namespace) -> int:
         if lines:
             print("\ncomparisons (paired where two files hold the same samples):")
             print("\n".join(lines))
+    if connectivity[0]:
+        print(
+            "\nmode connectivity: loss barrier = max over t - mean of the endpoints (95% "
+            "paired bootstrap over the samples where kept):"
+        )
+        print("\n".join(connectivity[0]))
     return 0
 
 

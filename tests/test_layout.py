@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "landscape"
 COMMAND_MODULES = {
     "compute", "train", "plot", "view", "export", "metrics", "curves", "demo", "convert",
-    "hessian", "eigendirs", "trajectory", "responses", "pretrained",
+    "hessian", "eigendirs", "trajectory", "responses", "pretrained", "connect",
 }  # fmt: skip
 
 

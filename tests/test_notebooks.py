@@ -33,6 +33,7 @@ EXPECTED = {
     "skip_vs_noskip": ["resnet20_2d.h5", "plain20_2d.h5", "resnet20_1d.h5", "view.html"],
     "degradation": ["runs/plain56/final.pt", "runs/resnet20/metrics.csv"],
     "trajectories": ["run/final.pt", "pca_directions.h5", "path_surface.h5"],
+    "language_model": ["lm_all.h5", "lm_attention.h5"],
 }
 
 

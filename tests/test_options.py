@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import torchvision
 
-from landscape import compute, train
+from landscape import compute, connect, train
 from landscape.data import DataSpec
 from landscape.surface.config import SurfaceConfig
-from landscape.training import TrainConfig
+from landscape.training import CurveConfig, TrainConfig
 
 DATA = {f.name for f in dataclasses.fields(DataSpec)}
 
@@ -31,7 +31,9 @@ def fields(cls: type) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("module", "record"), [(compute, SurfaceConfig), (train, TrainConfig)], ids=["compute", "train"]
+    ("module", "record"),
+    [(compute, SurfaceConfig), (train, TrainConfig), (connect, CurveConfig)],
+    ids=["compute", "train", "connect"],
 )
 def test_every_flag_is_a_field_or_declared_command_only(module, record):
     flags = dests(module.build_parser())
@@ -41,7 +43,9 @@ def test_every_flag_is_a_field_or_declared_command_only(module, record):
     assert not command_only & (fields(record) | DATA), "a field declared command-only"
 
 
-@pytest.mark.parametrize("command", ["hessian", "eigendirs", "responses", "compute", "train"])
+@pytest.mark.parametrize(
+    "command", ["hessian", "eigendirs", "responses", "compute", "train", "connect"]
+)
 def test_every_command_that_loads_data_offers_every_data_option(command):
     module = importlib.import_module(f"landscape.{command}")
     assert DATA <= dests(module.build_parser())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 from helpers import REPO
@@ -15,10 +16,12 @@ from landscape.analysis.metrics import surface_metrics
 from landscape.analysis.uncertainty import bootstrap_metrics
 from landscape.compute import main
 from landscape.io.surface_file import SurfaceFile, read_per_sample, read_surface
+from landscape.metrics import main as metrics_main
 from landscape.surface.config import SurfaceConfig
 from landscape.surface.engine import fill_surface, run
 from landscape.surface.grid import grid_origin
 from landscape.surface.refine import CHECK_SHARE, Refinement, Walk
+from landscape.viz.figures import plot_contour
 
 RESULTS = REPO / "docs" / "results"
 
@@ -168,7 +171,7 @@ def truth_of(surface) -> np.ndarray:
     return analytic_values("sines", x.ravel(), None)["loss"].reshape(x.shape) + 3 * y**2
 
 
-def test_file_records_interpolated_points_and_tolerance(tmp_path) -> None:
+def test_file_records_interpolated_points_and_tolerance(tmp_path, capsys) -> None:
     evaluator = AnalyticEvaluator()
     with new_file(tmp_path / "s.h5") as handle:
         fill_surface(handle, evaluator, progress=False, tolerance=0.05)
@@ -182,6 +185,14 @@ def test_file_records_interpolated_points_and_tolerance(tmp_path) -> None:
     rows = read_per_sample(tmp_path / "s.h5")
     np.testing.assert_allclose(rows.mean(-1), s.get(), rtol=1e-5, atol=1e-5)
     assert (s.standard_error()[s.interpolated] > 0).all()
+    # Figures say how much was evaluated; the metrics command too.
+    fig, ax = plt.subplots()
+    plot_contour(ax, s)
+    evaluated = f"{s.evaluated.mean():.0%} evaluated, the rest within 0.05"
+    assert evaluated in ax.get_title()
+    plt.close(fig)
+    assert metrics_main([str(tmp_path / "s.h5"), "--no-intervals"]) == 0
+    assert f"{s.evaluated.sum()} of 1089 points evaluated" in capsys.readouterr().out
 
 
 def test_interrupted_adaptive_run_resumes_to_the_same_file(tmp_path) -> None:

@@ -611,6 +611,20 @@ def test_docs_section_runs_as_written_and_its_task_file_on_the_command_line(
         progress=False,
     )
     np.testing.assert_allclose(head.get("train", "loss"), same.get("train", "loss"), rtol=1e-6)
+    # The curvature commands of the same section, with the same task (fewer steps here).
+    from landscape.eigendirs import main as eigendirs
+    from landscape.hessian import main as hessian
+
+    lines = re.search(r"```bash\n(landscape hessian .*?)```", text, re.S).group(1).splitlines()
+    fewer = {
+        "hessian": ["--probes", "2", "--depth", "10", "--quiet"],
+        "eigendirs": ["--iters", "10"],
+    }
+    for line in lines:
+        name, *argv = line.split()[1:]
+        run = hessian if name == "hessian" else eigendirs
+        assert run([*argv, *fewer[name]]) == 0, line
+    assert Path("sine_density.json").is_file() and Path("dirs.h5").is_file()
 
 
 def test_the_builtin_task_written_as_a_task_gives_the_builtin_file(tmp_path, tiny_ckpt) -> None:
@@ -794,14 +808,15 @@ def test_a_selection_that_moves_nothing_is_refused(tmp_path) -> None:
     assert_matches_hand(out, model, tinytask.lm_loss, batches)
 
 
-def test_curvature_map_refuses_a_task_surface_in_one_line(tmp_path) -> None:
-    """The curvature map takes the built-in loss's Hessian: a task's surface is refused,
-    never mapped with another loss."""
+def test_curvature_map_of_a_python_task_surface_asks_for_its_task_in_one_line(tmp_path) -> None:
+    """The curvature map of a task's surface is that task's Hessian: a surface computed
+    from Python is never mapped with another loss; without its task it is refused
+    (the map itself: test_task_analysis.py)."""
     model, batches = tinytask.mlp(), tinytask.regression_batches()
     out = tmp_path / "t.h5"
     config = ls.SurfaceConfig(x=(-1, 1, 3), y=(-1, 1, 3))
     ls.compute_surface(model, batches, config, out=out, loss_fn=tinytask.mse_loss, progress=False)
-    with pytest.raises(ls.InputError, match="surface of a task .*tinytask:mse_loss") as e:
+    with pytest.raises(ls.InputError, match="surface of the task tinytask:mse_loss") as e:
         ls.surface_curvature_map(out, progress=None)
     assert "\n" not in str(e.value)
 

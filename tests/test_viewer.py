@@ -564,3 +564,35 @@ def test_browser_a_square_domain_draws_square_and_log_profiles_read_as_numbers(c
         "return [Math.log10(Math.min(...ys)), d._fullLayout.yaxis.range[0]]; })()"
     )
     assert low[1] <= low[0], low
+
+
+@pytest.mark.child
+def test_browser_hover_says_interpolated(chrome, tmp_path):
+    """A surface computed with --tolerance: the hover says which points are predictions,
+    and the settings say how many were evaluated."""
+    from landscape.io.surface_file import SurfaceFile
+
+    path = make_surface_file(tmp_path, "adaptive.h5", shape=(11, 9), label="adaptive")
+    with SurfaceFile(path) as handle:
+        handle.add_refinement()
+        handle.set_tolerance(0.05)
+        handle.mark((np.array([2]), np.array([6])), True)
+    surface = read_surface(path)
+    assert surface.interpolated.sum() == 1 and surface.tolerance == 0.05
+    out = tmp_path / "view.html"
+    viewer.write_viewer(out, [surface])
+    settings = dict(viewer.viewer_data([surface])["surfaces"][0]["settings"])
+    assert settings["adaptive"] == "98 of 99 points evaluated, the rest interpolated within 0.05"
+    page = Page(chrome, 1400, 900)
+    page.open(out.as_uri())
+    for (i, j), said in (((2, 6), True), ((7, 3), False)):
+        x, y = data_xy(page, "s0-contour", surface.alpha[i], surface.beta[j])
+        page.mouse("mouseMoved", x, y)
+        page.wait_until(
+            "!document.getElementById('readout').hidden && document.getElementById('readout')"
+            f".textContent.includes('α = {surface.alpha[i]:.4f}')",
+            "hover readout",
+        )
+        text = page.eval("document.getElementById('readout').textContent")
+        assert ("interpolated (loss within 0.05 by design)" in text) is said, text
+        page.mouse("mouseMoved", 1, 1)

@@ -27,7 +27,7 @@ from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.files import sha256
 from landscape.data import check_model_fits
-from landscape.data.spec import DataSpec
+from landscape.data.spec import DATA_FIELDS, DataSpec
 from landscape.io.curvature import refuse_if_being_written, write_curvature_map
 from landscape.io.surface_file import StoreError, Surface, read_surface
 from landscape.surface.direction_policy import surface_directions
@@ -88,10 +88,10 @@ def surface_curvature_map(
     path: str | os.PathLike,
     *,
     ckpt: str | os.PathLike | None = None,
-    model: str | None = None,
+    model: str | torch.nn.Module | None = None,
     model_kwargs: Mapping[str, Any] | None = None,
     split: str | None = None,
-    data: DataSpec | Mapping[str, Any] | None = None,
+    data: DataSpec | Mapping[str, Any] | Any = None,
     wrt: str = "weights",
     params: Sequence[str] | str = (),
     exclude: Sequence[str] | str = (),
@@ -103,6 +103,7 @@ def surface_curvature_map(
     device: str | torch.device = "auto",
     write: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    task: Any = None,
 ) -> CurvatureMap:
     """|lambda_min / lambda_max| of the Hessian at every point of the surface file `path`.
 
@@ -112,10 +113,18 @@ def surface_curvature_map(
     directions. With `write`, the map is stored in the
     file as ``/{split}_curvature_ratio`` beside ``lambda_min`` and ``lambda_max``.
 
+    A surface of a task (``compute_surface(loss_fn=...)``, ``--task``) is mapped with the
+    Hessian of that task's loss: a ``--task module:function`` recorded in the file is
+    imported again (its data too, else the surface's dataset); a surface computed from
+    Python needs the same ``task=`` (a `landscape.Task` or its ``loss_fn``), its batches
+    as ``data=`` and, without a checkpoint, ``model=`` the network at theta* (checked
+    against the weights the file recorded).
+
     Args:
         path: a surface file with its directions.
         ckpt: theta*, replacing the file's checkpoint path (same content required).
-        model, model_kwargs: the network, where the checkpoint does not name it.
+        model, model_kwargs: the network, where the checkpoint does not name it; for a
+            task's surface also the network itself (an ``nn.Module`` at theta*).
         split: train | test (default: train, or the surface's first).
         data: the data: a `DataSpec`, or settings that replace the surface's own (by
             default its own, at most 1,000 samples unless `samples` is given).
@@ -130,6 +139,7 @@ def surface_curvature_map(
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         write: store the map in the file.
         progress: ``progress(done, total)``, called after every point.
+        task: for a surface of a task computed from Python: its task (see above).
 
     Returns:
         The `CurvatureMap` (draw it with `curvature_map_figure`).
@@ -139,12 +149,19 @@ def surface_curvature_map(
     if write:
         refuse_if_being_written(path)
     cfg = surface.config
-    task = surface.provenance.get("task")
-    if cfg.get("task") or isinstance(task, dict):
-        name = cfg.get("task") or task.get("loss_fn")
+    recorded_task = surface.provenance.get("task")
+    if cfg.get("task") or isinstance(recorded_task, dict) or task is not None:
+        return _task_map(
+            path, surface, task, ckpt=ckpt, model=model, model_kwargs=model_kwargs,
+            split=split, data=data, wrt=wrt, params=params, exclude=exclude, loss=loss,
+            iters=iters, tol=tol, seed=seed, batch_size=batch_size, device=device,
+            write=write, progress=progress,
+        )  # fmt: skip
+    if isinstance(model, torch.nn.Module):
         raise InputError(
-            f"{str(path)!r} is a surface of a task ({name}); its curvature map needs that "
-            "task's Hessian, which the curvature map does not take yet (issue #30)"
+            "model= takes a network name here (the surface's checkpoint holds the weights); "
+            "a network object serves a task's surface",
+            arg="model",
         )
     spec = ckpt or cfg.get("ckpt")
     if not spec:
@@ -237,4 +254,141 @@ def surface_curvature_map(
             path, ratio, split=split, attrs=attrs, extra={"lambda_min": lo, "lambda_max": hi}
         )
     label = cfg.get("label") or loaded.model_name or path.stem
+    return CurvatureMap(surface, ratio, lo, hi, split, label, attrs)
+
+
+def _task_map(
+    path: Path,
+    surface: Surface,
+    task: Any,
+    *,
+    ckpt: str | os.PathLike | None,
+    model: str | torch.nn.Module | None,
+    model_kwargs: Mapping[str, Any] | None,
+    split: str | None,
+    data: Any,
+    wrt: str,
+    params: Sequence[str] | str,
+    exclude: Sequence[str] | str,
+    loss: str | None,
+    iters: int,
+    tol: float,
+    seed: int,
+    batch_size: int,
+    device: str | torch.device,
+    write: bool,
+    progress: Callable[[int, int], None] | None,
+) -> CurvatureMap:
+    """`surface_curvature_map` of a task's surface: the Hessian of the task's loss."""
+    from landscape.analysis.objective import as_task
+    from landscape.surface.engine import load_task, state_sha256
+
+    cfg = surface.config
+    recorded = surface.provenance.get("task")
+    name = cfg.get("task") or (recorded or {}).get("loss_fn") or "a task"
+    if loss is not None:
+        raise InputError(
+            f"{str(path)!r} is a surface of a task ({name}); its map is of that task's loss - "
+            f"drop loss {loss}",
+            arg="loss",
+        )
+    task_data = None
+    if task is None and cfg.get("task"):
+        task, task_data = load_task(cfg["task"])
+    if task is None:
+        raise InputError(
+            f"{str(path)!r} is a surface of the task {name}, computed from Python; pass the "
+            "same task= (its loss_fn) and its batches as data=",
+            arg="task",
+        )
+    task = as_task(task)
+    mapped = task.describe()["loss_fn"]
+    if isinstance(recorded, dict) and recorded.get("loss_fn") not in (None, mapped):
+        log.warning(
+            "the surface was computed with %s; mapping the Hessian of %s",
+            recorded["loss_fn"],
+            mapped,
+        )
+    device = resolve_device(device)
+    splits = cfg.get("split") or ["train"]
+    split = split or splits[0]
+    if isinstance(model, torch.nn.Module):
+        net, model_name, spec = model.to(device), type(model).__name__, None
+        want = surface.provenance.get("state_sha256")
+        from landscape.surface.direction_policy import state_of
+
+        if want and state_sha256(state_of(net)) != want:
+            raise InputError(
+                f"model= holds other weights than the ones {str(path)!r} was computed at; pass "
+                "the network at theta* (the surface's model, unchanged)",
+                arg="model",
+            )
+    else:
+        spec = ckpt or cfg.get("ckpt")
+        if not spec:
+            raise InputError(
+                f"{str(path)!r} names no checkpoint; pass model= (the network at theta*) or ckpt",
+                arg="model",
+            )
+        ckpt_path = resolve_checkpoint(spec)
+        if not ckpt_path.is_file():
+            raise InputError(
+                f"the surface's checkpoint {str(spec)!r} does not exist here; pass ckpt PATH to it",
+                arg="ckpt",
+            )
+        digest = surface.provenance.get("ckpt_sha256")
+        if digest and sha256(ckpt_path) != digest:
+            raise InputError(
+                f"checkpoint {str(spec)!r} differs from the one {str(path)!r} was computed "
+                "with; pass ckpt with the original weights",
+                arg="ckpt",
+            )
+        loaded = load_model(
+            ckpt_path,
+            model=model or _builtin(cfg.get("model")),
+            model_kwargs=model_kwargs or cfg.get("model_kwargs"),
+            device=device,
+        )
+        net, model_name = loaded.model, loaded.model_name
+    given, spec_options = data, {}
+    if isinstance(given, Mapping) and split not in given and set(given) <= set(DATA_FIELDS):
+        given, spec_options = None, dict(given)  # data options, as for the built-in loss
+    if given is None:
+        given = task_data
+    if isinstance(given, Mapping) and split in given:
+        given = given[split]
+    if given is None:  # the task brings no data: the surface's images in (x, y) batches
+        given = DataSpec.from_config(cfg, **spec_options).load(split, at_most=SAMPLES)
+    stored = surface_directions(path)
+    directions = {a: stored[a] for a in (("x", "y") if surface.is_2d else ("x",))}
+    with hessian.LanczosWarnings() as unconverged:
+        lo, hi = hessian.extreme_eigenvalue_map(
+            net, directions, given, alpha=surface.alpha, beta=surface.beta,
+            batch_size=batch_size, wrt=select_parameters(net, params, exclude, wrt=wrt),
+            iters=iters, tol=tol, generator=torch.Generator().manual_seed(seed),
+            progress=progress, task=task,
+        )  # fmt: skip
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(lo / hi)
+    ratio[~np.isfinite(ratio)] = np.nan
+    attrs = {
+        "ckpt": str(spec) if spec else "",
+        "model": model_name,
+        "split": split,
+        "wrt": wrt,
+        "params": ",".join(split_names(params)),
+        "exclude": ",".join(split_names(exclude)),
+        "iters": iters,
+        "tol": tol,
+        "seed": seed,
+        "loss": "task",
+        "task": mapped,
+        "unconverged_points": unconverged.count,
+        "data": {"task": name},
+    }
+    if write:
+        write_curvature_map(
+            path, ratio, split=split, attrs=attrs, extra={"lambda_min": lo, "lambda_max": hi}
+        )
+    label = cfg.get("label") or model_name or path.stem
     return CurvatureMap(surface, ratio, lo, hi, split, label, attrs)

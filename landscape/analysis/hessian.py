@@ -25,12 +25,9 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from landscape.core.checkpoints import as_model
-from landscape.core.device import resolve_device
 from landscape.core.errors import InputError
 from landscape.core.losses import LOSSES, mean_loss
 from landscape.core.progress import progress_bar
-from landscape.data import as_tensors, check_model_fits
 
 __all__ = [
     "LOSSES",
@@ -175,6 +172,7 @@ def task_hvp_fn(
     *,
     sizes: Sequence[int],
     wrt: Sequence[str] | None = None,
+    params: Mapping[str, Tensor] | None = None,
 ) -> HVP:
     """Hessian-vector product of a task's sample-mean loss at the model's weights: any
     model, loss and batch, as `landscape.compute_surface` takes them.
@@ -186,6 +184,8 @@ def task_hvp_fn(
             sees the weights through `functional_call` without knowing it.
         sizes: each batch's B: the batches' means are weighted by it (the sample mean).
         wrt: the parameters the Hessian is taken over (default: all); the others fixed.
+        params: parameter values by name, the point the Hessian is taken at (default: the
+            model's own; those missing from it too).
 
     Returns:
         A function mapping a vector ``{name: tensor}`` over `wrt` to ``H v`` (same keys).
@@ -194,6 +194,7 @@ def task_hvp_fn(
 
     module = TaskModule(model, Task(loss_fn))
     base = {n: p.detach() for n, p in model.named_parameters()}
+    base.update({n: p.detach() for n, p in (params or {}).items()})
     names = list(wrt) if wrt is not None else list(base)
     fixed = {f"model.{n}": t for n, t in base.items() if n not in set(names)}
     bufs = {f"model.{n}": b for n, b in model.named_buffers()}
@@ -210,11 +211,49 @@ def task_hvp_fn(
         with _eval_mode(model):
             for batch, size in zip(batches, sizes, strict=True):
                 tangents = {n: v[n].to(point[n]) for n in names}
-                grad_fn = torch.func.grad(lambda p: batch_loss(p, batch))  # noqa: B023
-                _, hv = torch.func.jvp(grad_fn, (point,), (tangents,))
+                hv = products(batch, tangents)
                 for n in names:
-                    result[n].add_(hv[n].detach(), alpha=size / total)
+                    if hv[n] is not None:
+                        result[n].add_(hv[n].detach(), alpha=size / total)
         return result
+
+    forward_ad = [True]  # until an operation without forward-mode AD says otherwise
+
+    def products(batch: Any, tangents: Params) -> dict[str, Tensor | None]:
+        if forward_ad[0]:
+            try:
+                grad_fn = torch.func.grad(lambda p: batch_loss(p, batch))
+                return torch.func.jvp(grad_fn, (point,), (tangents,))[1]
+            except NotImplementedError as e:  # e.g. CPU flash attention (a Hugging Face model)
+                if "forward AD" not in str(e):
+                    raise
+                log.info("no forward-mode AD here (%s); Hessian-vector products by double "
+                         "backward", " ".join(str(e).split())[:120])  # fmt: skip
+                forward_ad[0] = False
+        primals = {n: t.detach().requires_grad_(True) for n, t in point.items()}
+        inputs = list(primals.values())
+        grads = torch.autograd.grad(
+            batch_loss(primals, batch), inputs, create_graph=True, allow_unused=True
+        )
+        terms = [
+            (g * tangents[n]).sum()
+            for n, g in zip(names, grads, strict=True)
+            if g is not None and g.requires_grad
+        ]
+        if not terms:
+            return dict.fromkeys(names)
+        try:
+            hv = torch.autograd.grad(sum(terms), inputs, allow_unused=True)
+        except RuntimeError as e:
+            if "derivative for" not in str(e) or "not implemented" not in str(e):
+                raise
+            raise InputError(
+                f"the model uses an operation without a second derivative ({str(e)[:100]}); "
+                "a Hessian needs one: for a Hugging Face model, load it with "
+                "attn_implementation='eager'",
+                arg="task",
+            ) from e
+        return dict(zip(names, hv, strict=True))
 
     return hvp
 
@@ -469,6 +508,37 @@ def hutchinson_trace(
     return float(arr.mean()), stderr
 
 
+def _hvp_at(
+    model: nn.Module,
+    x: Any,
+    y: Tensor | None,
+    *,
+    task: Any,
+    buffers: Mapping[str, Tensor] | None,
+    batch_size: int,
+    loss: str | Callable[[Tensor, Tensor], Tensor],
+) -> Callable[[Mapping[str, Tensor], Sequence[str]], HVP]:
+    """``(point, wrt) -> hvp`` of the built-in loss on ``(x, y)``, or of `task` on the
+    batches `x` (`y` None; see `landscape.analysis.objective`)."""
+    if task is None:
+        if y is None:
+            raise InputError("targets y are needed for the built-in loss; or pass task=")
+        return lambda point, wrt: hvp_fn(
+            model, x, y, params=point, buffers=buffers, batch_size=batch_size, loss=loss, wrt=wrt
+        )
+    if y is not None:
+        raise InputError(
+            "with a task the data is one argument: pass the batches as x and no y", arg="task"
+        )
+    if buffers is not None:
+        raise InputError("with a task the model's own buffers are used; drop buffers", arg="task")
+    from landscape.analysis.objective import objective  # it imports this module
+
+    device = next(model.parameters()).device
+    obj = objective(model, x, task=task, batch_size=batch_size, device=device)
+    return lambda point, wrt: obj.hvp(wrt, params=point)
+
+
 def _default_params(model: nn.Module, params: Mapping[str, Tensor] | None) -> Params:
     base = {n: p.detach() for n, p in model.named_parameters()}
     base.update({n: p.detach() for n, p in (params or {}).items()})
@@ -478,8 +548,8 @@ def _default_params(model: nn.Module, params: Mapping[str, Tensor] | None) -> Pa
 def extreme_eigenvalue_map(
     model: nn.Module,
     directions: Mapping[str, Mapping[str, Tensor]],
-    x: Tensor,
-    y: Tensor,
+    x: Any,
+    y: Tensor | None = None,
     *,
     alpha: np.ndarray,
     beta: np.ndarray | None = None,
@@ -492,13 +562,16 @@ def extreme_eigenvalue_map(
     tol: float = 1e-3,
     generator: torch.Generator | None = None,
     progress: Callable[[int, int], None] | None = None,
+    task: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(lambda_min, lambda_max)`` of the Hessian at every grid point of a surface.
 
     The point ``(i, j)`` is ``params + alpha[i] * directions["x"] + beta[j] * directions["y"]``
     (as in the surface file; `params` default to the model's own). The Hessian is taken
     over `wrt`, by default the parameters whose direction is nonzero in some axis (with
-    ``ignore=biasbn``, the weights).
+    ``ignore=biasbn``, the weights). With `task` (a `landscape.Task` or a
+    ``loss_fn(model, batch)``), the loss is the task's sample mean over the batches `x`
+    (`y` None), as for `hessian_spectrum`.
 
     Returns:
         Two float64 arrays of shape (nx, ny), or (nx,) when `beta` is None.
@@ -514,6 +587,7 @@ def extreme_eigenvalue_map(
         ]
     if not wrt:
         raise InputError("no parameter has a nonzero direction; pass wrt=[...] names")
+    hvp_at = _hvp_at(model, x, y, task=task, buffers=buffers, batch_size=batch_size, loss=loss)
     alpha = np.asarray(alpha, dtype=np.float64)
     shape = (len(alpha),) if beta is None else (len(alpha), len(beta))
     lo, hi = np.full(shape, np.nan), np.full(shape, np.nan)
@@ -527,9 +601,7 @@ def extreme_eigenvalue_map(
             for n, t in d.items():
                 if n in point:
                     point[n] = point[n] + float(coord) * t.to(point[n])
-        hvp = hvp_fn(
-            model, x, y, params=point, buffers=buffers, batch_size=batch_size, loss=loss, wrt=wrt
-        )
+        hvp = hvp_at(point, wrt)
         template = {n: point[n] for n in wrt}
         lo[idx], hi[idx] = extreme_eigenvalues(hvp, template, iters=iters, tol=tol, generator=gen)
         if progress is not None:
@@ -540,8 +612,8 @@ def extreme_eigenvalue_map(
 def curvature_map(
     model: nn.Module,
     directions: Mapping[str, Mapping[str, Tensor]],
-    x: Tensor,
-    y: Tensor,
+    x: Any,
+    y: Tensor | None = None,
     **kwargs: Any,
 ) -> np.ndarray:
     """``|lambda_min / lambda_max|`` over a surface grid (Li et al. 2018, Sec. 6, Fig. 8).
@@ -552,8 +624,8 @@ def curvature_map(
     Args:
         model: the network at theta*.
         directions: ``{"x": {name: tensor}, "y": ...}``, the surface's directions.
-        x, y: the data (inputs and targets).
-        **kwargs: the grid and settings, as in `extreme_eigenvalue_map`.
+        x, y: the data (inputs and targets); with ``task=``, the batches as x and no y.
+        **kwargs: the grid and settings, as in `extreme_eigenvalue_map` (``task=`` too).
 
     Returns:
         The ratio at every grid point, the grid's shape; NaN where undefined.
@@ -567,8 +639,8 @@ def curvature_map(
 
 def eigenvector_directions(
     model: nn.Module,
-    x: Tensor,
-    y: Tensor,
+    x: Any,
+    y: Tensor | None = None,
     *,
     params: Mapping[str, Tensor] | None = None,
     buffers: Mapping[str, Tensor] | None = None,
@@ -578,6 +650,7 @@ def eigenvector_directions(
     iters: int = 100,
     tol: float = 1e-4,
     generator: torch.Generator | None = None,
+    task: Any = None,
 ) -> dict[str, Params]:
     """The two sharpest Hessian eigenvectors as plotting directions ``{"x": ..., "y": ...}``.
 
@@ -588,12 +661,14 @@ def eigenvector_directions(
 
     Args:
         model: the network at theta*.
-        x, y: the data (inputs and targets).
+        x, y: the data (inputs and targets); with `task`, any batches as x and no y.
         params, buffers: theta* (default the model's own).
         batch_size: samples per pass.
         wrt: the parameters the Hessian is over (default: those with dim > 1).
         loss: ``"ce"``, ``"mse"`` or a callable ``(output, target) -> mean loss``.
         iters, tol, generator: as in `top_eigenvalues`.
+        task: a `landscape.Task` or a ``loss_fn(model, batch)``: the Hessian of its sample
+            mean over the batches `x` instead of `loss` (`landscape.analysis.objective`).
 
     Returns:
         ``{"x": {name: tensor}, "y": {name: tensor}}`` over every parameter.
@@ -601,8 +676,8 @@ def eigenvector_directions(
     base = _default_params(model, params)
     if wrt is None:
         wrt = [n for n, t in base.items() if t.dim() > 1]
-    hvp = hvp_fn(
-        model, x, y, params=base, buffers=buffers, batch_size=batch_size, loss=loss, wrt=wrt
+    hvp = _hvp_at(model, x, y, task=task, buffers=buffers, batch_size=batch_size, loss=loss)(
+        base, wrt
     )
     _, vecs = top_eigenvalues(
         hvp, {n: base[n] for n in wrt}, 2, iters=iters, tol=tol, generator=generator
@@ -679,6 +754,7 @@ def hessian_spectrum(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    task: Any = None,
     loss_fn: Callable[[nn.Module, Any], Tensor] | None = None,
 ) -> HessianSpectrum:
     """The Hessian of the mean loss at theta*, in one call: top eigenvalues, lambda_min, trace.
@@ -686,7 +762,7 @@ def hessian_spectrum(
     Args:
         model: a network, or a checkpoint (path or ``pretrained:NAME``).
         data: a `DataTensors` (``landscape.load_split``) or ready tensors ``(x, y)``; with
-            `loss_fn`, any batches as `landscape.compute_surface` takes them.
+            a task, any batches as `landscape.compute_surface` takes them.
         k: how many of the largest eigenvalues.
         iters, tol: most Lanczos steps, and the relative residual of a converged value.
         trace_samples: Rademacher probes of Hutchinson's trace (0: no trace).
@@ -699,8 +775,10 @@ def hessian_spectrum(
         seed: each estimate starts from its own generator with this seed (reproducible).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         progress: a progress bar over the Hessian-vector products.
-        loss_fn: a task's ``loss_fn(model, batch)`` (per-sample losses) instead of `loss`:
-            the Hessian of its sample mean over `data`'s batches.
+        task: a `landscape.Task` or its ``loss_fn(model, batch)`` (per-sample losses)
+            instead of `loss`: the Hessian of its sample mean over `data`'s batches
+            (`landscape.analysis.objective`; every curvature analysis takes it the same way).
+        loss_fn: the same as ``task=loss_fn`` (kept for earlier callers).
 
     Returns:
         The `HessianSpectrum` (eigenvalues, lambda_min, ratio, trace, both Lanczos runs).
@@ -713,26 +791,20 @@ def hessian_spectrum(
             raise InputError(f"{name} must be a positive integer; got {value!r}", arg=name)
     if k > iters:
         raise InputError(f"k {k} needs at least as many iters; got iters {iters}", arg="k")
-    device = resolve_device(device)
-    model = as_model(model, device)
-    from landscape.analysis.spectrum import select_parameters  # it imports this module
+    if loss_fn is not None and task is not None:
+        raise InputError("give the task once: task= or loss_fn=, not both", arg="task")
+    from landscape.analysis.objective import objective  # it imports this module
+    from landscape.analysis.spectrum import select_parameters
 
+    obj = objective(
+        model, data, task=task if task is not None else loss_fn, loss=loss,
+        batch_size=batch_size, device=device,
+    )  # fmt: skip
+    model = obj.model
     names = select_parameters(model, params, exclude, wrt=wrt)
     template = {n: p.detach() for n, p in model.named_parameters() if n in names}
-    if loss_fn is not None:
-        from landscape.surface.task import check_value, materialize
-
-        fixed = materialize(data, split="train", device=device, batch_size=batch_size)
-        with torch.no_grad(), _eval_mode(model):  # its return is checked once, at theta*
-            name = getattr(loss_fn, "__qualname__", "loss_fn")
-            check_value(name, loss_fn(model, fixed.batches[0]), fixed.sizes[0], "for batch 0")
-        hvp = task_hvp_fn(model, fixed.batches, loss_fn, sizes=fixed.sizes, wrt=names)
-        n_samples = fixed.n
-    else:
-        x, y = as_tensors(data, device)
-        check_model_fits(model, x, y, what="the data")
-        hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
-        n_samples = len(y)
+    hvp = obj.hvp(names)
+    n_samples = obj.n
     # The cost, said up front: each Hessian-vector product is about two passes (forward and
     # double backward) over every sample; iters and trace_samples set how many there are.
     n_params = sum(t.numel() for t in template.values())

@@ -9,6 +9,10 @@
   gradients.
 
 Their file (`ResponseSeries`, `write_responses`, `read_responses`) is `landscape.io.responses`.
+
+These make sense for the shipped CNNs only (3x3 convolutions followed by BatchNorm, plain
+vs residual, He et al.'s Fig. 7), on ``(x, y)`` images: unlike the curvature and
+sharpness analyses they take no task (``task=`` is refused in one line).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import math
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -72,12 +77,23 @@ def _is_3x3(m: nn.Module) -> bool:
 
 
 @torch.no_grad()
+def _refuse_task(task: Any, name: str) -> None:
+    if task is not None:
+        raise InputError(
+            f"{name} is for the shipped CNNs (3x3 convolutions and BatchNorm) on (x, y) "
+            "images and takes no task; drop task=, or use hessian_spectrum, "
+            "spectral_density or the sharpness functions, which do",
+            arg="task",
+        )
+
+
 def layer_response_std(
     model: nn.Module | str | os.PathLike,
     x: Tensor | DataTensors,
     *,
     batch_size: int = 256,
     batch_stats: bool = False,
+    task: Any = None,
 ) -> list[tuple[str, float]]:
     """Standard deviation of every 3x3 layer's response, in the order the network runs them.
 
@@ -92,10 +108,12 @@ def layer_response_std(
         batch_size: samples per forward pass.
         batch_stats: BN normalizes with each batch's statistics (train mode) instead of its
             running statistics; the model's buffers are not updated either way.
+        task: refused: layer responses are the shipped CNNs' (see the module).
 
     Returns:
         ``[(conv_name, std), ...]``, e.g. ``("layer1.0.conv1", 0.83)``.
     """
+    _refuse_task(task, "layer_response_std")
     model = as_model(model)
     if isinstance(x, DataTensors):
         x = x.normalized(next(model.parameters()).device)
@@ -146,6 +164,7 @@ def gradient_norms(
     batch_size: int = 256,
     loss: str | Callable[[Tensor, Tensor], Tensor] = "ce",
     batch_stats: bool = True,
+    task: Any = None,
 ) -> list[tuple[str, float]]:
     """L2 norm of the gradient of the dataset-mean loss for each conv and linear weight.
 
@@ -157,10 +176,12 @@ def gradient_norms(
         batch_size: samples per forward pass; per-batch gradients are weighted by batch size.
         loss: "ce" | "mse" | a callable ``(output, target) -> mean loss``.
         batch_stats: BN uses each batch's statistics, as during training (default).
+        task: refused: these per-layer numbers are the shipped CNNs' (see the module).
 
     Returns:
         ``[(param_name, norm), ...]`` in module order, e.g. ``("layer1.0.conv1.weight", 0.02)``.
     """
+    _refuse_task(task, "gradient_norms")
     model = as_model(model)
     if isinstance(x, DataTensors):
         x, y = as_tensors(x, next(model.parameters()).device)

@@ -40,6 +40,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from landscape.analysis.hessian import _eval_mode
+from landscape.analysis.objective import Objective
 from landscape.analysis.spectrum import _setup, t_quantile
 from landscape.core.errors import InputError
 from landscape.core.losses import mean_loss
@@ -327,14 +328,30 @@ def _se(values: np.ndarray) -> float:
     return float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
-def _batches(x: Tensor, y: Tensor, m: int | None) -> list[tuple[Tensor, Tensor]]:
-    m = len(x) if m is None else m
-    if not isinstance(m, int) or m < 1:
+def _batches(obj: Objective, m: int | None) -> list[Objective]:
+    """The objective of each batch of `m` samples (whole batches only: a remainder is left
+    out). A task's data is split by its own batches: each is one batch of the sharpness
+    (`m` must then be None or their common size; cut tensors with ``batch_size=m``)."""
+    if m is not None and (not isinstance(m, int) or m < 1):
         raise InputError(f"m must be a positive integer; got {m!r}", arg="m")
-    if m > len(x):
-        raise InputError(f"m {m} exceeds the {len(x)} samples; lower m", arg="m")
-    n = len(x) // m  # whole batches only: every one has m samples
-    return [(x[i * m : (i + 1) * m], y[i * m : (i + 1) * m]) for i in range(n)]
+    if obj.task is not None:
+        keep = list(range(len(obj.sizes)))
+        if m is not None and len(keep) > 1 and obj.sizes[-1] < m:
+            keep.pop()  # the remainder of tensors cut into batches of m
+        if m is not None and any(obj.sizes[i] != m for i in keep):
+            raise InputError(
+                f"m {m}: with a task, each batch of the data is one batch of the sharpness, "
+                f"and these have {sorted(set(obj.sizes))} samples; drop m, or give the data "
+                "as tensors or a Dataset (cut into batches of m)",
+                arg="m",
+            )
+        return [obj.subset(np.array([i])) for i in keep]
+    n_all = obj.n
+    m = n_all if m is None else m
+    if m > n_all:
+        raise InputError(f"m {m} exceeds the {n_all} samples; lower m", arg="m")
+    n = n_all // m  # whole batches only: every one has m samples
+    return [obj.subset(np.arange(i * m, (i + 1) * m)) for i in range(n)]
 
 
 def worst_case_sharpness(
@@ -355,6 +372,7 @@ def worst_case_sharpness(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    task: Any = None,
 ) -> SharpnessResult:
     """Worst-case (m-)sharpness: the largest loss rise in a ball, per batch of `m` samples.
 
@@ -369,22 +387,28 @@ def worst_case_sharpness(
         steps, restarts: of the ascent per batch.
         params, exclude, wrt: the parameters perturbed (`select_parameters`).
         loss, batch_size, seed, device, progress: as in `spectral_density`.
+        task: a `landscape.Task` or a ``loss_fn(model, batch)`` instead of `loss`, on any
+            batches (`landscape.analysis.objective`); each batch of the data is then one
+            batch of the sharpness (a tuple of tensors is cut into batches of `m`).
 
     Returns:
         The `SharpnessResult`: mean over batches, standard error over batches.
     """
-    model, x, y, names = _setup(model, data, device, params, exclude, wrt)
-    template = {n: p.detach() for n, p in model.named_parameters() if n in set(names)}
+    obj, names = _setup(
+        model, data, device, params, exclude, wrt, task=task, loss=loss,
+        batch_size=m if task is not None and m else batch_size,
+    )  # fmt: skip
+    template = {n: p.detach() for n, p in obj.model.named_parameters() if n in set(names)}
     c = torch.cat([t.reshape(-1) for t in radius_scale(template, scale).values()])
     c = c.to(torch.float64)
-    batches = _batches(x, y, m)
+    batches = _batches(obj, m)
     gen = torch.Generator().manual_seed(seed)
     bar = progress_bar(progress, total=len(batches) * restarts * (steps + 1), desc="ascent")
     start = time.perf_counter()
     rises, bases = [], []
     with bar:
-        for xb, yb in batches:
-            lg = loss_and_grad_fn(model, xb, yb, names, loss=loss, batch_size=batch_size)
+        for part in batches:
+            lg = part.loss_grad(names)
 
             def counted(delta: Tensor, lg: LossGrad = lg) -> tuple[float, Tensor]:
                 bar.update()
@@ -411,7 +435,7 @@ def worst_case_sharpness(
         radius=float(radius),
         norm=norm,
         scale=scale,
-        m=len(batches[0][0]),
+        m=batches[0].n,
         steps=steps,
         restarts=restarts,
         perturbations=0,
@@ -437,6 +461,7 @@ def average_case_sharpness(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    task: Any = None,
 ) -> SharpnessResult:
     """Average-case sharpness: the mean loss rise under random Gaussian perturbations.
 
@@ -453,7 +478,7 @@ def average_case_sharpness(
             same expectation (the noise is symmetric) without the first-order term
             ``g . delta``, which otherwise dominates the spread at small radii.
         m: samples per batch (default all): the data part of the interval is over batches.
-        params, exclude, wrt, loss, batch_size, seed, device, progress: as above.
+        params, exclude, wrt, loss, batch_size, seed, device, progress, task: as above.
 
     Returns:
         The `SharpnessResult`: the mean over perturbations and batches; the standard error
@@ -469,13 +494,13 @@ def average_case_sharpness(
             f"perturbations must be a positive integer; got {perturbations!r}",
             arg="perturbations",
         )
-    model, x, y, names = _setup(model, data, device, params, exclude, wrt)
-    template = {n: p.detach() for n, p in model.named_parameters() if n in set(names)}
-    batches = _batches(x, y, m)
-    lgs = [
-        loss_and_grad_fn(model, xb, yb, names, loss=loss, batch_size=batch_size)
-        for xb, yb in batches
-    ]
+    obj, names = _setup(
+        model, data, device, params, exclude, wrt, task=task, loss=loss,
+        batch_size=m if task is not None and m else batch_size,
+    )  # fmt: skip
+    template = {n: p.detach() for n, p in obj.model.named_parameters() if n in set(names)}
+    batches = _batches(obj, m)
+    lgs = [part.loss_grad(names) for part in batches]
     dim = sum(t.numel() for t in template.values())
     zero = torch.zeros(dim, dtype=next(iter(template.values())).dtype)
     gen = torch.Generator().manual_seed(seed)
@@ -517,7 +542,7 @@ def average_case_sharpness(
         radius=float(radius),
         norm="gaussian",
         scale=scale,
-        m=len(batches[0][0]),
+        m=batches[0].n,
         steps=0,
         restarts=0,
         perturbations=perturbations,

@@ -40,15 +40,12 @@ from landscape.analysis.hessian import (
     _Flat,
     _generator,
     hutchinson_trace,
-    hvp_fn,
     lanczos,
     weight_names,
 )
-from landscape.core.checkpoints import as_model
-from landscape.core.device import resolve_device
+from landscape.analysis.objective import Objective, objective
 from landscape.core.errors import InputError
 from landscape.core.progress import progress_bar
-from landscape.data import as_tensors, check_model_fits
 from landscape.surface.directions import selected_names
 
 __all__ = [
@@ -467,20 +464,21 @@ class SpectralDensity:
         )
 
 
-def _inputs(model: Any, data: Any, device: str | torch.device) -> tuple[nn.Module, Tensor, Tensor]:
-    """The network and the data on `device`, checked to fit each other."""
-    device = resolve_device(device)
-    model = as_model(model, device)
-    x, y = as_tensors(data, device)
-    check_model_fits(model, x, y, what="the data")
-    return model, x, y
-
-
 def _setup(
-    model: Any, data: Any, device: str | torch.device, params: Any, exclude: Any, wrt: str
-) -> tuple[nn.Module, Tensor, Tensor, list[str]]:
-    model, x, y = _inputs(model, data, device)
-    return model, x, y, select_parameters(model, params, exclude, wrt=wrt)
+    model: Any,
+    data: Any,
+    device: str | torch.device,
+    params: Any,
+    exclude: Any,
+    wrt: str,
+    *,
+    task: Any = None,
+    loss: str = "ce",
+    batch_size: int = 256,
+) -> tuple[Objective, list[str]]:
+    """The loss (built-in or `task`) on its data, and the selected parameter names."""
+    obj = objective(model, data, task=task, loss=loss, batch_size=batch_size, device=device)
+    return obj, select_parameters(obj.model, params, exclude, wrt=wrt)
 
 
 def spectral_density(
@@ -498,6 +496,7 @@ def spectral_density(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    task: Any = None,
 ) -> SpectralDensity:
     """The Hessian's spectral density at theta* by stochastic Lanczos quadrature.
 
@@ -514,6 +513,9 @@ def spectral_density(
         seed: of the probes.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ...
         progress: a progress bar over the Hessian-vector products.
+        task: a `landscape.Task` or a ``loss_fn(model, batch)`` instead of `loss`: the
+            Hessian of its sample mean over `data`, any batches as `compute_surface` takes
+            them (`landscape.analysis.objective`).
 
     Returns:
         The `SpectralDensity`; ``.density(sigma=...)`` smooths it, ``.slq`` holds the
@@ -521,9 +523,11 @@ def spectral_density(
     """
     import time
 
-    model, x, y, names = _setup(model, data, device, params, exclude, wrt)
-    template = {n: p.detach() for n, p in model.named_parameters() if n in set(names)}
-    hvp = hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
+    obj, names = _setup(
+        model, data, device, params, exclude, wrt, task=task, loss=loss, batch_size=batch_size
+    )
+    template = {n: p.detach() for n, p in obj.model.named_parameters() if n in set(names)}
+    hvp = obj.hvp(names)
     dim = sum(t.numel() for t in template.values())
     bar = progress_bar(progress, total=probes * min(depth, dim), unit="hvp", desc="SLQ")
     start = time.perf_counter()
@@ -532,7 +536,7 @@ def spectral_density(
             hvp, template, probes=probes, depth=depth, probe=probe,
             generator=torch.Generator().manual_seed(seed), progress=bar.update,
         )  # fmt: skip
-    return SpectralDensity(res, names, len(y), time.perf_counter() - start)
+    return SpectralDensity(res, names, obj.n, time.perf_counter() - start)
 
 
 # ---------------------------------------------------------------- per block
@@ -677,6 +681,7 @@ def per_block_curvature(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = True,
+    task: Any = None,
 ) -> list[BlockCurvature]:
     """Top eigenvalue and trace of the Hessian restricted to each stage or block.
 
@@ -690,9 +695,11 @@ def per_block_curvature(
         trace_samples: Hutchinson probes per block (0: no trace).
         jackknife: split the data into this many batches and recompute each lambda_max with
             one left out, for its standard error over the data (0: no; else at least 2;
-            costs `jackknife` more Lanczos runs per block).
+            costs `jackknife` more Lanczos runs per block). With a task, the data's own
+            batches are grouped (at least `jackknife` of them are needed).
         wrt: ``"weights"`` (dim > 1) or ``"all"``.
-        loss, batch_size, seed, device, progress: as in `spectral_density`.
+        loss, batch_size, seed, device, progress, task: as in `spectral_density` (a model
+            without ``layerK`` stages, e.g. a transformer, takes `blocks` of globs).
 
     Returns:
         One `BlockCurvature` per group, in model order. Each is the curvature of the
@@ -703,7 +710,8 @@ def per_block_curvature(
         raise InputError(f"level must be one of {LEVELS}; got {level!r}", arg="level")
     if not isinstance(jackknife, int) or jackknife < 0 or jackknife == 1:
         raise InputError(f"jackknife must be 0 or at least 2; got {jackknife!r}", arg="jackknife")
-    model, x, y = _inputs(model, data, device)
+    obj = objective(model, data, task=task, loss=loss, batch_size=batch_size, device=device)
+    model = obj.model
     auto = blocks is None
     if blocks is None:
         groups = parameter_groups(model)
@@ -729,8 +737,9 @@ def per_block_curvature(
                 continue  # e.g. a stem of BN only with wrt=weights
             raise
     template = {n: p.detach() for n, p in model.named_parameters()}
-    if jackknife > len(x):
-        raise InputError(f"jackknife {jackknife} exceeds the {len(x)} samples", arg="jackknife")
+    leave_one_out = [
+        (lambda names, o=o: o.hvp(names)) for o in obj.leave_one_out(jackknife)
+    ]  # fmt: skip
     steps = sum(
         min(iters, sum(template[n].numel() for n in s)) * (1 + jackknife) + trace_samples
         for s in selections.values()
@@ -738,16 +747,7 @@ def per_block_curvature(
     bar = progress_bar(progress, total=steps, unit="hvp", desc="per block")
 
     def hvp_for(names: list[str]) -> HVP:
-        return hvp_fn(model, x, y, batch_size=batch_size, wrt=names, loss=loss)
-
-    def without(batch: np.ndarray) -> Callable[[list[str]], HVP]:
-        keep = torch.from_numpy(np.setdiff1d(np.arange(len(x)), batch)).to(x.device)
-        return lambda names: hvp_fn(
-            model, x[keep], y[keep], batch_size=batch_size, wrt=names, loss=loss
-        )
-
-    parts = np.array_split(np.arange(len(x)), jackknife) if jackknife else []
-    leave_one_out = [without(b) for b in parts]
+        return obj.hvp(names)
 
     out = []
     with bar, LanczosWarnings() as warned:

@@ -264,3 +264,42 @@ def data_from_args(args: argparse.Namespace, config: Mapping[str, Any] | None = 
     given = {name: getattr(args, name) for name in DATA_FIELDS}
     given["download"] = given["download"] or None  # unset unless given
     return DataSpec.from_config(config, **given)
+
+
+TASK_HELP = (
+    "a function returning {'loss_fn': f(model, batch) -> per-sample losses, 'data' "
+    "(optional: batches, or split -> batches)}: the curvature of that loss instead of --loss "
+    "(docs/api.md section 9); without data, the --dataset images in (x, y) batches"
+)
+
+
+def add_task_argument(parser: Any) -> None:
+    """``--task MODULE:FUNCTION``, as ``landscape compute`` has it (`SurfaceConfig.task`)."""
+    parser.add_argument("--task", default=None, metavar="MODULE:FUNCTION", help=TASK_HELP)
+
+
+def task_data_from_args(
+    args: argparse.Namespace, split: str, *, at_most: int
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(task, data, info)`` of a command with ``--task``: the task and its data for
+    `split` (the data options' images where it brings none), or ``(None, DataTensors,
+    info)`` without ``--task``. A task refuses ``--loss`` (its loss_fn is the loss)."""
+    if not getattr(args, "task", None):
+        data = data_from_args(args).load(split, at_most=at_most)
+        return None, data, data.info
+    if getattr(args, "loss", None):
+        raise InputError(f"--loss and --task {args.task} both name the loss; drop --loss")
+    from landscape.surface.engine import load_task
+
+    task, data = load_task(args.task)
+    if isinstance(data, Mapping):
+        if split not in data:
+            raise InputError(
+                f"--task {args.task}'s data has no {split!r} split (it has "
+                f"{', '.join(map(repr, data)) or 'none'}); pass --split with one of them"
+            )
+        data = data[split]
+    if data is None:
+        images = data_from_args(args).load(split, at_most=at_most)
+        return task, images, {"task": args.task, **images.info}
+    return task, data, {"task": args.task}

@@ -85,7 +85,17 @@ def _qualname(fn: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Task:
-    """What a surface measures: `loss_fn` and, optionally, `metrics_fn` (see the module)."""
+    """What a surface measures: `loss_fn` and, optionally, `metrics_fn` (see the module).
+
+    One task serves every analysis that takes one: ``compute_surface(..., loss_fn=,
+    metrics_fn=)``, and ``task=`` of `hessian_spectrum`, `spectral_density`,
+    `per_block_curvature`, the sharpness functions, `eigenvector_directions` and the
+    curvature maps (a bare ``loss_fn`` is taken there as its task).
+
+    Attributes:
+        loss_fn: ``loss_fn(model, batch)`` -> per-sample losses (B,) (or their 0-dim mean).
+        metrics_fn: ``metrics_fn(model, batch)`` -> ``{name: Tensor (B,)}``, optional.
+    """
 
     loss_fn: LossFn
     metrics_fn: MetricsFn | None = None

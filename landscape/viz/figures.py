@@ -34,7 +34,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from landscape.core.errors import InputError
 from landscape.io.surface_file import Surface
-from landscape.io.surfaces import surface_values
+from landscape.io.surfaces import stored_paths, stored_points, surface_values
 from landscape.surface.grid import finest_complete
 from landscape.viz.levels import (
     Scale,
@@ -167,12 +167,22 @@ def _finish(
     colorbar: bool,
     scale: Scale,
 ) -> None:
-    """The panel's title (default: the surface's name) and colour bar, as the CLI draws them."""
-    title = surface.label if title is None else title
+    """The panel's title (default: the surface's name, and for an adaptive surface the
+    share evaluated and the tolerance of the rest) and colour bar, as the CLI draws them."""
+    if title is None:
+        title = surface.label + _adaptive_note(surface)
     if title:
         ax.set_title(escape_text(title))
     if colorbar:
         add_colorbar(ax.figure, artist, ax, scale, _value_label(split, metric, scale))
+
+
+def _adaptive_note(surface: Surface) -> str:
+    """A second title line for a surface computed with a tolerance: how much is evaluated."""
+    if surface.interpolated is None:
+        return ""
+    share = surface.evaluated.sum() / surface.interpolated.size
+    return f"\n({share:.0%} evaluated, the rest within {surface.tolerance:g})"
 
 
 def _level_labels(levels: np.ndarray) -> dict[float, str]:
@@ -505,6 +515,36 @@ def plot_path(
     return line
 
 
+_STORED_STYLES = (
+    {"color": "black", "linestyle": "-", "linewidth": 1.8},
+    {"color": "tab:blue", "linestyle": "-.", "linewidth": 1.2},
+)
+_STRAIGHT_LINE = {"color": "dimgray", "linestyle": "--", "linewidth": 1.2}  # "line": A -> B
+
+
+def _plot_stored(ax: Axes, surface: Surface) -> bool:
+    """The paths and points the surface's file records (`stored_paths`, `stored_points`:
+    ``landscape connect --plane``'s curve, line, endpoints and bend). True when any."""
+    paths, limits = stored_paths(surface), (ax.get_xlim(), ax.get_ylim())
+    curves = [label for label in paths if label != "line"]
+    for label, (alpha, beta) in sorted(paths.items(), key=lambda kv: kv[0] == "line"):
+        style = (
+            _STRAIGHT_LINE
+            if label == "line"
+            else _STORED_STYLES[curves.index(label) % len(_STORED_STYLES)]
+        )
+        ax.plot(alpha, beta, label=label, **style)
+    points = stored_points(surface)
+    for label, (alpha, beta) in points.items():
+        ax.plot([alpha], [beta], "o", color="black", markerfacecolor="white", markersize=5)
+        ax.add_artist(
+            _PointLabel(label, (alpha, beta), textcoords="offset points", xytext=(9, 9), fontsize=8)
+        )
+    ax.set_xlim(*limits[0])  # the grid's extent, not the drawings'
+    ax.set_ylim(*limits[1])
+    return bool(paths)
+
+
 class _ClearLabel(Annotation):
     """A point's label that keeps off the stars of its Axes (theta* and the path's end)
     and off the labels drawn before it.
@@ -544,6 +584,12 @@ class _ClearLabel(Annotation):
                 return
         self.set_visible(False)
         self._cleared = True
+
+
+class _PointLabel(_ClearLabel):
+    """A named point's label (A, B, the bend): further off, clear of theta*'s star on A."""
+
+    PLACES = ((9, 9), (9, -9), (-9, 9), (-9, -9))
 
 
 def _marker_box(line: Line2D) -> Bbox | None:
@@ -613,7 +659,8 @@ def plot_comparison(
         }
         if kind in ("contour", "contourf"):
             opts["levels"] = scale.levels
-        artists.append(_PLOTTERS[kind](ax, s, log=scale.log, title=name, colorbar=False, **opts))
+        title = name + _adaptive_note(s)
+        artists.append(_PLOTTERS[kind](ax, s, log=scale.log, title=title, colorbar=False, **opts))
     return artists
 
 
@@ -651,9 +698,13 @@ def _figure_2d(
         style=style,
     )
     add_colorbar(fig, artists[0], axes, scale, _value_label(split, metric, scale))
-    if path is not None and kind != "surface":
-        for ax in axes:
-            plot_path(ax, path[0], path[1], label="training path")
+    if kind != "surface":
+        for ax, s in zip(axes, surfaces, strict=True):
+            drawn = _plot_stored(ax, s)
+            if path is not None:
+                plot_path(ax, path[0], path[1], label="training path")
+            if drawn or path is not None:
+                ax.legend(loc="upper right", fontsize=8, framealpha=0.8)
     if not (not optimum):
         for ax, s in zip(axes, surfaces, strict=True):
             if kind != "surface":
@@ -751,7 +802,10 @@ def surface_figure(
         levels: a number of contour levels or the levels themselves.
         optimum: mark theta* at (0, 0).
         title: the figure's title (default: none for 2-D, the names for 1-D).
-        path: a training path ``(alpha, beta)`` drawn on 2-D panels.
+        path: a training path ``(alpha, beta)`` drawn on 2-D panels; the paths and
+            points a file records (`landscape.io.surfaces.stored_paths`: ``landscape
+            connect --plane``'s curve and line, A, B and the bend) are drawn on its
+            contour panels in any case, with a legend.
         style: ``"default"`` or ``"li2018"`` (Li et al.'s look: their contour levels,
             coolwarm 3-D surfaces clipped at 10, 1-D loss axis 0..5); see `STYLES`. It
             sets levels, vmin and vmax where these are None, and the colour maps.

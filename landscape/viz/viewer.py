@@ -38,7 +38,7 @@ from landscape.analysis.metrics import surface_metrics
 from landscape.core.errors import InputError
 from landscape.core.files import atomic_write_text
 from landscape.io.surface_file import Surface
-from landscape.io.surfaces import surface_values
+from landscape.io.surfaces import stored_paths, stored_points, surface_values
 from landscape.surface.grid import axis_levels, grid_origin
 from landscape.viz.levels import page_rule, resolve_scale
 from landscape.viz.style import DIVERGING, STYLES, display_names, metric_label
@@ -90,12 +90,14 @@ def _lookup(table: Mapping[str, Any] | None, surface: Surface, name: str) -> Any
     return next((table[k] for k in keys if k in table), None)
 
 
-def _surface_paths(paths: Paths | Sequence[Paths | None] | None, k: int) -> list[dict]:
-    if paths is None:
-        return []
-    chosen = paths if isinstance(paths, Mapping) else paths[k]
+def _surface_paths(
+    paths: Paths | Sequence[Paths | None] | None, k: int, surface: Surface
+) -> list[dict]:
+    """The paths drawn on surface `k`: those its file records (`stored_paths`), then the
+    caller's (one of a label replaces the file's)."""
+    chosen = paths if paths is None or isinstance(paths, Mapping) else paths[k]
     out = []
-    for label, (a, b) in (chosen or {}).items():
+    for label, (a, b) in {**stored_paths(surface), **(chosen or {})}.items():
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         if a.shape != b.shape or a.ndim != 1:
             raise InputError(f"path {label!r}: alpha and beta must be 1-D of one length")
@@ -116,7 +118,17 @@ def _settings(surface: Surface) -> list[list[str]]:
     span = f"{grid}, α {surface.alpha.min():g}…{surface.alpha.max():g}"
     if surface.is_2d:
         span += f", β {surface.beta.min():g}…{surface.beta.max():g}"
-    return [*rows, ["grid", span]]
+    rows.append(["grid", span])
+    if surface.interpolated is not None:
+        evaluated = int(surface.evaluated.sum())
+        rows.append(
+            [
+                "adaptive",
+                f"{evaluated} of {surface.interpolated.size} points evaluated, the rest "
+                f"interpolated within {_fmt(surface.tolerance)}",
+            ]
+        )
+    return rows
 
 
 def _surface_data(
@@ -141,11 +153,24 @@ def _surface_data(
         "values": values,
         "origin": origin,
         "paths": paths,
+        "points": [
+            {"label": label, "alpha": a, "beta": b}
+            for label, (a, b) in (stored_points(surface) if surface.is_2d else {}).items()
+        ],
         "done": int(done.sum()),
         "total": int(done.size),
         "grid_levels": [lv.tolist() for lv in levels],
         "settings": _settings(surface),
         "scores": [[str(k), _fmt(v)] for k, v in (scores or {}).items()],
+        # Adaptive refinement: 1 where the values are predictions (the hover says so).
+        "interpolated": (
+            None
+            if surface.interpolated is None
+            else (surface.interpolated.T if surface.is_2d else surface.interpolated)
+            .astype(int)
+            .tolist()
+        ),
+        "tolerance": surface.tolerance,
     }
 
 
@@ -185,7 +210,9 @@ def viewer_data(
         "splits": splits or ["train"],
         "metrics": ["loss", "accuracy", "error"] if has_acc else ["loss"],
         "surfaces": [
-            _surface_data(s, n, _surface_paths(paths, k) if s.is_2d else [], _lookup(metrics, s, n))
+            _surface_data(
+                s, n, _surface_paths(paths, k, s) if s.is_2d else [], _lookup(metrics, s, n)
+            )
             for k, (s, n) in enumerate(zip(surfaces, names, strict=True))
         ],
         # The level rule of `resolve_scale`, so the page's contours match `landscape plot`.
@@ -215,6 +242,8 @@ def build_viewer_html(
             in the settings table (e.g. from landscape.metrics).
         paths: optional 2-D paths drawn on the contour views, ``{label: (alpha, beta)}``:
             one mapping for every surface, or a sequence with one mapping (or None) each.
+            The paths and points a file records (`landscape.io.surfaces.stored_paths`,
+            ``landscape connect --plane``'s curve, line, A, B and bend) are drawn too.
         title: page title.
         live: for ``landscape view --live``: ``{"url": ..., "interval_ms": ...}``; the page
             then polls `url` for new `viewer_data` and redraws until every file is complete.

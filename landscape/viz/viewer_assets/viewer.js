@@ -370,6 +370,12 @@
     var d = el("s" + i + "-contour");
     var traces = [{type: "heatmap", x: s.alpha, y: s.beta, z: r, opacity: 0, showscale: false,
       hoverinfo: "none"}].concat(levelTraces(s, r, sc, D.colorscales[style().cmap]));
+    // The points the file records (A, B, the bend), under the star of theta*.
+    (s.points || []).forEach(function (p) {
+      traces.push({type: "scatter", mode: "markers+text", showlegend: false, hoverinfo: "none",
+        x: [p.alpha], y: [p.beta], text: esc(p.label), textposition: "top right",
+        marker: {size: 8, color: "white", line: {color: "black", width: 1.5}}});
+    });
     traces.push({type: "scatter", mode: "markers", x: [0], y: [0], name: "θ*", hoverinfo: "none",
       marker: {symbol: "star", size: 14, color: "red", line: {color: "white", width: 1}}});
     s.paths.forEach(function (p) {
@@ -432,6 +438,12 @@
       var tr = t.insertRow(), th = document.createElement("th");
       th.colSpan = 2; th.textContent = s.name; th.style.color = COLORS[i % COLORS.length];
       tr.appendChild(th);
+      var flags = s.interpolated;
+      if (flags && (ib === null ? flags[ia] : flags[ib][ia])) {
+        var note = t.insertRow().insertCell();
+        note.colSpan = 2; note.className = "interpolated";
+        note.textContent = "interpolated (loss within " + String(s.tolerance) + " by design)";
+      }
       keys.forEach(function (k) {
         var row = t.insertRow(), v = fmt(get(k));
         if (s.values[k + "_se"] !== undefined && get(k) !== null) v += " ± " + fmt(get(k + "_se"));
