@@ -1,10 +1,10 @@
 """A small GPT-2-style causal language model in plain torch (Radford et al. 2019).
 
 Token and position embeddings, ``layers`` pre-LayerNorm blocks of causal self-attention
-and an MLP, a final LayerNorm and a language-model head, as GPT-2 has them (nanoGPT's layout), except
-that the head is not tied to the token embedding: every weight has one name, and moves
-once. Parameter names follow the same pattern as Hugging
-Face's ``GPT2LMHeadModel`` where a selection cares: every block's attention weights are
+and an MLP, a final LayerNorm and a language-model head, as GPT-2 has them (nanoGPT's
+layout), except that the head is not tied to the token embedding: every weight has one
+name, and moves once. Parameter names follow the same pattern as Hugging Face's
+``GPT2LMHeadModel`` where a selection cares: every block's attention weights are
 ``blocks.I.attn.*`` (``transformer.h.I.attn.*`` there). Not in the model registry: a
 language model takes token ids, not images (``landscape.data.text`` gives it data and a
 loss; ``docs/examples/language_model.py`` a worked example).
