@@ -26,8 +26,9 @@ def build_parser() -> ArgumentParser:
 def pretrained_table() -> str:
     """One row per shipped checkpoint: its name, network, epochs, training data, final
     training and test error, and file size."""
+    width = max([22, *(len(f"pretrained:{n}") for n in list_pretrained())])
     header = (
-        f"{'name':<22} {'network':<10} {'epochs':>6} {'train err':>9} {'test err':>8} "
+        f"{'name':<{width}} {'network':<10} {'epochs':>6} {'train err':>9} {'test err':>8} "
         f"{'MB':>5}  data"
     )
     rows = [header, "-" * len(header)]
@@ -44,7 +45,7 @@ def pretrained_table() -> str:
         where = str(data.get("dataset", "?")).replace("imagefolder:data/cifar10", "CIFAR-10")
         sizes = f" ({train_n:,} train / {test_n:,} test)" if train_n and test_n else ""
         rows.append(
-            f"{'pretrained:' + name:<22} {str(ckpt.get('model', '?')):<10} "
+            f"{'pretrained:' + name:<{width}} {str(ckpt.get('model', '?')):<10} "
             f"{ckpt.get('epoch', '-'):>6} {pct('train_error'):>9} {pct('test_error'):>8} "
             f"{path.stat().st_size / 1e6:>5.1f}  {where}{sizes}"
         )

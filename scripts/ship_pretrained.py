@@ -1,6 +1,7 @@
 """Copy trained runs into the package as ``pretrained:NAME`` checkpoints.
 
     python scripts/ship_pretrained.py runs/resnet20 runs/plain20
+    python scripts/ship_pretrained.py runs/connect/resnet20_seed1 --name resnet20_seed1
 
 Keeps the weights, the model's name and arguments, the final metrics with the
 per-epoch history, and the data description; drops optimizer, scheduler and RNG
@@ -20,7 +21,8 @@ from landscape.models import load_checkpoint, save_checkpoint
 ASSETS = Path(__file__).resolve().parents[1] / "landscape" / "assets" / "pretrained"
 
 
-def ship(run: Path) -> Path:
+def ship(run: Path, name: str | None = None) -> Path:
+    """`run`'s final.pt as ``pretrained:NAME`` (default: its network's name)."""
     loaded = load_checkpoint(run / "final.pt")
     raw = torch.load(run / "final.pt", weights_only=True)
     dataset = {k: v for k, v in loaded.dataset.items() if k not in ("root", "files_key")}
@@ -28,8 +30,12 @@ def ship(run: Path) -> Path:
         dataset["test"] = {
             k: v for k, v in dataset["test"].items() if k not in ("root", "files_key")
         }
+    # A local folder is the trainer's business: the published name of the CIFAR-10 tree.
+    for part in (dataset, dataset.get("test"), raw.get("train_config", {})):
+        if isinstance(part, dict) and str(part.get("dataset", "")).endswith("/cifar10"):
+            part["dataset"] = "imagefolder:data/cifar10"
     metrics = {**loaded.metrics, "history": raw.get("history", [])}
-    out = ASSETS / f"{loaded.model_name}.pt"
+    out = ASSETS / f"{name or loaded.model_name}.pt"
     save_checkpoint(
         out,
         loaded.model,
@@ -50,8 +56,12 @@ def ship(run: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path)
-    for run in p.parse_args(argv).runs:
-        out = ship(run)
+    p.add_argument("--name", help="the pretrained name of a single run (default: its network)")
+    args = p.parse_args(argv)
+    if args.name and len(args.runs) != 1:
+        p.error("--name names one run")
+    for run in args.runs:
+        out = ship(run, args.name)
         print(f"{out} ({out.stat().st_size / 1e6:.2f} MB)")
     return 0
 

@@ -9,10 +9,10 @@ from landscape.core.checkpoints import list_pretrained, resolve_checkpoint
 from landscape.data.datasets import load_split
 from landscape.models import load_checkpoint, read_checkpoint
 
-SHIPPED = ["plain20", "plain56", "resnet20", "resnet56"]
+SHIPPED = ["plain20", "plain20_seed1", "plain56", "resnet20", "resnet20_seed1", "resnet56"]
 
 
-def test_the_four_networks_of_the_results_are_shipped():
+def test_the_networks_of_the_results_are_shipped():
     assert list_pretrained() == SHIPPED
 
 
@@ -21,7 +21,8 @@ def test_shipped_checkpoint_is_small_complete_and_as_accurate_as_it_says(name):
     path = resolve_checkpoint(f"pretrained:{name}")
     assert path.stat().st_size < 4_000_000
     raw = read_checkpoint(path)
-    assert raw["format"] == "landscape-checkpoint" and raw["model"] == name
+    # pretrained:NAME_seed1: the same network trained again with seed 1 (mode connectivity)
+    assert raw["format"] == "landscape-checkpoint" and raw["model"] == name.split("_seed")[0]
     assert not {"optimizer", "scheduler", "rng"} & set(raw)  # weights, not a resumable run
     history = raw["metrics"]["history"]
     assert [row["epoch"] for row in history] == list(range(raw["epoch"] + 1))

@@ -57,7 +57,8 @@ def plot_curve(
         )
     if log:
         ax.set_yscale("log")
-    ax.set_xlabel(r"$\alpha$")
+    # A path between two models (an interpolation line, a connect curve): t from A to B.
+    ax.set_xlabel(r"$t$ (A at 0, B at 1)" if surface.config.get("ckpt2") else r"$\alpha$")
     return line
 
 
