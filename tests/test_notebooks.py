@@ -19,6 +19,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 
 from landscape import (
+    barrier_intervals,
     comparison_lines,
     intervals_table,
     measure,
@@ -90,14 +91,28 @@ def test_skip_vs_noskip_shows_the_published_56_layer_results() -> None:
     if not all(f.is_file() for f in pair) or len(seeds) != 6:
         pytest.skip("docs/results lacks the 56-layer files: run scripts/results56.sh")
     nb = nbformat.read(NOTEBOOKS / "skip_vs_noskip.ipynb", as_version=4)
-    printed = "".join(
-        o.get("text", "")
-        for cell in nb.cells
-        if cell.cell_type == "code"
-        for o in cell.outputs
-        if o.output_type == "stream" and o.name == "stdout"
-    )
+
+    def stdout(cells) -> str:
+        return "".join(
+            o.get("text", "")
+            for cell in cells
+            for o in cell.outputs
+            if o.output_type == "stream" and o.name == "stdout"
+        )
+
+    code = [cell for cell in nb.cells if cell.cell_type == "code"]
+    # Section 7 compares the 20-layer pairs (the published curves of scripts/connect.sh).
+    connect = [cell for cell in code if "barrier_intervals" in cell.source]
+    printed = stdout([cell for cell in code if cell not in connect])
     assert "resnet56" in printed and "plain56" in printed and "resnet20" not in printed
+    barriers = stdout(connect)
+    for net in ("resnet20", "plain20"):
+        curve = results / f"{net}_curve.h5"
+        if curve.is_file():
+            found = barrier_intervals(
+                read_surface(curve), read_surface(results / f"{net}_curve_line.h5")
+            )
+            assert f"curve {found['curve']}, line - curve {found['line - curve']}" in barriers
     surfaces = [read_surface(f) for f in pair]
     rows = [(name, surface_metrics(s)) for name, s in zip(names, surfaces, strict=True)]
     assert metrics_table(rows) in printed

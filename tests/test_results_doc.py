@@ -76,3 +76,19 @@ def test_results_quote_the_values_of_the_files():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == f"{m['center_loss']:.3f}", (net, cells)
         assert cells[4] == f"{m['saddle_fraction']:.3f}", (net, cells)
+
+
+def test_results_quote_the_barriers_metrics_prints(capsys, monkeypatch):
+    """The mode-connectivity block of docs/results.md is `landscape metrics` on the published
+    curve and line files (scripts/connect.sh), as printed (seeded bootstrap)."""
+    names = [f"{net}_curve{part}.h5" for net in ("resnet20", "plain20") for part in ("", "_line")]
+    files = [RESULTS / name for name in names]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        pytest.skip(f"docs/results lacks {missing}: run scripts/connect.sh")
+    monkeypatch.chdir(REPO)
+    assert metrics.main([str(f.relative_to(REPO)) for f in files]) == 0
+    printed = capsys.readouterr().out
+    block = printed[printed.index("mode connectivity:") :].strip()
+    assert block.count(": barrier ") == 4
+    assert block in (REPO / "docs" / "results.md").read_text()

@@ -362,11 +362,13 @@ def curve_plane(
         batch_size=batch_size,
         strategy="pointwise" if bn == "recompute" else "auto",
         device=device,
-        label=f"{kind} curve plane",
     )
     from landscape.surface.engine import _compute_one, load_inputs
 
-    job = load_inputs(config)
+    job = load_inputs(config)  # labelled with the network's name
+    job = job._replace(
+        config=dataclasses.replace(job.config, label=f"{job.config.label} {kind} curve plane")
+    )
     t = np.linspace(0.0, 1.0, PLANE_PATH_POINTS)
     alpha, beta = plane_coordinates(kind, t)
     provenance = {
@@ -485,7 +487,8 @@ def _run(
         job = team.agree(lambda: load_inputs(config, team.device))
         line_surface = None
         if line:  # exactly `landscape compute --ckpt A --ckpt2 B --x 0:1:N`
-            line_config = dataclasses.replace(job.config, label="line")
+            # Labels name the network: figures of several pairs tell them apart.
+            line_config = dataclasses.replace(job.config, label=f"{job.config.label} line")
             line_surface = compute_line(
                 team,
                 job.model,
@@ -497,7 +500,8 @@ def _run(
                 overwrite=overwrite,
                 progress=progress,
             )
-        job = job._replace(config=dataclasses.replace(job.config, label=f"{record['curve']} curve"))
+        label = f"{job.config.label} {record['curve']} curve"
+        job = job._replace(config=dataclasses.replace(job.config, label=label))
         surface = _compute(team, job, record, curve_info, out, overwrite, progress)
     except KeyboardInterrupt:
         if not launched or team.rank == 0:
