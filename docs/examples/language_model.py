@@ -1,6 +1,6 @@
 """A language model's loss landscape, offline: a small GPT trained on a public-domain text.
 
-    python docs/examples/language_model.py                  # a few minutes on a CPU
+    python docs/examples/language_model.py                  # 30 s on 2 idle CPU cores
     python docs/examples/language_model.py --small          # seconds (what the tests run)
     python docs/examples/language_model.py --hf             # transformers' GPT2LMHeadModel
     python docs/examples/language_model.py --pretrained DIR # weights you have, from_pretrained
