@@ -26,6 +26,7 @@ trailing axes): a bootstrap over samples sees one consistent surface.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -176,8 +177,6 @@ class Refinement:
             sub = np.asarray(grid)[np.ix_(*nodes)]
             marked |= _critical_nodes(sub)
         index = np.unravel_index(flat, self.shape)
-        near = np.ones(len(flat), dtype=bool)
-        hit = np.zeros(len(flat), dtype=bool)
         # A point is near a marked node when, on every axis, the node is one of the two
         # coarse nodes bracketing it (or the point's own index).
         cells = []
@@ -188,13 +187,10 @@ class Refinement:
             )
             hi = np.minimum(pos, len(n) - 1)
             cells.append((lo, hi))
-        if len(self.shape) == 1:
-            hit = marked[cells[0][0]] | marked[cells[0][1]]
-        else:
-            for a in cells[0]:
-                for b in cells[1]:
-                    hit |= marked[a, b]
-        return near & hit
+        hit = np.zeros(len(flat), dtype=bool)
+        for corner in itertools.product(*cells):  # the cell's 2 (1-D) or 4 (2-D) nodes
+            hit |= marked[corner]
+        return hit
 
     def plan(
         self,
