@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument_group(title)  # in this order in --help
     options.add_fields(p, SurfaceConfig)
     options.add_data_arguments(p)
-    o = next(g for g in p._action_groups if g.title == "output")
+    o = options.option_group(p, "output")
     o.add_argument("--out", required=True, metavar="PATH", help="the surface file (.h5)")
     o.add_argument(
         "--seeds",

@@ -50,7 +50,7 @@ def build_parser() -> ArgumentParser:
         parser.add_argument_group(title)  # in this order in --help
     options.add_fields(parser, CurveConfig)
     options.add_data_arguments(parser)
-    evaluation = next(g for g in parser._action_groups if g.title == "evaluation")
+    evaluation = options.option_group(parser, "evaluation")
     evaluation.add_argument(
         "--points",
         type=int,
@@ -92,7 +92,7 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="replace the surface files instead of resuming them (after training on)",
     )
-    run = next(g for g in parser._action_groups if g.title == "run")
+    run = options.option_group(parser, "run")
     run.add_argument("--device", default="auto", help="auto (CUDA when available) | cpu | cuda:N")
     run.add_argument(
         "--quiet", "--no-progress", dest="progress", action="store_false", help="no progress bar"

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available) | cpu | cuda:N"
     )
-    run = next(g for g in parser._action_groups if g.title == "run")
+    run = options.option_group(parser, "run")
     run.add_argument(
         "--quiet", "--no-progress", dest="progress", action="store_false", help="no progress bar"
     )

@@ -36,6 +36,7 @@ __all__ = [
     "finite_float",
     "fractions",
     "json_object",
+    "option_group",
     "positive_float",
     "positive_int",
     "seed",
@@ -238,12 +239,17 @@ def add_fields(
     return added
 
 
+def option_group(parser: argparse.ArgumentParser, title: str) -> Any:
+    """The parser's option group `title`, made now if it has none (a command declares its
+    groups first, in their --help order, then adds flags to them by title)."""
+    found = next((g for g in parser._action_groups if g.title == title), None)
+    return found or parser.add_argument_group(title)
+
+
 def add_data_arguments(parser: argparse.ArgumentParser, **defaults: Any) -> None:
     """Add the flags of `DataSpec`: ``--dataset --data-root --download --samples --subset
     --data-seed`` (in a group "data"); `defaults` changes a default for this command."""
-    group = next((g for g in parser._action_groups if g.title == "data"), None)
-    group = group or parser.add_argument_group("data")
-    add_fields(group, DataSpec, grouped=False, defaults=defaults)
+    add_fields(option_group(parser, "data"), DataSpec, grouped=False, defaults=defaults)
 
 
 def record_from_args(cls: type[R], args: argparse.Namespace, **overrides: Any) -> R:
