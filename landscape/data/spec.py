@@ -29,7 +29,7 @@ from landscape.data.datasets import (
     take_subset,
 )
 
-__all__ = ["DATA_FIELDS", "DataSpec", "accepts_data_fields"]
+__all__ = ["DATA_FIELDS", "DataSpec", "accepts_data_fields", "from_flat"]
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,15 @@ class DataSpec:
 DATA_FIELDS = tuple(f.name for f in dataclasses.fields(DataSpec))
 
 C = TypeVar("C")
+
+
+def from_flat(cls: type[C], flat: Mapping[str, Any]) -> C:
+    """The settings record `cls` (with a ``data: DataSpec`` field) from its flat form, the
+    data's six settings beside the record's own, as files store it; settings neither
+    knows are ignored (a file of a later version may hold more)."""
+    known = {f.name for f in dataclasses.fields(cls)} - {"data"}  # type: ignore[arg-type]
+    data = DataSpec(**{k: v for k, v in flat.items() if k in DATA_FIELDS})
+    return cls(data=data, **{k: v for k, v in flat.items() if k in known})  # type: ignore[call-arg]
 
 
 def accepts_data_fields(cls: type[C]) -> type[C]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from landscape.core.errors import InputError
 from landscape.core.fields import option
-from landscape.data.spec import DataSpec, accepts_data_fields
+from landscape.data.spec import DataSpec, accepts_data_fields, from_flat
 from landscape.surface.directions import IGNORES, NORMS
 from landscape.surface.evaluate import BN_MODES, EVAL_PRECISIONS, LOSSES, STRATEGIES
 from landscape.surface.grid import axis_text, parse_axis
@@ -363,9 +363,7 @@ class SurfaceConfig:
     @classmethod
     def from_json(cls, stored: Mapping[str, Any]) -> SurfaceConfig:
         """The config a surface file stores (`to_json`), settings it does not know ignored."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
-        data = {k: v for k, v in stored.items() if k in DataSpec.__dataclass_fields__}
-        return cls(data=DataSpec(**data), **{k: v for k, v in stored.items() if k in known})
+        return from_flat(cls, stored)
 
     def differences(self, stored: Mapping[str, Any]) -> list[str]:
         """Settings that differ from a stored config, runtime-only settings excepted."""

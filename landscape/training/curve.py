@@ -36,7 +36,7 @@ from landscape.core.errors import InputError
 from landscape.core.fields import option
 from landscape.core.files import exclusive_lock, sha256
 from landscape.data import check_model_fits, normalize
-from landscape.data.spec import DATA_FIELDS, DataSpec, accepts_data_fields
+from landscape.data.spec import DataSpec, accepts_data_fields, from_flat
 from landscape.io.curve import read_curve, write_curve
 from landscape.surface.curve import CURVES, check_bends, curve_point
 from landscape.surface.direction_policy import state_of
@@ -161,9 +161,7 @@ class CurveConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CurveConfig:
         """The record `to_dict` wrote (settings it does not know ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
-        data = DataSpec(**{k: v for k, v in d.items() if k in DATA_FIELDS})
-        return cls(data=data, **{k: v for k, v in d.items() if k in known})
+        return from_flat(cls, d)
 
     def differences(self, other: CurveConfig) -> list[str]:
         """``name: other -> self`` for every setting that changes the curve."""

@@ -49,7 +49,7 @@ from landscape.core.errors import InputError
 from landscape.core.fields import option
 from landscape.core.files import atomic_write_text, exclusive_lock
 from landscape.data import DataTensors, check_model_fits, normalize
-from landscape.data.spec import DATA_FIELDS, DataSpec, accepts_data_fields
+from landscape.data.spec import DataSpec, accepts_data_fields, from_flat
 from landscape.models import create_model, load_state_dict_strict, read_checkpoint, save_checkpoint
 from landscape.models.checkpoint import CheckpointError
 
@@ -296,9 +296,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """The record `to_dict` wrote (settings it does not know ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)} - {"data"}
-        data = DataSpec(**{k: v for k, v in d.items() if k in DATA_FIELDS})
-        return cls(data=data, **{k: v for k, v in d.items() if k in known})
+        return from_flat(cls, d)
 
     def differences(self, other: TrainConfig) -> list[str]:
         """``name: other -> self`` for every setting that changes the results."""
