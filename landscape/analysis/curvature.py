@@ -166,19 +166,7 @@ def surface_curvature_map(
     spec = ckpt or cfg.get("ckpt")
     if not spec:
         raise StoreError(f"{str(path)!r} names no checkpoint; pass ckpt", arg="ckpt")
-    ckpt_path = resolve_checkpoint(spec)
-    if not ckpt_path.is_file():
-        raise InputError(
-            f"the surface's checkpoint {str(spec)!r} does not exist here; pass ckpt PATH to it",
-            arg="ckpt",
-        )
-    recorded = surface.provenance.get("ckpt_sha256")
-    if recorded and sha256(ckpt_path) != recorded:
-        raise InputError(
-            f"checkpoint {str(spec)!r} differs from the one {str(path)!r} was computed with; "
-            "pass ckpt with the original weights",
-            arg="ckpt",
-        )
+    ckpt_path = _surface_checkpoint(spec, surface, path)
     if cfg.get("ckpt2") or cfg.get("bn") == "recompute":
         log.warning(
             "this surface also moves BatchNorm statistics; the Hessian keeps theta*'s running "
@@ -257,6 +245,25 @@ def surface_curvature_map(
     return CurvatureMap(surface, ratio, lo, hi, split, label, attrs)
 
 
+def _surface_checkpoint(spec: str, surface: Surface, path: Path) -> Path:
+    """The checkpoint `spec` of the surface at `path`, resolved: it exists here and holds
+    the weights the surface recorded (its ``ckpt_sha256``)."""
+    ckpt_path = resolve_checkpoint(spec)
+    if not ckpt_path.is_file():
+        raise InputError(
+            f"the surface's checkpoint {str(spec)!r} does not exist here; pass ckpt PATH to it",
+            arg="ckpt",
+        )
+    recorded = surface.provenance.get("ckpt_sha256")
+    if recorded and sha256(ckpt_path) != recorded:
+        raise InputError(
+            f"checkpoint {str(spec)!r} differs from the one {str(path)!r} was computed with; "
+            "pass ckpt with the original weights",
+            arg="ckpt",
+        )
+    return ckpt_path
+
+
 def _task_map(
     path: Path,
     surface: Surface,
@@ -330,19 +337,7 @@ def _task_map(
                 f"{str(path)!r} names no checkpoint; pass model= (the network at theta*) or ckpt",
                 arg="model",
             )
-        ckpt_path = resolve_checkpoint(spec)
-        if not ckpt_path.is_file():
-            raise InputError(
-                f"the surface's checkpoint {str(spec)!r} does not exist here; pass ckpt PATH to it",
-                arg="ckpt",
-            )
-        digest = surface.provenance.get("ckpt_sha256")
-        if digest and sha256(ckpt_path) != digest:
-            raise InputError(
-                f"checkpoint {str(spec)!r} differs from the one {str(path)!r} was computed "
-                "with; pass ckpt with the original weights",
-                arg="ckpt",
-            )
+        ckpt_path = _surface_checkpoint(spec, surface, path)
         loaded = load_model(
             ckpt_path,
             model=model or _builtin(cfg.get("model")),
