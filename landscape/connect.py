@@ -19,6 +19,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from landscape.analysis.connectivity import barrier_intervals
 from landscape.cli import options
@@ -155,20 +156,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.points:
         _evaluate(args, config, surface)
     if args.plane:
-        curve_plane(
-            config.out,
-            plane_path(surface),
-            points=args.plane,
-            split=args.split,
-            data=config.data,
-            bn=args.bn,
-            bn_samples=args.bn_samples,
-            device=args.device,
-            overwrite=args.overwrite,
-            progress=args.progress,
-        )
+        curve_plane(config.out, plane_path(surface), points=args.plane, **_evaluation(args, config))
         print(f"plane: {plane_path(surface)} (landscape plot / view draw the curve on it)")
     return 0
+
+
+def _evaluation(args: argparse.Namespace, config: CurveConfig) -> dict[str, Any]:
+    """The settings the curve's evaluation and its plane share."""
+    return {
+        "split": args.split,
+        "data": config.data,
+        "bn": args.bn,
+        "bn_samples": args.bn_samples,
+        "device": args.device,
+        "overwrite": args.overwrite,
+        "progress": args.progress,
+    }
 
 
 def _evaluate(args: argparse.Namespace, config: CurveConfig, surface: Path) -> None:
@@ -176,14 +179,8 @@ def _evaluate(args: argparse.Namespace, config: CurveConfig, surface: Path) -> N
         config.out,
         out=surface,
         points=args.points,
-        split=args.split,
-        data=config.data,
-        bn=args.bn,
-        bn_samples=args.bn_samples,
-        device=args.device,
         line=not args.no_line,
-        overwrite=args.overwrite,
-        progress=args.progress,
+        **_evaluation(args, config),
     )
     if curve is None:  # a torchrun rank other than 0
         return

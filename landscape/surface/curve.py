@@ -257,23 +257,10 @@ def evaluate_curve(
     curve = Path(curve)
     record = read_curve(curve)
     ends = _endpoints(curve, record)
-    stored = record["config"]
-    data = _curve_data(stored, data)
-    config = SurfaceConfig(
-        ckpt=ends[0],
-        ckpt2=ends[1],
-        model=stored.get("model"),
-        model_kwargs=stored.get("model_kwargs") or {},
-        data=data,
-        split=split,
-        x=(0.0, 1.0, points),
-        bn=bn,
-        bn_samples=bn_samples,
-        batch_size=batch_size,
-        strategy="pointwise" if bn == "recompute" else "auto",
-        device=device,
-        per_sample="on",
-    )
+    config = _endpoints_config(
+        ends, record, data, bn=bn, split=split, x=(0.0, 1.0, points), bn_samples=bn_samples,
+        batch_size=batch_size, device=device, per_sample="on",
+    )  # fmt: skip
     curve_info = {**_curve_info(curve, record), "line": line_path(out).name if line else None}
     return _run(config, record, curve_info, Path(out), line=line, overwrite=overwrite,
                 progress=progress)  # fmt: skip
@@ -343,26 +330,13 @@ def curve_plane(
             "a plane (through A, B and the bend); train one with --bends 1"
         )
     ends = _endpoints(curve, record)
-    stored = record["config"]
     default = f"{PLANE_AXIS[0]:g}:{PLANE_AXIS[1]:g}:{points}"
     info = _curve_info(curve, record)
     bend = _write_bend(curve, record, ends, info)
-    config = SurfaceConfig(
-        ckpt=ends[0],
-        ckpt2=ends[1],
-        ckpt3=str(bend),
-        model=stored.get("model"),
-        model_kwargs=stored.get("model_kwargs") or {},
-        data=_curve_data(stored, data),
-        split=split,
-        x=x or default,
-        y=y or default,
-        bn=bn,
-        bn_samples=bn_samples,
-        batch_size=batch_size,
-        strategy="pointwise" if bn == "recompute" else "auto",
-        device=device,
-    )
+    config = _endpoints_config(
+        ends, record, data, bn=bn, ckpt3=str(bend), split=split, x=x or default,
+        y=y or default, bn_samples=bn_samples, batch_size=batch_size, device=device,
+    )  # fmt: skip
     from landscape.surface.engine import _compute_one, load_inputs
 
     job = load_inputs(config)  # labelled with the network's name
@@ -436,6 +410,25 @@ def _endpoints(curve: Path, record: Mapping[str, Any]) -> list[str]:
             )
         ends.append(ref["path"])
     return ends
+
+
+def _endpoints_config(
+    ends: Sequence[str], record: Mapping[str, Any], data: DataSpec | None, *, bn: str, **settings
+) -> SurfaceConfig:
+    """A surface's settings between the curve's endpoints (A, B; `settings` add the grid,
+    splits, a third model, ...) on the network and data the curve was trained with.
+    BatchNorm recomputed at every point is evaluated pointwise."""
+    stored = record["config"]
+    return SurfaceConfig(
+        ckpt=ends[0],
+        ckpt2=ends[1],
+        model=stored.get("model"),
+        model_kwargs=stored.get("model_kwargs") or {},
+        data=_curve_data(stored, data),
+        bn=bn,
+        strategy="pointwise" if bn == "recompute" else "auto",
+        **settings,
+    )
 
 
 def _curve_data(stored: Mapping[str, Any], data: DataSpec | None) -> DataSpec:
